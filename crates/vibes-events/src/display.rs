@@ -132,15 +132,23 @@ impl Display for Clip<'_> {
             }
         }
         let end = cut.unwrap_or(text.len());
+        let mut written = 0;
         for c in text[..end].chars() {
             let (first, second) = shown(c);
             f.write_char(first)?;
+            written += 1;
             if let Some(second) = second {
                 f.write_char(second)?;
+                written += 1;
             }
         }
         if cut.is_some() {
             f.write_char('…')?;
+            written += 1;
+        }
+        // Honour a requested width (`{:<6}`), left-aligned.
+        for _ in written..f.width().unwrap_or(0) {
+            f.write_char(' ')?;
         }
         Ok(())
     }
@@ -297,7 +305,8 @@ impl Display for Summary<'_> {
                 styled(
                     Style::Green,
                     format_args!(
-                        "▶ session{sep}{id} started: {} ({} tools)",
+                        "▶ session{sep}{} started: {} ({} tools)",
+                        Clip(id, 8),
                         Clip(&d.model, width),
                         d.tools.len()
                     ),
@@ -317,7 +326,7 @@ impl Display for Summary<'_> {
                     style,
                     format_args!(
                         "{symbol} session {} {verb}: {}, {} turns, {}, {}",
-                        short(&d.session_id),
+                        Clip(short(&d.session_id), 8),
                         Clip(subtype, width),
                         d.num_turns,
                         Millis(d.duration_ms),

@@ -10,6 +10,28 @@
 //! - [`display`]: one-line human-readable rendering, with optional ANSI colour.
 //! - [`Router`]: emit/subscribe fan-out with filters, bounded per-subscriber buffers and
 //!   an explicit overflow policy.
+//!
+//! ```
+//! use vibes_events::router::{OverflowPolicy, SubscribeOptions};
+//! use vibes_events::{Event, Filter, Router, ToolUse};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let router = Router::new();
+//! // Every Claude tool call and result; never drop any (emitters wait instead).
+//! let mut tools = router.subscribe_with(
+//!     SubscribeOptions::new(Filter::all().event_type("claude.tool_*"))
+//!         .policy(OverflowPolicy::Backpressure),
+//! );
+//! let call = ToolUse::new("toolu_01", "Bash", serde_json::json!({"command": "git status"}));
+//! router.emit(Event::claude(call)).await.unwrap();
+//!
+//! let event = tools.recv().await.unwrap();
+//! assert_eq!(event.summary().to_string(), "$ git status");
+//! let json = event.to_json().unwrap();
+//! assert!(json.starts_with(r#"{"id":"#));
+//! assert_eq!(Event::from_json(&json).unwrap(), *event);
+//! # });
+//! ```
 #![warn(missing_docs)]
 
 pub mod display;

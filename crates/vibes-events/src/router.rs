@@ -470,10 +470,10 @@ impl Router {
                     && slot.takes(event_type, source)
             });
             if blocked {
-                if let Some(waker) = waiter {
-                    if !state.blocked_emitters.iter().any(|w| w.will_wake(waker)) {
-                        state.blocked_emitters.push(waker.clone());
-                    }
+                if let Some(waker) = waiter
+                    && !state.blocked_emitters.iter().any(|w| w.will_wake(waker))
+                {
+                    state.blocked_emitters.push(waker.clone());
                 }
                 return Err(TryEmitError::Full(Arc::clone(event)));
             }

@@ -1,0 +1,34 @@
+# Developer shortcuts. Everything here is plain cargo underneath; CI runs .ci/run.
+
+default: test
+
+# Build every crate.
+build:
+    cargo build --workspace
+
+# Run every test that needs nothing beyond cargo.
+test:
+    cargo test --workspace
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks against the alternatives, side by side (pass --quick or --json through).
+bench *ARGS:
+    cargo run --release -p vibes-bench -- {{ARGS}}
+
+# Tests that need a real iggy-server 0.8.x: set IGGY_SERVER_BIN or put iggy-server on PATH.
+test-iggy:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ -z "${IGGY_SERVER_BIN:-}" ] && ! command -v iggy-server >/dev/null; then
+        echo "test-iggy: set IGGY_SERVER_BIN to an iggy-server 0.8.x binary (see docs/ARCHITECTURE.md)" >&2
+        exit 1
+    fi
+    cargo test --workspace -- --ignored
+
+# The whole CI job locally.
+ci:
+    bash .ci/run

@@ -218,13 +218,6 @@ pub struct RouterStats {
     pub subscribers: Vec<SubscriberStats>,
 }
 
-/// An event as queued for one subscriber: how many events were dropped for that
-/// subscriber right before it, and the event.
-struct Entry {
-    missed_before: u64,
-    event: Arc<Event>,
-}
-
 struct Slot {
     id: SubscriptionId,
     filter: Filter,
@@ -232,7 +225,12 @@ struct Slot {
     match_all: bool,
     policy: OverflowPolicy,
     capacity: usize,
-    queue: VecDeque<Entry>,
+    /// Queued events, one pointer each: fan-out writes as few bytes as it can.
+    queue: VecDeque<Arc<Event>>,
+    /// Events dropped right before `queue`'s first entry. Drops happen only while the
+    /// queue is full, and the next push needs room, which only the subscriber's swap
+    /// (emptying the queue) makes; so a gap can only ever precede the first entry.
+    front_gap: u64,
     /// Drops since the last queued entry: the gap the subscriber has not yet been told of.
     missed: u64,
     dropped_total: u64,
@@ -380,6 +378,7 @@ impl Router {
             policy: options.policy,
             capacity,
             queue: VecDeque::with_capacity(capacity.min(DEFAULT_CAPACITY)),
+            front_gap: 0,
             missed: 0,
             dropped_total: 0,
             closed,
@@ -401,6 +400,7 @@ impl Router {
             index,
             id,
             batch: VecDeque::new(),
+            batch_gap: 0,
             after_gap: None,
         }
     }
@@ -489,10 +489,11 @@ impl Router {
                 report.dropped += 1;
                 continue;
             }
-            slot.queue.push_back(Entry {
-                missed_before: std::mem::take(&mut slot.missed),
-                event: Arc::clone(event),
-            });
+            if slot.missed > 0 {
+                debug_assert!(slot.queue.is_empty(), "a gap only precedes a first entry");
+                slot.front_gap = std::mem::take(&mut slot.missed);
+            }
+            slot.queue.push_back(Arc::clone(event));
             report.delivered += 1;
             wakers.extend(slot.receiver.take());
         }
@@ -555,7 +556,9 @@ pub struct Subscription {
     index: usize,
     id: SubscriptionId,
     /// Events taken from the router in one step, handed out without locking.
-    batch: VecDeque<Entry>,
+    batch: VecDeque<Arc<Event>>,
+    /// Events dropped before `batch`'s first entry, not yet reported.
+    batch_gap: u64,
     /// The event that follows a gap just reported as `Lagged`.
     after_gap: Option<Arc<Event>>,
 }
@@ -648,14 +651,14 @@ impl Subscription {
                 None => debug_assert!(!self.batch.is_empty()),
             }
         }
-        let Some(entry) = self.batch.pop_front() else {
+        let Some(event) = self.batch.pop_front() else {
             return Step::Empty;
         };
-        if entry.missed_before > 0 {
-            self.after_gap = Some(entry.event);
-            Step::Lagged(entry.missed_before)
+        if self.batch_gap > 0 {
+            self.after_gap = Some(event);
+            Step::Lagged(std::mem::take(&mut self.batch_gap))
         } else {
-            Step::Event(entry.event)
+            Step::Event(event)
         }
     }
 
@@ -669,6 +672,7 @@ impl Subscription {
         let step = if !slot.queue.is_empty() {
             let was_full = slot.is_full();
             std::mem::swap(&mut slot.queue, &mut self.batch);
+            self.batch_gap = std::mem::take(&mut slot.front_gap);
             if was_full && slot.policy == OverflowPolicy::Backpressure {
                 state.wake_blocked_emitters(&mut wakers);
             }

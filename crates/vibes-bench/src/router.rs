@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use tokio::runtime::Runtime;
 use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 use vibes_events::router::{OverflowPolicy, RecvError, SubscribeOptions};
 use vibes_events::{Event, Filter, Router, Text, ToolUse};
 
@@ -171,19 +172,28 @@ fn router_run(
                 router.close();
             })
         };
-        emitter.await.expect("emitter");
-        let (mut delivered, mut lost) = (0, 0);
-        for receiver in receivers {
-            let (d, l) = receiver.await.expect("receiver");
-            delivered += d;
-            lost += l;
-        }
-        Run {
-            delivered,
-            lost,
-            seconds: started.elapsed().as_secs_f64(),
-        }
+        finish(started, emitter, receivers).await
     })
+}
+
+/// Waits for the emitter and every receiver; sums what the receivers counted.
+async fn finish(
+    started: Instant,
+    emitter: JoinHandle<()>,
+    receivers: Vec<JoinHandle<(u64, u64)>>,
+) -> Run {
+    emitter.await.expect("emitter");
+    let (mut delivered, mut lost) = (0, 0);
+    for receiver in receivers {
+        let (d, l) = receiver.await.expect("receiver");
+        delivered += d;
+        lost += l;
+    }
+    Run {
+        delivered,
+        lost,
+        seconds: started.elapsed().as_secs_f64(),
+    }
 }
 
 fn broadcast_run(runtime: &Runtime, subscribers: usize, events: usize, pool: &[Arc<Event>]) -> Run {
@@ -214,17 +224,6 @@ fn broadcast_run(runtime: &Runtime, subscribers: usize, events: usize, pool: &[A
                 }
             })
         };
-        emitter.await.expect("emitter");
-        let (mut delivered, mut lost) = (0, 0);
-        for receiver in receivers {
-            let (d, l) = receiver.await.expect("receiver");
-            delivered += d;
-            lost += l;
-        }
-        Run {
-            delivered,
-            lost,
-            seconds: started.elapsed().as_secs_f64(),
-        }
+        finish(started, emitter, receivers).await
     })
 }

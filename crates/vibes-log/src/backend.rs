@@ -1,0 +1,167 @@
+//! The byte-level backend traits every log backend implements once.
+//!
+//! The typed layer ([`EventLog`](crate::EventLog)) is written against these traits, and
+//! the host picks a backend at run time as an `Arc<dyn LogBackend>`.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::name::{GroupName, TopicName};
+use crate::position::{SeekPosition, StartFrom};
+use crate::record::{AppendAck, AppendOptions, Offset, Record, StoredRecord, Watermarks};
+
+/// How to create a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicConfig {
+    /// Partition count (at least 1).
+    pub partitions: u32,
+}
+
+impl TopicConfig {
+    /// A topic with this many partitions.
+    pub fn partitions(partitions: u32) -> Self {
+        TopicConfig { partitions }
+    }
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        TopicConfig { partitions: 1 }
+    }
+}
+
+/// A topic and the state of its partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Its name.
+    pub name: TopicName,
+    /// Watermarks of each partition, by partition number.
+    pub partitions: Vec<Watermarks>,
+}
+
+/// A consumer group's committed positions on one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// The group.
+    pub group: GroupName,
+    /// Per partition, the next offset the group will read, if it committed one.
+    pub committed: Vec<Option<Offset>>,
+}
+
+/// How to create a consumer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumerOptions {
+    /// Where to start on partitions the group has no commit for.
+    pub start: StartFrom,
+}
+
+impl ConsumerOptions {
+    /// Start at `start` where the group has no commit.
+    pub fn start(start: StartFrom) -> Self {
+        ConsumerOptions { start }
+    }
+}
+
+/// A log backend: stores records in partitioned topics and serves consumer groups.
+///
+/// Every method is safe to call concurrently. Errors are [`LogError`](crate::LogError)
+/// variants; which ones each method returns is stated on it.
+#[async_trait]
+pub trait LogBackend: Send + Sync + fmt::Debug {
+    /// A short name for messages: `memory`, `file`, `iggy`.
+    fn kind(&self) -> &'static str;
+
+    /// Creates `topic` if it does not exist; returns its state either way.
+    ///
+    /// Errors: `PartitionCountMismatch` if it exists with another partition count,
+    /// `InvalidArgument` for zero partitions, `Io`/`Backend` on storage failure.
+    async fn ensure_topic(&self, topic: &TopicName, config: TopicConfig) -> Result<TopicInfo>;
+
+    /// The state of `topic`. Errors: `NotFound`.
+    async fn topic_info(&self, topic: &TopicName) -> Result<TopicInfo>;
+
+    /// Every topic, sorted by name.
+    async fn list_topics(&self) -> Result<Vec<TopicName>>;
+
+    /// Appends `records` to one partition, all or nothing: on success they are stored
+    /// contiguously at the acknowledged offsets, durable as `options` (or the backend's
+    /// default) asks; on error none of them is visible to readers.
+    ///
+    /// Errors: `NotFound` (topic), `InvalidArgument` (empty batch, partition past the
+    /// count), `Poisoned` after an earlier failed fsync, `Io`/`Backend`.
+    async fn append(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        records: Vec<Record>,
+        options: AppendOptions,
+    ) -> Result<AppendAck>;
+
+    /// The offsets `partition` holds. Errors: `NotFound`, `InvalidArgument`.
+    async fn watermarks(&self, topic: &TopicName, partition: u32) -> Result<Watermarks>;
+
+    /// A new member of consumer group `group` on `topic`. Members of one group share the
+    /// topic's partitions; each partition is read by one member at a time. A member
+    /// starts on each partition right after the group's last commit.
+    ///
+    /// Errors: `NotFound` (topic), `Io`/`Backend`.
+    async fn consumer(
+        &self,
+        topic: &TopicName,
+        group: &GroupName,
+        options: ConsumerOptions,
+    ) -> Result<Box<dyn RecordConsumer>>;
+
+    /// The groups that committed on `topic` and where.
+    async fn groups(&self, topic: &TopicName) -> Result<Vec<GroupInfo>>;
+}
+
+/// One member of a consumer group, reading records.
+///
+/// Delivery is at-least-once: records polled but not committed are delivered again to
+/// whoever next owns their partition (this member after a restart, or another member).
+#[async_trait]
+pub trait RecordConsumer: Send + fmt::Debug {
+    /// The topic.
+    fn topic(&self) -> &TopicName;
+
+    /// The group.
+    fn group(&self) -> &GroupName;
+
+    /// Up to `max` records from the partitions this member owns, in offset order within
+    /// each partition. Returns as soon as at least one record is available; waits up to
+    /// `timeout` otherwise and then returns an empty batch. Never busy-waits.
+    async fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<StoredRecord>>;
+
+    /// Commits the current position of every owned partition: the group resumes after
+    /// everything polled so far.
+    async fn commit(&mut self) -> Result<()>;
+
+    /// Commits `next_offset` (the next offset to read) for `partition`.
+    ///
+    /// Errors: `InvalidArgument` if this member does not own `partition`,
+    /// `OffsetOutOfRange` past the high-water mark.
+    async fn commit_offset(&mut self, partition: u32, next_offset: Offset) -> Result<()>;
+
+    /// Moves the read position of every owned partition.
+    ///
+    /// Errors: `OffsetOutOfRange` if the position is outside a partition's records.
+    async fn seek(&mut self, position: SeekPosition) -> Result<()>;
+
+    /// Moves the read position of one owned partition.
+    async fn seek_partition(&mut self, partition: u32, position: SeekPosition) -> Result<()>;
+
+    /// The partitions this member owns now (membership changes as members come and go).
+    fn assignment(&self) -> Vec<u32>;
+
+    /// The next offset this member will read from `partition`, if it owns it.
+    fn position(&self, partition: u32) -> Option<Offset>;
+
+    /// The group's committed next offset for `partition`, as the backend has it.
+    async fn committed(&self, partition: u32) -> Result<Option<Offset>>;
+}

@@ -1,0 +1,45 @@
+//! The vibes event log: what every producer and consumer codes against.
+//!
+//! - The typed API: [`EventLog<E>`] (append, append_batch, consumer, high_water_mark),
+//!   [`EventConsumer<E>`] (poll, commit, seek, committed_offset, group) and
+//!   [`EventBatch<E>`]. Events are encoded by a [`Codec`], JSON by default, and only here.
+//! - Underneath, the object-safe byte-level [`LogBackend`] and [`RecordConsumer`]
+//!   traits, so the host picks a backend at run time and each backend is written once.
+//! - [`InMemoryLog`], a backend with every semantic and no storage.
+//! - [`local`]: consumer groups for backends in this process's reach (memory, files).
+//! - `testkit` (feature `testkit`, unstable): the conformance suite every backend runs.
+//!
+//! # The model
+//!
+//! A topic `stream/topic` has N partitions. A record has a key (same key, same
+//! partition, order kept), an id, a payload, and the time the backend appended it; its
+//! address is (partition, offset), offsets dense from 0 and assigned only by the
+//! backend. Consumer groups commit a next offset per partition; a new member resumes
+//! after the group's last commit; delivery is at-least-once; members of a group split
+//! the partitions.
+//!
+//! This crate depends on `vibes-events` and nothing of vibes above it: it must never
+//! depend on a backend crate.
+#![warn(missing_docs)]
+
+mod backend;
+mod error;
+pub mod local;
+mod memory;
+mod name;
+mod position;
+mod record;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+mod typed;
+
+pub use backend::{ConsumerOptions, GroupInfo, LogBackend, RecordConsumer, TopicConfig, TopicInfo};
+pub use error::{DecodeError, LogError, Result};
+pub use memory::InMemoryLog;
+pub use name::{GroupName, MAX_NAME_LEN, TopicName};
+pub use position::{SeekPosition, StartFrom};
+pub use record::{
+    AppendAck, AppendOptions, Durability, MAX_PAYLOAD_BYTES, Offset, Record, RecordAddress,
+    StoredRecord, Watermarks, partition_for_key,
+};
+pub use typed::{Codec, Delivered, EventBatch, EventConsumer, EventLog, JsonCodec, LogEvent};

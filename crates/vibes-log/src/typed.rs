@@ -1,0 +1,403 @@
+//! The typed API users code against: [`EventLog`], [`EventConsumer`], [`EventBatch`].
+//! Events are encoded by a [`Codec`] (JSON by default) here and nowhere else; backends
+//! see bytes.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use jiff::Timestamp;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::backend::{ConsumerOptions, LogBackend, RecordConsumer, TopicConfig};
+use crate::error::{DecodeError, LogError, Result};
+use crate::name::{GroupName, TopicName};
+use crate::position::SeekPosition;
+use crate::record::{AppendOptions, Offset, Record, RecordAddress, Watermarks, partition_for_key};
+
+/// What the log needs to know about an event besides its bytes.
+pub trait LogEvent: Send + Sync + 'static {
+    /// The event's unique id, stored as the record id for de-duplication.
+    fn event_id(&self) -> u128;
+    /// The key that picks the partition (`None`: partition 0).
+    fn partition_key(&self) -> Option<&str>;
+}
+
+impl LogEvent for vibes_events::Event {
+    fn event_id(&self) -> u128 {
+        self.id.as_u128()
+    }
+
+    fn partition_key(&self) -> Option<&str> {
+        vibes_events::Event::partition_key(self)
+    }
+}
+
+/// Turns events into record payloads and back.
+pub trait Codec<E>: Send + Sync + 'static {
+    /// Encodes an event. The error says why it cannot be encoded.
+    fn encode(&self, event: &E) -> Result<Vec<u8>, String>;
+    /// Decodes a payload. The error says why it does not decode.
+    fn decode(&self, payload: &[u8]) -> Result<E, String>;
+}
+
+/// JSON via serde: the default codec, and the format of vibes events on the wire.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonCodec;
+
+impl<E: Serialize + DeserializeOwned + 'static> Codec<E> for JsonCodec {
+    fn encode(&self, event: &E) -> Result<Vec<u8>, String> {
+        serde_json::to_vec(event).map_err(|e| e.to_string())
+    }
+
+    fn decode(&self, payload: &[u8]) -> Result<E, String> {
+        serde_json::from_slice(payload).map_err(|e| e.to_string())
+    }
+}
+
+/// A typed, partitioned, append-only event log on some backend.
+pub struct EventLog<E, C = JsonCodec> {
+    backend: Arc<dyn LogBackend>,
+    topic: TopicName,
+    partitions: u32,
+    codec: Arc<C>,
+    _events: PhantomData<fn() -> E>,
+}
+
+impl<E, C> Clone for EventLog<E, C> {
+    fn clone(&self) -> Self {
+        EventLog {
+            backend: Arc::clone(&self.backend),
+            topic: self.topic.clone(),
+            partitions: self.partitions,
+            codec: Arc::clone(&self.codec),
+            _events: PhantomData,
+        }
+    }
+}
+
+impl<E, C> fmt::Debug for EventLog<E, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLog")
+            .field("backend", &self.backend.kind())
+            .field("topic", &self.topic)
+            .field("partitions", &self.partitions)
+            .finish()
+    }
+}
+
+impl<E: LogEvent> EventLog<E, JsonCodec>
+where
+    JsonCodec: Codec<E>,
+{
+    /// Opens (creating if needed) a one-partition topic `stream/topic` of JSON events.
+    pub async fn open(backend: Arc<dyn LogBackend>, topic: &str) -> Result<Self> {
+        Self::open_with(backend, topic, TopicConfig::default(), JsonCodec).await
+    }
+}
+
+impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
+    /// Opens (creating if needed) `topic` with `config`, encoding with `codec`.
+    ///
+    /// Errors: `InvalidName`, `PartitionCountMismatch` if the topic exists with another
+    /// partition count, backend errors.
+    pub async fn open_with(
+        backend: Arc<dyn LogBackend>,
+        topic: &str,
+        config: TopicConfig,
+        codec: C,
+    ) -> Result<Self> {
+        let topic = TopicName::new(topic)?;
+        let info = backend.ensure_topic(&topic, config).await?;
+        Ok(EventLog {
+            backend,
+            partitions: info.partitions.len() as u32,
+            topic,
+            codec: Arc::new(codec),
+            _events: PhantomData,
+        })
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &TopicName {
+        &self.topic
+    }
+
+    /// Its partition count.
+    pub fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn LogBackend> {
+        &self.backend
+    }
+
+    /// The partition `event` goes to.
+    pub fn partition_of(&self, event: &E) -> u32 {
+        partition_for_key(event.partition_key().map(str::as_bytes), self.partitions)
+    }
+
+    fn record(&self, event: &E) -> Result<Record> {
+        let payload = self
+            .codec
+            .encode(event)
+            .map_err(|e| LogError::InvalidArgument(format!("cannot encode event: {e}")))?;
+        let key = event
+            .partition_key()
+            .map(|k| Bytes::copy_from_slice(k.as_bytes()));
+        Ok(Record::new(key, event.event_id(), payload))
+    }
+
+    /// Appends one event; returns where it was stored once it is as durable as the
+    /// log's default asks.
+    pub async fn append(&self, event: &E) -> Result<RecordAddress> {
+        self.append_with(event, AppendOptions::default()).await
+    }
+
+    /// [`EventLog::append`] with per-append options (durability).
+    pub async fn append_with(&self, event: &E, options: AppendOptions) -> Result<RecordAddress> {
+        let partition = self.partition_of(event);
+        let record = self.record(event)?;
+        let ack = self
+            .backend
+            .append(&self.topic, partition, vec![record], options)
+            .await?;
+        Ok(RecordAddress {
+            partition,
+            offset: ack.base_offset,
+        })
+    }
+
+    /// Appends events; returns their addresses in the same order.
+    ///
+    /// The events of each partition are appended in one backend call: all or nothing,
+    /// contiguous, in the given order. On a one-partition topic (the default) the whole
+    /// batch is therefore atomic. On several partitions, an error can leave the
+    /// partitions appended before it stored; the error says which failed.
+    pub async fn append_batch(&self, events: &[E]) -> Result<Vec<RecordAddress>> {
+        self.append_batch_with(events, AppendOptions::default())
+            .await
+    }
+
+    /// [`EventLog::append_batch`] with per-append options.
+    pub async fn append_batch_with(
+        &self,
+        events: &[E],
+        options: AppendOptions,
+    ) -> Result<Vec<RecordAddress>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut by_partition: Vec<(u32, Vec<usize>, Vec<Record>)> = Vec::new();
+        for (index, event) in events.iter().enumerate() {
+            let partition = self.partition_of(event);
+            let record = self.record(event)?;
+            match by_partition.iter_mut().find(|(p, _, _)| *p == partition) {
+                Some((_, indices, records)) => {
+                    indices.push(index);
+                    records.push(record);
+                }
+                None => by_partition.push((partition, vec![index], vec![record])),
+            }
+        }
+        let mut addresses = vec![
+            RecordAddress {
+                partition: 0,
+                offset: 0
+            };
+            events.len()
+        ];
+        for (partition, indices, records) in by_partition {
+            let ack = self
+                .backend
+                .append(&self.topic, partition, records, options)
+                .await?;
+            for (index, address) in indices.into_iter().zip(ack.addresses()) {
+                addresses[index] = address;
+            }
+        }
+        Ok(addresses)
+    }
+
+    /// A new member of consumer group `group`, starting after the group's last commit
+    /// (from the beginning where it has none).
+    pub async fn consumer(&self, group: &str) -> Result<EventConsumer<E, C>> {
+        self.consumer_with(group, ConsumerOptions::default()).await
+    }
+
+    /// [`EventLog::consumer`] with options.
+    pub async fn consumer_with(
+        &self,
+        group: &str,
+        options: ConsumerOptions,
+    ) -> Result<EventConsumer<E, C>> {
+        let group = GroupName::new(group)?;
+        let inner = self.backend.consumer(&self.topic, &group, options).await?;
+        Ok(EventConsumer {
+            inner,
+            codec: Arc::clone(&self.codec),
+            _events: PhantomData,
+        })
+    }
+
+    /// The offset the next record of `partition` gets, as the backend reports it now.
+    pub async fn high_water_mark(&self, partition: u32) -> Result<Offset> {
+        Ok(self.watermarks(partition).await?.high)
+    }
+
+    /// The offsets `partition` holds.
+    pub async fn watermarks(&self, partition: u32) -> Result<Watermarks> {
+        self.backend.watermarks(&self.topic, partition).await
+    }
+}
+
+/// An event as delivered by [`EventConsumer::poll`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivered<E> {
+    /// Where it is stored.
+    pub address: RecordAddress,
+    /// When the backend appended it.
+    pub timestamp: Timestamp,
+    /// The event.
+    pub event: E,
+}
+
+/// What one poll returned: the events, and the records that did not decode (each with
+/// its address). Both are in offset order per partition, and the consumer's position
+/// is past all of them.
+#[derive(Debug, Clone)]
+pub struct EventBatch<E> {
+    /// Decoded events.
+    pub events: Vec<Delivered<E>>,
+    /// Records that did not decode.
+    pub failures: Vec<DecodeError>,
+}
+
+impl<E> Default for EventBatch<E> {
+    fn default() -> Self {
+        EventBatch {
+            events: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+}
+
+impl<E> EventBatch<E> {
+    /// Whether the poll returned nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.failures.is_empty()
+    }
+
+    /// Records returned: events plus failures.
+    pub fn len(&self) -> usize {
+        self.events.len() + self.failures.len()
+    }
+
+    /// The decoded events, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &E> {
+        self.events.iter().map(|d| &d.event)
+    }
+}
+
+impl<E> IntoIterator for EventBatch<E> {
+    type Item = Delivered<E>;
+    type IntoIter = std::vec::IntoIter<Delivered<E>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.events.into_iter()
+    }
+}
+
+/// A typed member of a consumer group.
+pub struct EventConsumer<E, C = JsonCodec> {
+    inner: Box<dyn RecordConsumer>,
+    codec: Arc<C>,
+    _events: PhantomData<fn() -> E>,
+}
+
+impl<E, C> fmt::Debug for EventConsumer<E, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventConsumer")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<E, C: Codec<E>> EventConsumer<E, C> {
+    /// Up to `max` events; returns as soon as any are available, or empty after
+    /// `timeout`. Records that do not decode come back in [`EventBatch::failures`] and
+    /// are not delivered again (the position moves past them).
+    pub async fn poll(&mut self, max: usize, timeout: Duration) -> Result<EventBatch<E>> {
+        let records = self.inner.poll(max, timeout).await?;
+        let mut batch = EventBatch {
+            events: Vec::with_capacity(records.len()),
+            failures: Vec::new(),
+        };
+        for record in records {
+            match self.codec.decode(&record.payload) {
+                Ok(event) => batch.events.push(Delivered {
+                    address: record.address,
+                    timestamp: record.timestamp,
+                    event,
+                }),
+                Err(reason) => batch.failures.push(DecodeError {
+                    topic: self.inner.topic().to_string(),
+                    address: record.address,
+                    reason,
+                }),
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Commits everything polled so far: the group resumes after it.
+    pub async fn commit(&mut self) -> Result<()> {
+        self.inner.commit().await
+    }
+
+    /// Commits up to and including the record at `address`.
+    pub async fn commit_through(&mut self, address: RecordAddress) -> Result<()> {
+        self.inner
+            .commit_offset(address.partition, address.offset + 1)
+            .await
+    }
+
+    /// Moves the read position of every partition this member owns.
+    pub async fn seek(&mut self, position: SeekPosition) -> Result<()> {
+        self.inner.seek(position).await
+    }
+
+    /// Moves the read position of one owned partition.
+    pub async fn seek_partition(&mut self, partition: u32, position: SeekPosition) -> Result<()> {
+        self.inner.seek_partition(partition, position).await
+    }
+
+    /// The group's committed next offset for `partition`, as the backend has it.
+    pub async fn committed_offset(&self, partition: u32) -> Result<Option<Offset>> {
+        self.inner.committed(partition).await
+    }
+
+    /// The next offset this member reads from `partition`, if it owns it.
+    pub fn position(&self, partition: u32) -> Option<Offset> {
+        self.inner.position(partition)
+    }
+
+    /// The partitions this member owns now.
+    pub fn assignment(&self) -> Vec<u32> {
+        self.inner.assignment()
+    }
+
+    /// The consumer group.
+    pub fn group(&self) -> &GroupName {
+        self.inner.group()
+    }
+
+    /// The byte-level consumer underneath.
+    pub fn into_inner(self) -> Box<dyn RecordConsumer> {
+        self.inner
+    }
+}

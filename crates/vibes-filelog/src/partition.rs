@@ -1,0 +1,1029 @@
+//! One partition: a directory of segments, recovered on open, appended to by one writer
+//! thread per process (cross-process writers take turns on `writer.lock`), read by
+//! anyone.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use jiff::Timestamp;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{Notify, oneshot};
+use vibes_log::local::append_time;
+use vibes_log::{
+    AppendAck, Durability, LogError, Offset, Record, RecordAddress, StoredRecord, TopicName,
+    Watermarks,
+};
+
+use crate::format::{self, FrameError, HEADER_LEN, INDEX_ENTRY_LEN, IndexEntry, MAX_BATCH_LEN};
+use crate::fsutil::{create_dir_durable, io_err, sync_dir};
+use crate::options::FileLogOptions;
+use crate::segment::{BatchMeta, ScanEnd, Segment, entry_due, log_name, parse_log_name};
+
+/// What this process knows of a partition: its segments and where its data ends.
+#[derive(Debug)]
+struct View {
+    /// Sorted by base offset; the last is the active segment.
+    segments: Vec<Arc<Segment>>,
+    /// Next offset to be assigned.
+    high: Offset,
+    /// End of the last complete batch in the active segment.
+    end: u64,
+    /// Append time of the newest batch, microseconds.
+    last_timestamp_us: i64,
+}
+
+impl View {
+    fn active(&self) -> &Arc<Segment> {
+        self.segments
+            .last()
+            .expect("a partition has at least one segment")
+    }
+
+    /// Takes a batch found in the active segment into the view, once: batches the view
+    /// already holds (found earlier by another reader or written by this process) are
+    /// skipped by position.
+    fn apply(&mut self, meta: &BatchMeta, interval: u32) {
+        if meta.position < self.end {
+            return;
+        }
+        let active = Arc::clone(self.active());
+        let mut index = active.index.write();
+        let entries = index.get_or_insert_with(Vec::new);
+        if entry_due(entries.last(), meta.position, interval) {
+            entries.push(IndexEntry {
+                relative_offset: (meta.base_offset - active.base) as u32,
+                position: meta.position as u32,
+                timestamp_us: meta.timestamp_us,
+            });
+        }
+        self.high = meta.base_offset + meta.count;
+        self.end = meta.position + meta.len;
+        self.last_timestamp_us = meta.timestamp_us;
+    }
+}
+
+/// An append waiting for the writer thread.
+pub(crate) struct AppendRequest {
+    pub(crate) records: Vec<Record>,
+    pub(crate) durability: Durability,
+    pub(crate) reply: oneshot::Sender<Result<AppendAck, LogError>>,
+}
+
+/// State shared by the partition's handle and its writer thread.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) topic: TopicName,
+    pub(crate) number: u32,
+    dir: PathBuf,
+    options: Arc<FileLogOptions>,
+    view: RwLock<View>,
+    signal: Arc<Notify>,
+    poisoned: Mutex<Option<String>>,
+}
+
+/// A partition handle. Dropping it ends the writer thread once it has finished the
+/// appends already queued.
+#[derive(Debug)]
+pub(crate) struct Partition {
+    pub(crate) shared: Arc<Shared>,
+    writer: Mutex<Option<Sender<AppendRequest>>>,
+}
+
+fn lock_path(dir: &Path) -> PathBuf {
+    dir.join("writer.lock")
+}
+
+fn open_lock(dir: &Path) -> Result<File, LogError> {
+    let path = lock_path(dir);
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| io_err("opening lock file", &path, e))
+}
+
+/// Holds the cross-process writer lock of a partition while alive.
+struct WriterLock<'a> {
+    file: &'a File,
+}
+
+impl<'a> WriterLock<'a> {
+    fn acquire(file: &'a File, dir: &Path) -> Result<Self, LogError> {
+        file.lock()
+            .map_err(|e| io_err("locking", &lock_path(dir), e))?;
+        Ok(WriterLock { file })
+    }
+}
+
+impl Drop for WriterLock<'_> {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+impl Partition {
+    /// Opens the partition directory, creating it if needed, and recovers its last
+    /// segment (under the writer lock, so no other process is mid-write).
+    pub(crate) fn open(
+        topic: TopicName,
+        number: u32,
+        dir: PathBuf,
+        options: Arc<FileLogOptions>,
+        signal: Arc<Notify>,
+    ) -> Result<Partition, LogError> {
+        create_dir_durable(&dir)?;
+        let lock_file = open_lock(&dir)?;
+        let view = {
+            let _lock = WriterLock::acquire(&lock_file, &dir)?;
+            recover(&dir, &options)?
+        };
+        Ok(Partition {
+            shared: Arc::new(Shared {
+                topic,
+                number,
+                dir,
+                options,
+                view: RwLock::new(view),
+                signal,
+                poisoned: Mutex::new(None),
+            }),
+            writer: Mutex::new(None),
+        })
+    }
+
+    /// Queues an append for the writer thread (started on first use).
+    pub(crate) fn submit(&self, request: AppendRequest) -> Result<(), LogError> {
+        let mut writer = self.writer.lock();
+        if writer.is_none() {
+            let (tx, rx) = mpsc::channel();
+            let shared = Arc::clone(&self.shared);
+            thread::Builder::new()
+                .name(format!("vibes-writer-{}-{}", shared.topic, shared.number))
+                .spawn(move || writer_loop(shared, rx))
+                .map_err(|e| LogError::io("starting the partition writer thread", e))?;
+            *writer = Some(tx);
+        }
+        writer
+            .as_ref()
+            .expect("started above")
+            .send(request)
+            .map_err(|_| LogError::Closed)
+    }
+}
+
+/// Recovers a partition: finds its segments, checks the tail of the last one, cuts a
+/// torn final batch, and rebuilds a missing or short index. Reads only the tail.
+fn recover(dir: &Path, options: &FileLogOptions) -> Result<View, LogError> {
+    remove_stale_temp_files(dir);
+    let mut bases = list_segments(dir)?;
+    if bases.is_empty() {
+        let segment = Segment::create(dir, 0)?;
+        sync_dir(dir)?;
+        bases.push(0);
+        return Ok(View {
+            segments: vec![Arc::new(segment)],
+            high: 0,
+            end: HEADER_LEN as u64,
+            last_timestamp_us: 0,
+        });
+    }
+    let mut segments = Vec::with_capacity(bases.len());
+    for &base in &bases[..bases.len() - 1] {
+        segments.push(Arc::new(Segment::open(dir, base)?));
+    }
+    let active_base = *bases.last().expect("not empty");
+    let mut active = Segment::open(dir, active_base)?;
+    let len = active.len()?;
+    if len < HEADER_LEN as u64 {
+        // Created but the header never made it to disk: the segment holds nothing.
+        tracing::warn!(file = %active.log_path.display(), len, "rewriting the header of a segment cut short at creation");
+        active = Segment::create(dir, active_base)?;
+        sync_dir(dir)?;
+    } else {
+        active.check_header()?;
+    }
+    let (loaded, whole) = active.load_index_file()?;
+    let mut entries: Vec<IndexEntry> = loaded
+        .iter()
+        .copied()
+        .filter(|e| u64::from(e.position) < len)
+        .collect();
+    // Start the scan at the last entry that points at a batch with the expected offset.
+    let (mut start, mut next) = (HEADER_LEN as u64, active.base);
+    while let Some(last) = entries.last().copied() {
+        let position = u64::from(last.position);
+        let bytes = active.read_bytes(position, format::BATCH_HEADER_LEN)?;
+        let base_here = (bytes.len() == format::BATCH_HEADER_LEN)
+            .then(|| u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")));
+        if base_here == Some(active.base + u64::from(last.relative_offset)) {
+            start = position;
+            next = active.base + u64::from(last.relative_offset);
+            entries.pop();
+            break;
+        }
+        entries.pop();
+    }
+    let mut metas = Vec::new();
+    let outcome = active.scan(start, len, next, |meta, _| metas.push(meta))?;
+    let cut = match outcome {
+        ScanEnd::Clean => None,
+        ScanEnd::Incomplete { position } => Some((position, "torn final batch".to_owned())),
+        ScanEnd::Invalid { position, reason } => {
+            let expected = metas.last().map_or(next, |m| m.base_offset + m.count);
+            if valid_batch_after(&active, position + 1, len, expected)? {
+                if !options.repair {
+                    return Err(active.corrupt(
+                        position,
+                        format!(
+                            "{reason}; complete batches follow it, so this is damage, not a torn \
+                             write (open with repair to cut the segment here, losing what follows)"
+                        ),
+                    ));
+                }
+                Some((position, format!("repair: {reason}")))
+            } else {
+                Some((position, format!("torn final batch: {reason}")))
+            }
+        }
+    };
+    if let Some((position, why)) = cut {
+        tracing::warn!(
+            file = %active.log_path.display(),
+            position,
+            dropped_bytes = len - position,
+            reason = %why,
+            "cutting the log"
+        );
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&active.log_path)
+            .map_err(|e| io_err("opening for repair", &active.log_path, e))?;
+        file.set_len(position)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| io_err("cutting", &active.log_path, e))?;
+    }
+    let mut view = View {
+        segments: Vec::new(),
+        high: next,
+        end: start,
+        last_timestamp_us: 0,
+    };
+    // Rebuild the entries from the scan start on, then compare with the file.
+    let interval = options.index_interval_bytes;
+    let mut rebuilt = entries;
+    for meta in &metas {
+        if entry_due(rebuilt.last(), meta.position, interval) {
+            rebuilt.push(IndexEntry {
+                relative_offset: (meta.base_offset - active.base) as u32,
+                position: meta.position as u32,
+                timestamp_us: meta.timestamp_us,
+            });
+        }
+        view.high = meta.base_offset + meta.count;
+        view.end = meta.position + meta.len;
+        view.last_timestamp_us = meta.timestamp_us;
+    }
+    if !whole || rebuilt != loaded {
+        active.write_index_file(&rebuilt)?;
+    }
+    if metas.is_empty() && start == HEADER_LEN as u64 {
+        view.last_timestamp_us = rebuilt.last().map_or(0, |e| e.timestamp_us);
+    }
+    *active.index.write() = Some(rebuilt);
+    segments.push(Arc::new(active));
+    view.segments = segments;
+    Ok(view)
+}
+
+/// Whether a complete, checksummed batch with an offset at or after `min_offset`
+/// starts anywhere in `from..end` of the segment: the test that tells damage inside
+/// the log from a torn or garbage tail.
+fn valid_batch_after(
+    segment: &Segment,
+    from: u64,
+    end: u64,
+    min_offset: Offset,
+) -> Result<bool, LogError> {
+    if from >= end {
+        return Ok(false);
+    }
+    let region = segment.read_bytes(from, (end - from) as usize)?;
+    for at in 0..region.len().saturating_sub(format::BATCH_HEADER_LEN - 1) {
+        let Some(claimed) = format::claimed_len(&region[at..]) else {
+            break;
+        };
+        if claimed < format::BATCH_HEADER_LEN
+            || claimed > region.len() - at
+            || claimed > MAX_BATCH_LEN
+        {
+            continue;
+        }
+        let base = u64::from_le_bytes(region[at + 8..at + 16].try_into().expect("8 bytes"));
+        if base < min_offset {
+            continue;
+        }
+        if format::decode_batch(&region.slice(at..at + claimed)).is_ok() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn list_segments(dir: &Path) -> Result<Vec<Offset>, LogError> {
+    let mut bases = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_err("listing", dir, e))? {
+        let entry = entry.map_err(|e| io_err("listing", dir, e))?;
+        if let Some(base) = entry.file_name().to_str().and_then(parse_log_name) {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+impl Shared {
+    fn poisoned(&self) -> Option<LogError> {
+        self.poisoned
+            .lock()
+            .as_ref()
+            .map(|reason| LogError::Poisoned {
+                reason: reason.clone(),
+            })
+    }
+
+    fn poison(&self, reason: String) -> LogError {
+        tracing::error!(topic = %self.topic, partition = self.number, %reason, "partition refuses further writes");
+        *self.poisoned.lock() = Some(reason.clone());
+        LogError::Poisoned { reason }
+    }
+
+    /// Takes in batches other processes appended (and segments they started). Never
+    /// changes a file: an incomplete or invalid batch at the tail is left for a writer.
+    fn refresh(&self) -> Result<(), LogError> {
+        {
+            let view = self.view.read();
+            let len = view.active().len()?;
+            let rolled =
+                view.high != view.active().base && self.dir.join(log_name(view.high)).exists();
+            if len == view.end && !rolled {
+                return Ok(());
+            }
+        }
+        let mut view = self.view.write();
+        self.catch_up(&mut view)?;
+        Ok(())
+    }
+
+    /// Brings `view` up to date with the files; returns how the active segment's scan
+    /// ended (for a writer to act on).
+    fn catch_up(&self, view: &mut View) -> Result<ScanEnd, LogError> {
+        loop {
+            let active = Arc::clone(view.active());
+            let len = active.len()?;
+            let mut outcome = ScanEnd::Clean;
+            if len > view.end {
+                let mut metas = Vec::new();
+                outcome = active.scan(view.end, len, view.high, |meta, _| metas.push(meta))?;
+                for meta in &metas {
+                    view.apply(meta, self.options.index_interval_bytes);
+                }
+            }
+            if !matches!(outcome, ScanEnd::Clean) {
+                return Ok(outcome);
+            }
+            let next = self.dir.join(log_name(view.high));
+            if view.high == active.base || !next.exists() {
+                return Ok(ScanEnd::Clean);
+            }
+            // Another process sealed the active segment and started the next one.
+            let segment = Segment::open(&self.dir, view.high)?;
+            if segment.len()? < HEADER_LEN as u64 {
+                return Ok(ScanEnd::Clean);
+            }
+            segment.check_header()?;
+            *segment.index.write() = Some(Vec::new());
+            view.segments.push(Arc::new(segment));
+            view.end = HEADER_LEN as u64;
+        }
+    }
+
+    /// The offsets held, up to date with other processes.
+    pub(crate) fn watermarks(&self) -> Result<Watermarks, LogError> {
+        self.refresh()?;
+        self.drop_deleted_segments()?;
+        let view = self.view.read();
+        Ok(Watermarks {
+            low: view.segments[0].base,
+            high: view.high,
+        })
+    }
+
+    /// Forgets segments that retention (in any process) deleted.
+    fn drop_deleted_segments(&self) -> Result<(), LogError> {
+        let first_gone = {
+            let view = self.view.read();
+            view.segments.len() > 1 && !view.segments[0].log_path.exists()
+        };
+        if first_gone {
+            let mut view = self.view.write();
+            while view.segments.len() > 1 && !view.segments[0].log_path.exists() {
+                view.segments.remove(0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure a segment's index is in memory: loaded from its file, checked against
+    /// the log from its last entry on, and rebuilt (and rewritten) if short or missing.
+    fn ensure_index(&self, segment: &Segment, end: u64) -> Result<(), LogError> {
+        if segment.index.read().is_some() {
+            return Ok(());
+        }
+        let (loaded, whole) = segment.load_index_file()?;
+        let mut entries: Vec<IndexEntry> = loaded
+            .iter()
+            .copied()
+            .filter(|e| u64::from(e.position) < end)
+            .collect();
+        let (start, next) = match entries.pop() {
+            Some(last) => (
+                u64::from(last.position),
+                segment.base + u64::from(last.relative_offset),
+            ),
+            None => (HEADER_LEN as u64, segment.base),
+        };
+        let interval = self.options.index_interval_bytes;
+        let outcome = segment.scan(start, end, next, |meta, _| {
+            if entry_due(entries.last(), meta.position, interval) {
+                entries.push(IndexEntry {
+                    relative_offset: (meta.base_offset - segment.base) as u32,
+                    position: meta.position as u32,
+                    timestamp_us: meta.timestamp_us,
+                });
+            }
+        })?;
+        match outcome {
+            ScanEnd::Clean => {}
+            ScanEnd::Incomplete { position } => {
+                return Err(segment.corrupt(position, "sealed segment ends inside a batch"));
+            }
+            ScanEnd::Invalid { position, reason } => return Err(segment.corrupt(position, reason)),
+        }
+        if (!whole || entries != loaded)
+            && let Err(e) = segment.write_index_file(&entries)
+        {
+            tracing::warn!(file = %segment.index_path.display(), error = %e, "could not rewrite a rebuilt index");
+        }
+        let mut index = segment.index.write();
+        if index.is_none() {
+            *index = Some(entries);
+        }
+        Ok(())
+    }
+
+    /// Up to `max` records from offset `from` on.
+    pub(crate) fn read(&self, from: Offset, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+        self.refresh()?;
+        self.drop_deleted_segments()?;
+        let (segments, high, end) = {
+            let view = self.view.read();
+            (view.segments.clone(), view.high, view.end)
+        };
+        let mut out = Vec::new();
+        let mut next = from.max(segments[0].base);
+        let mut i = segments
+            .partition_point(|s| s.base <= next)
+            .saturating_sub(1);
+        while out.len() < max && next < high && i < segments.len() {
+            let segment = &segments[i];
+            let segment_end = if i + 1 == segments.len() {
+                end
+            } else {
+                segment.len()?
+            };
+            self.ensure_index(segment, segment_end)?;
+            let (position, at_offset) = segment.start_for(next).expect("index loaded above");
+            next = self.read_segment(
+                segment,
+                position,
+                at_offset,
+                segment_end,
+                next,
+                max,
+                &mut out,
+            )?;
+            i += 1;
+        }
+        Ok(out)
+    }
+
+    /// Reads records of `segment` from byte `position` (where offset `at_offset`
+    /// starts) to `end`, keeping those at `from` or later, until `out` holds `max`.
+    /// Returns the next offset to read.
+    #[allow(clippy::too_many_arguments)]
+    fn read_segment(
+        &self,
+        segment: &Segment,
+        mut position: u64,
+        mut at_offset: Offset,
+        end: u64,
+        from: Offset,
+        max: usize,
+        out: &mut Vec<StoredRecord>,
+    ) -> Result<Offset, LogError> {
+        const CHUNK: usize = 256 * 1024;
+        let mut want_at_least = 0;
+        while position < end && out.len() < max {
+            let want = CHUNK.max(want_at_least).min((end - position) as usize);
+            let chunk = segment.read_bytes(position, want)?;
+            let mut at = 0usize;
+            let mut needed_next = None;
+            while at < chunk.len() && out.len() < max {
+                let here = position + at as u64;
+                let batch = match format::decode_batch(&chunk.slice(at..)) {
+                    Ok(batch) => batch,
+                    Err(FrameError::Incomplete { needed, .. }) if here + (needed as u64) <= end => {
+                        needed_next = Some(needed);
+                        break;
+                    }
+                    Err(e) => return Err(segment.corrupt(here, e.to_string())),
+                };
+                if batch.base_offset != at_offset {
+                    return Err(segment.corrupt(
+                        here,
+                        format!(
+                            "batch starts at offset {}, expected {at_offset}",
+                            batch.base_offset
+                        ),
+                    ));
+                }
+                let timestamp = Timestamp::from_microsecond(batch.timestamp_us)
+                    .map_err(|e| segment.corrupt(here, format!("batch time: {e}")))?;
+                let count = batch.records.len() as u64;
+                for (i, record) in batch.records.into_iter().enumerate() {
+                    let offset = at_offset + i as u64;
+                    if offset < from || out.len() >= max {
+                        continue;
+                    }
+                    out.push(StoredRecord {
+                        address: RecordAddress {
+                            partition: self.number,
+                            offset,
+                        },
+                        timestamp,
+                        key: record.key,
+                        id: record.id,
+                        payload: record.payload,
+                    });
+                }
+                at_offset += count;
+                at += batch.frame_len;
+            }
+            if at == 0 {
+                match needed_next {
+                    Some(needed) if needed > want => want_at_least = needed,
+                    _ => return Err(segment.corrupt(position, "segment ends inside a batch")),
+                }
+            } else {
+                want_at_least = 0;
+            }
+            position += at as u64;
+        }
+        Ok(at_offset.max(from))
+    }
+
+    /// The first offset appended at or after `time`, or the high-water mark.
+    pub(crate) fn offset_for_timestamp(&self, time: Timestamp) -> Result<Offset, LogError> {
+        self.refresh()?;
+        self.drop_deleted_segments()?;
+        let time_us = time.as_microsecond();
+        let (segments, high, end) = {
+            let view = self.view.read();
+            (view.segments.clone(), view.high, view.end)
+        };
+        for (i, segment) in segments.iter().enumerate() {
+            let segment_end = if i + 1 == segments.len() {
+                end
+            } else {
+                segment.len()?
+            };
+            self.ensure_index(segment, segment_end)?;
+            let Some((position, offset)) = segment.start_for_time(time_us) else {
+                continue;
+            };
+            let mut found = None;
+            let outcome = segment.scan(position, segment_end, offset, |meta, _| {
+                if found.is_none() && meta.timestamp_us >= time_us {
+                    found = Some(meta.base_offset);
+                }
+            })?;
+            if let ScanEnd::Invalid { position, reason } = outcome {
+                return Err(segment.corrupt(position, reason));
+            }
+            if let Some(offset) = found {
+                return Ok(offset);
+            }
+        }
+        Ok(high)
+    }
+
+    /// Bytes on disk of the partition's segments.
+    pub(crate) fn bytes_on_disk(&self) -> Result<u64, LogError> {
+        let segments = self.view.read().segments.clone();
+        segments.iter().map(|s| s.len()).sum()
+    }
+
+    /// Whether the files hold more than this process has seen (another process wrote).
+    pub(crate) fn changed_on_disk(&self) -> bool {
+        let view = self.view.read();
+        view.active().len().is_ok_and(|len| len > view.end)
+            || self.dir.join(log_name(view.high)).exists() && view.high != view.active().base
+    }
+}
+
+/// The writer thread's own handles, kept between write groups.
+struct Writer {
+    lock_file: Arc<File>,
+    /// Write handle of the active segment, with its base offset.
+    log: Option<(Offset, File)>,
+    /// Write handle of the active segment's index.
+    index: Option<(Offset, File)>,
+    /// When data was first written without an fsync since the last one.
+    unsynced_since: Option<Instant>,
+    buf: Vec<u8>,
+}
+
+fn writer_loop(shared: Arc<Shared>, requests: Receiver<AppendRequest>) {
+    let mut writer = match open_lock(&shared.dir) {
+        Ok(lock_file) => Writer {
+            lock_file: Arc::new(lock_file),
+            log: None,
+            index: None,
+            unsynced_since: None,
+            buf: Vec::new(),
+        },
+        Err(e) => {
+            let error = shared.poison(format!("cannot open the writer lock: {e}"));
+            for request in requests {
+                let _ = request.reply.send(Err(clone_error(&error)));
+            }
+            return;
+        }
+    };
+    loop {
+        let first = match sync_deadline(&shared, &writer) {
+            Some(deadline) => {
+                match requests.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(request) => request,
+                    Err(RecvTimeoutError::Timeout) => {
+                        sync_now(&shared, &mut writer);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            None => match requests.recv() {
+                Ok(request) => request,
+                Err(_) => break,
+            },
+        };
+        let mut group = vec![first];
+        while group.len() < 4096 {
+            match requests.try_recv() {
+                Ok(request) => group.push(request),
+                Err(_) => break,
+            }
+        }
+        write_group(&shared, &mut writer, group);
+    }
+    if writer.unsynced_since.is_some() {
+        sync_now(&shared, &mut writer);
+    }
+}
+
+/// When unsynced data written under an `Interval` durability must be fsynced.
+fn sync_deadline(shared: &Shared, writer: &Writer) -> Option<Instant> {
+    let since = writer.unsynced_since?;
+    match shared.options.durability {
+        Durability::Interval(every) => Some(since + every),
+        // Appends that asked for an interval of their own: sync within the default.
+        _ => Some(since + Duration::from_secs(1)),
+    }
+}
+
+fn sync_now(shared: &Shared, writer: &mut Writer) {
+    if let Some((_, file)) = &writer.log
+        && let Err(e) = file.sync_data()
+    {
+        shared.poison(format!("fsync failed: {e}"));
+    }
+    writer.unsynced_since = None;
+}
+
+fn clone_error(error: &LogError) -> LogError {
+    match error {
+        LogError::Poisoned { reason } => LogError::Poisoned {
+            reason: reason.clone(),
+        },
+        other => LogError::Backend {
+            message: other.to_string(),
+            transient: false,
+            source: None,
+        },
+    }
+}
+
+/// Appends a group of requests with one write (per segment) and at most one fsync.
+fn write_group(shared: &Shared, writer: &mut Writer, group: Vec<AppendRequest>) {
+    if let Some(error) = shared.poisoned() {
+        for request in group {
+            let _ = request.reply.send(Err(clone_error(&error)));
+        }
+        return;
+    }
+    let mut group: Vec<AppendRequest> = group
+        .into_iter()
+        .filter_map(|request| {
+            let frame = format::batch_frame_len(
+                request
+                    .records
+                    .iter()
+                    .map(|r| (r.key.as_ref().map(Bytes::len), r.payload.len())),
+            );
+            if frame > MAX_BATCH_LEN {
+                let _ = request.reply.send(Err(LogError::InvalidArgument(format!(
+                    "a batch of {frame} bytes exceeds the {MAX_BATCH_LEN} byte limit"
+                ))));
+                None
+            } else {
+                Some(request)
+            }
+        })
+        .collect();
+    if group.is_empty() {
+        return;
+    }
+    match append_locked(shared, writer, &group) {
+        Ok((acks, needs_sync)) => {
+            let mut result = Ok(());
+            if needs_sync {
+                let file = &writer.log.as_ref().expect("written above").1;
+                if let Err(e) = file.sync_data() {
+                    result = Err(shared.poison(format!("fsync failed: {e}")));
+                }
+                writer.unsynced_since = None;
+            } else if writer.unsynced_since.is_none() {
+                writer.unsynced_since = Some(Instant::now());
+            }
+            shared.signal.notify_waiters();
+            for (request, ack) in group.drain(..).zip(acks) {
+                let reply = match &result {
+                    Ok(()) => Ok(ack),
+                    Err(e) => Err(clone_error(e)),
+                };
+                let _ = request.reply.send(reply);
+            }
+        }
+        Err(error) => {
+            for request in group {
+                let _ = request.reply.send(Err(clone_error(&error)));
+            }
+        }
+    }
+}
+
+/// Under the cross-process lock: catch up with other writers, recover a torn tail they
+/// left, write the group, publish it to readers, extend the index. Returns the acks and
+/// whether an fsync is due.
+fn append_locked(
+    shared: &Shared,
+    writer: &mut Writer,
+    group: &[AppendRequest],
+) -> Result<(Vec<AppendAck>, bool), LogError> {
+    let lock_file = Arc::clone(&writer.lock_file);
+    let _lock = WriterLock::acquire(&lock_file, &shared.dir)?;
+    let mut view = shared.view.write();
+    match shared.catch_up(&mut view)? {
+        ScanEnd::Clean => {}
+        // Holding the lock, an incomplete or invalid tail is a crashed writer's: recover.
+        ScanEnd::Incomplete { .. } | ScanEnd::Invalid { .. } => {
+            drop(view);
+            let recovered = recover(&shared.dir, &shared.options)?;
+            view = shared.view.write();
+            *view = recovered;
+            writer.log = None;
+            writer.index = None;
+        }
+    }
+    let options = &shared.options;
+    let mut timestamp = append_time(Timestamp::from_microsecond(view.last_timestamp_us).ok());
+    let mut acks = Vec::with_capacity(group.len());
+    let mut pending: Vec<BatchMeta> = Vec::new();
+    writer.buf.clear();
+    for request in group {
+        let frame_len = format::batch_frame_len(
+            request
+                .records
+                .iter()
+                .map(|r| (r.key.as_ref().map(Bytes::len), r.payload.len())),
+        ) as u64;
+        let used = view.end + writer.buf.len() as u64;
+        if used > HEADER_LEN as u64 && used + frame_len > options.segment_bytes {
+            flush(shared, writer, &mut view, &mut pending)?;
+            roll(shared, writer, &mut view)?;
+            timestamp = append_time(Timestamp::from_microsecond(view.last_timestamp_us).ok());
+        }
+        let position = view.end + writer.buf.len() as u64;
+        let base_offset = view.high + pending.iter().map(|m| m.count).sum::<u64>();
+        let count = request.records.len() as u64;
+        format::encode_batch(
+            &mut writer.buf,
+            base_offset,
+            timestamp.as_microsecond(),
+            request
+                .records
+                .iter()
+                .map(|r| (r.id, r.key.as_deref(), &r.payload[..])),
+        );
+        pending.push(BatchMeta {
+            position,
+            len: frame_len,
+            base_offset,
+            count,
+            timestamp_us: timestamp.as_microsecond(),
+        });
+        acks.push(AppendAck {
+            partition: shared.number,
+            base_offset,
+            last_offset: base_offset + count - 1,
+            timestamp,
+        });
+    }
+    flush(shared, writer, &mut view, &mut pending)?;
+    drop(view);
+    let needs_sync = group.iter().any(|r| r.durability == Durability::Always)
+        || group.iter().any(|r| match r.durability {
+            Durability::Interval(every) => {
+                writer.unsynced_since.is_some_and(|s| s.elapsed() >= every)
+            }
+            _ => false,
+        });
+    Ok((acks, needs_sync))
+}
+
+/// Writes the buffered batches to the active segment, publishes them, and appends the
+/// index entries they earned.
+fn flush(
+    shared: &Shared,
+    writer: &mut Writer,
+    view: &mut View,
+    pending: &mut Vec<BatchMeta>,
+) -> Result<(), LogError> {
+    if writer.buf.is_empty() {
+        return Ok(());
+    }
+    let active = Arc::clone(view.active());
+    let log = writer_handle(&mut writer.log, &active.log_path, active.base)?;
+    if let Err(e) = log.write_all_at(&writer.buf, view.end) {
+        return Err(shared.poison(format!("writing {}: {e}", active.log_path.display())));
+    }
+    let entries_before = active.index.read().as_ref().map_or(0, Vec::len);
+    for meta in pending.drain(..) {
+        view.apply(&meta, shared.options.index_interval_bytes);
+    }
+    writer.buf.clear();
+    let new_entries: Vec<IndexEntry> = active
+        .index
+        .read()
+        .as_ref()
+        .map(|e| e[entries_before..].to_vec())
+        .unwrap_or_default();
+    if !new_entries.is_empty() {
+        let index = writer_handle(&mut writer.index, &active.index_path, active.base)?;
+        let mut bytes = Vec::with_capacity(new_entries.len() * INDEX_ENTRY_LEN);
+        for entry in &new_entries {
+            bytes.extend_from_slice(&entry.encode());
+        }
+        let at = (HEADER_LEN + entries_before * INDEX_ENTRY_LEN) as u64;
+        // The index is derived data: a failed write only costs a rebuild on recovery.
+        if let Err(e) = index.write_all_at(&bytes, at) {
+            tracing::warn!(file = %active.index_path.display(), error = %e, "index write failed; it will be rebuilt");
+        }
+    }
+    Ok(())
+}
+
+fn writer_handle<'a>(
+    slot: &'a mut Option<(Offset, File)>,
+    path: &Path,
+    base: Offset,
+) -> Result<&'a File, LogError> {
+    if slot.as_ref().is_none_or(|(b, _)| *b != base) {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| io_err("opening for writing", path, e))?;
+        *slot = Some((base, file));
+    }
+    Ok(&slot.as_ref().expect("set above").1)
+}
+
+/// Seals the active segment (fsync'd, with a whole index) and starts the next one;
+/// then applies retention.
+fn roll(shared: &Shared, writer: &mut Writer, view: &mut View) -> Result<(), LogError> {
+    let active = Arc::clone(view.active());
+    if let Some((_, file)) = &writer.log
+        && let Err(e) = file.sync_data()
+    {
+        return Err(shared.poison(format!("fsync before sealing failed: {e}")));
+    }
+    let entries = active.index.read().clone().unwrap_or_default();
+    active.write_index_file(&entries)?;
+    let next = Segment::create(&shared.dir, view.high)?;
+    sync_dir(&shared.dir)?;
+    view.segments.push(Arc::new(next));
+    view.end = HEADER_LEN as u64;
+    writer.log = None;
+    writer.index = None;
+    writer.unsynced_since = None;
+    apply_retention(shared, view)
+}
+
+/// Deletes whole sealed segments past the retention limits, oldest first.
+pub(crate) fn apply_retention_now(shared: &Shared) -> Result<usize, LogError> {
+    let dir = shared.dir.clone();
+    let lock_file = open_lock(&dir)?;
+    let _lock = WriterLock::acquire(&lock_file, &dir)?;
+    let mut view = shared.view.write();
+    shared.catch_up(&mut view)?;
+    let before = view.segments.len();
+    apply_retention(shared, &mut view)?;
+    Ok(before - view.segments.len())
+}
+
+fn apply_retention(shared: &Shared, view: &mut View) -> Result<(), LogError> {
+    let retention = shared.options.retention;
+    if retention.max_age.is_none() && retention.max_bytes.is_none() {
+        return Ok(());
+    }
+    let mut total: u64 = 0;
+    let mut sizes = Vec::with_capacity(view.segments.len());
+    for segment in &view.segments {
+        let len = segment.len()?;
+        total += len;
+        sizes.push(len);
+    }
+    let now = SystemTime::now();
+    let mut deleted = 0;
+    // Never the active segment.
+    while deleted + 1 < view.segments.len() {
+        let segment = &view.segments[deleted];
+        let too_old = retention.max_age.is_some_and(|age| {
+            segment
+                .file
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| now.duration_since(modified).is_ok_and(|d| d > age))
+        });
+        let too_big = retention.max_bytes.is_some_and(|max| total > max);
+        if !too_old && !too_big {
+            break;
+        }
+        total -= sizes[deleted];
+        for path in [&segment.log_path, &segment.index_path] {
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("deleting", path, e)),
+            }
+        }
+        tracing::info!(file = %segment.log_path.display(), "retention deleted a sealed segment");
+        deleted += 1;
+    }
+    if deleted > 0 {
+        view.segments.drain(..deleted);
+        sync_dir(&shared.dir)?;
+    }
+    Ok(())
+}

@@ -22,6 +22,10 @@
 //! must never depend on another backend or the host.
 #![warn(missing_docs)]
 
+#[cfg(feature = "fault-injection")]
+pub mod fault;
+#[cfg(not(feature = "fault-injection"))]
+mod fault;
 pub mod format;
 mod fsutil;
 mod log;

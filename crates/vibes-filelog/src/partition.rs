@@ -734,7 +734,7 @@ fn sync_deadline(shared: &Shared, writer: &Writer) -> Option<Instant> {
 
 fn sync_now(shared: &Shared, writer: &mut Writer) {
     if let Some((_, file)) = &writer.log
-        && let Err(e) = file.sync_data()
+        && let Err(e) = crate::fault::sync_data(file)
     {
         shared.poison(format!("fsync failed: {e}"));
     }
@@ -789,7 +789,7 @@ fn write_group(shared: &Shared, writer: &mut Writer, group: Vec<AppendRequest>) 
             let mut result = Ok(());
             if needs_sync {
                 let file = &writer.log.as_ref().expect("written above").1;
-                if let Err(e) = file.sync_data() {
+                if let Err(e) = crate::fault::sync_data(file) {
                     result = Err(shared.poison(format!("fsync failed: {e}")));
                 }
                 writer.unsynced_since = None;
@@ -954,7 +954,7 @@ fn writer_handle<'a>(
 fn roll(shared: &Shared, writer: &mut Writer, view: &mut View) -> Result<(), LogError> {
     let active = Arc::clone(view.active());
     if let Some((_, file)) = &writer.log
-        && let Err(e) = file.sync_data()
+        && let Err(e) = crate::fault::sync_data(file)
     {
         return Err(shared.poison(format!("fsync before sealing failed: {e}")));
     }

@@ -1,0 +1,592 @@
+//! Torn tails, garbage after the tail, damage inside the log, lost indexes, rolls and
+//! retention: each gives exactly the outcome docs/FORMAT.md documents.
+
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tempfile::TempDir;
+use vibes_filelog::{FileLog, FileLogOptions, Retention};
+use vibes_log::{
+    AppendOptions, ConsumerOptions, GroupName, LogBackend, LogError, Record, RecordConsumer,
+    SeekPosition, StoredRecord, TopicConfig, TopicName,
+};
+
+const TOPIC: &str = "rec/t";
+
+fn topic() -> TopicName {
+    TopicName::new(TOPIC).unwrap()
+}
+
+fn partition_dir(root: &Path) -> PathBuf {
+    root.join("topics/rec/t/0")
+}
+
+fn segment(root: &Path, base: u64) -> PathBuf {
+    partition_dir(root).join(format!("{base:020}.log"))
+}
+
+fn index(root: &Path, base: u64) -> PathBuf {
+    partition_dir(root).join(format!("{base:020}.idx"))
+}
+
+fn payload(n: u64) -> Vec<u8> {
+    format!("record {n:05} ").repeat(20).into_bytes()
+}
+
+fn record(n: u64) -> Record {
+    Record::new(None, u128::from(n) + 1000, payload(n))
+}
+
+async fn open(root: &Path, options: FileLogOptions) -> Result<FileLog, LogError> {
+    let log = FileLog::open(root, options)?;
+    log.ensure_topic(&topic(), TopicConfig::default()).await?;
+    Ok(log)
+}
+
+/// Appends records `range`, one batch each; returns the segment length after each.
+async fn append_each(log: &FileLog, root: &Path, range: std::ops::Range<u64>) -> Vec<u64> {
+    let mut lengths = Vec::new();
+    for n in range {
+        let ack = log
+            .append(&topic(), 0, vec![record(n)], AppendOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(ack.base_offset, n);
+        lengths.push(fs::metadata(segment(root, 0)).map(|m| m.len()).unwrap_or(0));
+    }
+    lengths
+}
+
+async fn read_all(log: &FileLog) -> Result<Vec<StoredRecord>, LogError> {
+    let mut consumer = log
+        .consumer(
+            &topic(),
+            &GroupName::new("check").unwrap(),
+            ConsumerOptions::default(),
+        )
+        .await?;
+    let mut out = Vec::new();
+    loop {
+        let batch = consumer.poll(1000, Duration::from_millis(50)).await?;
+        if batch.is_empty() {
+            return Ok(out);
+        }
+        out.extend(batch);
+    }
+}
+
+fn assert_intact(records: &[StoredRecord], count: u64) {
+    assert_eq!(records.len() as u64, count);
+    for (n, r) in records.iter().enumerate() {
+        let n = n as u64;
+        assert_eq!(r.address.offset, n);
+        assert_eq!(r.id, u128::from(n) + 1000);
+        assert_eq!(&r.payload[..], payload(n));
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn truncate(path: &Path, len: u64) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
+fn append_bytes(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+fn flip_byte(path: &Path, position: u64) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[position as usize] ^= 0x40;
+    fs::write(path, bytes).unwrap();
+}
+
+/// Checks that the log holds exactly records 0..count, intact, and appends at `count`.
+async fn assert_recovered(root: &Path, options: FileLogOptions, count: u64) {
+    let log = open(root, options).await.expect("opens after recovery");
+    assert_intact(&read_all(&log).await.unwrap(), count);
+    let ack = log
+        .append(&topic(), 0, vec![record(count)], AppendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        ack.base_offset, count,
+        "appends continue right after what survived"
+    );
+}
+
+#[tokio::test]
+async fn torn_final_batch_is_cut_at_every_byte() {
+    let original = TempDir::new().unwrap();
+    let lengths = {
+        let log = open(original.path(), FileLogOptions::default())
+            .await
+            .unwrap();
+        append_each(&log, original.path(), 0..5).await
+    };
+    let (before_last, after_last) = (lengths[3], lengths[4]);
+    for cut in before_last..after_last {
+        let copy = TempDir::new().unwrap();
+        copy_dir(original.path(), copy.path());
+        truncate(&segment(copy.path(), 0), cut);
+        {
+            let log = open(copy.path(), FileLogOptions::default())
+                .await
+                .expect("opens");
+            assert_eq!(
+                log.watermarks(&topic(), 0).await.unwrap().high,
+                4,
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(
+            fs::metadata(segment(copy.path(), 0)).unwrap().len(),
+            before_last,
+            "cut at {cut}: torn bytes removed"
+        );
+        assert_recovered(copy.path(), FileLogOptions::default(), 4).await;
+    }
+}
+
+#[tokio::test]
+async fn garbage_after_the_last_batch_is_cut() {
+    let original = TempDir::new().unwrap();
+    let end = {
+        let log = open(original.path(), FileLogOptions::default())
+            .await
+            .unwrap();
+        *append_each(&log, original.path(), 0..5)
+            .await
+            .last()
+            .unwrap()
+    };
+    let mut noise = Vec::new();
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..300 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        noise.push(x as u8);
+    }
+    // A plausible header whose length reaches past the end, and one whose checksum is wrong.
+    let mut past_end = 5_000u32.to_le_bytes().to_vec();
+    past_end.extend_from_slice(&[0; 40]);
+    let mut bad_crc = 60u32.to_le_bytes().to_vec();
+    bad_crc.extend_from_slice(&[7; 60]);
+    for garbage in [
+        vec![0u8; 4096],
+        vec![0xFF; 50],
+        noise,
+        past_end,
+        bad_crc,
+        vec![1],
+    ] {
+        let copy = TempDir::new().unwrap();
+        copy_dir(original.path(), copy.path());
+        append_bytes(&segment(copy.path(), 0), &garbage);
+        drop(
+            open(copy.path(), FileLogOptions::default())
+                .await
+                .expect("opens"),
+        );
+        assert_eq!(
+            fs::metadata(segment(copy.path(), 0)).unwrap().len(),
+            end,
+            "garbage of {} bytes removed",
+            garbage.len()
+        );
+        assert_recovered(copy.path(), FileLogOptions::default(), 5).await;
+    }
+}
+
+/// Options under which opening scans the whole active segment (one index entry).
+fn scan_all() -> FileLogOptions {
+    FileLogOptions::default().index_interval_bytes(1 << 30)
+}
+
+#[tokio::test]
+async fn damage_followed_by_valid_batches_is_corrupt_with_file_and_position() {
+    let root = TempDir::new().unwrap();
+    let lengths = {
+        let log = open(root.path(), scan_all()).await.unwrap();
+        append_each(&log, root.path(), 0..6).await
+    };
+    // Batch 2 starts where batch 1 ends; damage its payload.
+    let batch_2 = lengths[1];
+    flip_byte(&segment(root.path(), 0), batch_2 + 60);
+    let err = open(root.path(), scan_all()).await.unwrap_err();
+    match &err {
+        LogError::Corrupt {
+            file,
+            position,
+            reason,
+        } => {
+            assert_eq!(file, &segment(root.path(), 0));
+            assert_eq!(*position, batch_2);
+            assert!(
+                reason.contains("repair"),
+                "the message says how to repair: {reason}"
+            );
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains("00000000000000000000.log"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::metadata(segment(root.path(), 0)).unwrap().len(),
+        lengths[5],
+        "nothing was cut without repair"
+    );
+}
+
+#[tokio::test]
+async fn repair_cuts_the_log_at_the_damage() {
+    let root = TempDir::new().unwrap();
+    let lengths = {
+        let log = open(root.path(), scan_all()).await.unwrap();
+        append_each(&log, root.path(), 0..6).await
+    };
+    flip_byte(&segment(root.path(), 0), lengths[1] + 60);
+    drop(
+        open(root.path(), scan_all().repair(true))
+            .await
+            .expect("repair opens"),
+    );
+    assert_eq!(
+        fs::metadata(segment(root.path(), 0)).unwrap().len(),
+        lengths[1]
+    );
+    assert_recovered(root.path(), scan_all(), 2).await;
+}
+
+/// Small segments: each holds a handful of records.
+fn small_segments() -> FileLogOptions {
+    FileLogOptions::default()
+        .segment_bytes(4096)
+        .index_interval_bytes(512)
+}
+
+fn segment_bases(root: &Path) -> Vec<u64> {
+    let mut bases: Vec<u64> = fs::read_dir(partition_dir(root))
+        .unwrap()
+        .filter_map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_str()?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    bases.sort_unstable();
+    bases
+}
+
+#[tokio::test]
+async fn segments_roll_by_size_and_reads_cross_them() {
+    let root = TempDir::new().unwrap();
+    let log = open(root.path(), small_segments()).await.unwrap();
+    append_each(&log, root.path(), 0..100).await;
+    let bases = segment_bases(root.path());
+    assert!(bases.len() >= 5, "expected several segments, got {bases:?}");
+    for pair in bases.windows(2) {
+        let len = fs::metadata(segment(root.path(), pair[0])).unwrap().len();
+        assert!(len <= 4096, "segment {} is {len} bytes", pair[0]);
+    }
+    assert_intact(&read_all(&log).await.unwrap(), 100);
+    drop(log);
+    // And after reopening, with only the last segment's tail read.
+    let log = open(root.path(), small_segments()).await.unwrap();
+    assert_intact(&read_all(&log).await.unwrap(), 100);
+    let mut consumer = log
+        .consumer(
+            &topic(),
+            &GroupName::new("seek").unwrap(),
+            ConsumerOptions::default(),
+        )
+        .await
+        .unwrap();
+    consumer
+        .seek(SeekPosition::Offset(bases[2] + 1))
+        .await
+        .unwrap();
+    let got = consumer.poll(1, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(got[0].address.offset, bases[2] + 1);
+}
+
+#[tokio::test]
+async fn bit_flip_in_a_sealed_segment_is_reported_with_file_and_position_on_read() {
+    let root = TempDir::new().unwrap();
+    let lengths = {
+        let log = open(root.path(), small_segments()).await.unwrap();
+        append_each(&log, root.path(), 0..40).await
+    };
+    let bases = segment_bases(root.path());
+    assert!(bases.len() >= 3);
+    // Record 2 lies in the first, sealed segment.
+    let damaged_at = lengths[1];
+    flip_byte(&segment(root.path(), 0), damaged_at + 100);
+    let log = open(root.path(), small_segments())
+        .await
+        .expect("opening reads only the last segment's tail");
+    assert_eq!(log.watermarks(&topic(), 0).await.unwrap().high, 40);
+    let err = read_all(&log).await.unwrap_err();
+    match err {
+        LogError::Corrupt { file, position, .. } => {
+            assert_eq!(file, segment(root.path(), 0));
+            assert_eq!(position, damaged_at);
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    // Later segments still read.
+    let mut consumer = log
+        .consumer(
+            &topic(),
+            &GroupName::new("later").unwrap(),
+            ConsumerOptions::default(),
+        )
+        .await
+        .unwrap();
+    consumer.seek(SeekPosition::Offset(bases[1])).await.unwrap();
+    let got = consumer
+        .poll(1000, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(got.len() as u64, 40 - bases[1]);
+}
+
+#[tokio::test]
+async fn missing_and_short_indexes_are_rebuilt() {
+    let root = TempDir::new().unwrap();
+    {
+        let log = open(root.path(), small_segments()).await.unwrap();
+        append_each(&log, root.path(), 0..60).await;
+    }
+    let bases = segment_bases(root.path());
+    let (sealed, active) = (bases[1], *bases.last().unwrap());
+    let originals: Vec<Vec<u8>> = [sealed, active]
+        .iter()
+        .map(|&b| fs::read(index(root.path(), b)).unwrap())
+        .collect();
+    assert!(
+        originals.iter().all(|o| o.len() > 24 + 16),
+        "indexes have entries"
+    );
+    fs::remove_file(index(root.path(), sealed)).unwrap();
+    let short = originals[1].len() as u64 - 16;
+    truncate(&index(root.path(), active), short);
+    let log = open(root.path(), small_segments()).await.unwrap();
+    assert_eq!(
+        fs::read(index(root.path(), active)).unwrap(),
+        originals[1],
+        "short active index rebuilt on open"
+    );
+    assert_intact(&read_all(&log).await.unwrap(), 60);
+    assert_eq!(
+        fs::read(index(root.path(), sealed)).unwrap(),
+        originals[0],
+        "missing sealed index rebuilt on read"
+    );
+}
+
+#[tokio::test]
+async fn a_segment_with_a_foreign_header_is_corrupt() {
+    let root = TempDir::new().unwrap();
+    {
+        let log = open(root.path(), FileLogOptions::default()).await.unwrap();
+        append_each(&log, root.path(), 0..2).await;
+    }
+    let mut bytes = fs::read(segment(root.path(), 0)).unwrap();
+    bytes[..8].copy_from_slice(b"NOTVIBES");
+    fs::write(segment(root.path(), 0), bytes).unwrap();
+    match open(root.path(), FileLogOptions::default())
+        .await
+        .unwrap_err()
+    {
+        LogError::Corrupt {
+            file,
+            position,
+            reason,
+        } => {
+            assert_eq!(file, segment(root.path(), 0));
+            assert_eq!(position, 0);
+            assert!(reason.contains("magic"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn retention_by_size_deletes_only_whole_sealed_segments() {
+    let root = TempDir::new().unwrap();
+    let options = small_segments().retention(Retention::keep_all().max_bytes(3 * 4096));
+    let log = open(root.path(), options).await.unwrap();
+    append_each(&log, root.path(), 0..150).await;
+    let bases = segment_bases(root.path());
+    let marks = log.watermarks(&topic(), 0).await.unwrap();
+    assert_eq!(marks.high, 150);
+    assert_eq!(
+        marks.low, bases[0],
+        "the low watermark is the oldest segment kept"
+    );
+    assert!(marks.low > 0, "old segments were deleted");
+    let total: u64 = log.bytes_on_disk(&topic()).unwrap().iter().sum();
+    assert!(total <= 4 * 4096, "{total} bytes kept");
+    // Every kept record is intact and dense from the low watermark.
+    let records = read_all(&log).await.unwrap();
+    assert_eq!(records.first().unwrap().address.offset, marks.low);
+    assert_eq!(records.len() as u64, 150 - marks.low);
+    let mut consumer = log
+        .consumer(
+            &topic(),
+            &GroupName::new("old").unwrap(),
+            ConsumerOptions::default(),
+        )
+        .await
+        .unwrap();
+    let err = consumer.seek(SeekPosition::Offset(0)).await.unwrap_err();
+    assert!(
+        matches!(err, LogError::OffsetOutOfRange { .. }),
+        "got {err:?}"
+    );
+}
+
+#[tokio::test]
+async fn retention_by_age_keeps_the_active_segment() {
+    let root = TempDir::new().unwrap();
+    let log = open(
+        root.path(),
+        small_segments().retention(Retention::keep_all().max_age(Duration::from_millis(1))),
+    )
+    .await
+    .unwrap();
+    append_each(&log, root.path(), 0..50).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    log.enforce_retention(&topic()).unwrap();
+    let bases = segment_bases(root.path());
+    assert_eq!(bases.len(), 1, "only the active segment is left: {bases:?}");
+    let marks = log.watermarks(&topic(), 0).await.unwrap();
+    assert_eq!((marks.low, marks.high), (bases[0], 50));
+    let records = read_all(&log).await.unwrap();
+    assert_eq!(records.len() as u64, 50 - bases[0]);
+}
+
+#[tokio::test]
+async fn durability_modes_all_store_and_reopen() {
+    use vibes_log::Durability;
+    let root = TempDir::new().unwrap();
+    {
+        let log = open(
+            root.path(),
+            FileLogOptions::default().durability(Durability::Never),
+        )
+        .await
+        .unwrap();
+        let modes = [
+            Durability::Always,
+            Durability::Interval(Duration::from_millis(10)),
+            Durability::Never,
+        ];
+        for (n, mode) in modes.into_iter().enumerate() {
+            let ack = log
+                .append(
+                    &topic(),
+                    0,
+                    vec![record(n as u64)],
+                    AppendOptions::durability(mode),
+                )
+                .await
+                .unwrap();
+            assert_eq!(ack.base_offset, n as u64);
+        }
+    }
+    let log = open(root.path(), FileLogOptions::default()).await.unwrap();
+    assert_intact(&read_all(&log).await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn reopening_a_large_log_reads_only_the_tail() {
+    // 20k records in one segment: opening must not scan them. Proven by damaging the
+    // head of the segment: an open that read it would fail or cut it.
+    let root = TempDir::new().unwrap();
+    {
+        let log = open(
+            root.path(),
+            FileLogOptions::default().durability(vibes_log::Durability::Never),
+        )
+        .await
+        .unwrap();
+        let records: Vec<Record> = (0..20_000).map(record).collect();
+        for chunk in records.chunks(1000) {
+            log.append(&topic(), 0, chunk.to_vec(), AppendOptions::default())
+                .await
+                .unwrap();
+        }
+    }
+    flip_byte(&segment(root.path(), 0), 200);
+    let log = open(root.path(), FileLogOptions::default())
+        .await
+        .expect("open reads only the tail");
+    assert_eq!(log.watermarks(&topic(), 0).await.unwrap().high, 20_000);
+    assert!(
+        matches!(read_all(&log).await, Err(LogError::Corrupt { .. })),
+        "reading the head finds the damage"
+    );
+}
+
+#[tokio::test]
+async fn consumer_sees_records_another_process_appends() {
+    let root = TempDir::new().unwrap();
+    let log = FileLog::open(root.path(), FileLogOptions::default()).unwrap();
+    let name = TopicName::new("crash/test").unwrap();
+    log.ensure_topic(&name, TopicConfig::default())
+        .await
+        .unwrap();
+    let mut consumer: Box<dyn RecordConsumer> = log
+        .consumer(
+            &name,
+            &GroupName::new("live").unwrap(),
+            ConsumerOptions::default(),
+        )
+        .await
+        .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_filelog-crash-writer"))
+        .args([root.path().to_str().unwrap(), "crash/test", "7", "1"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let got = consumer.poll(100, Duration::from_secs(10)).await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !got.is_empty(),
+        "records appended by another process reach a waiting consumer"
+    );
+    assert_eq!(got[0].address.offset, 0);
+    assert_eq!(got[0].id, 7u128 << 64);
+}

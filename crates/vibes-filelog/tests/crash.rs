@@ -84,7 +84,11 @@ async fn verify(dir: &Path, partitions: u32, acks: &Acks, cycle: usize) -> ((u32
     let log = FileLog::open(dir, FileLogOptions::default()).expect("reopen");
     let topic = TopicName::new(TOPIC).unwrap();
     let info = log.topic_info(&topic).await.expect("topic exists");
-    assert_eq!(info.partitions.len() as u32, partitions, "cycle {cycle}: partition count");
+    assert_eq!(
+        info.partitions.len() as u32,
+        partitions,
+        "cycle {cycle}: partition count"
+    );
     let mut stored: BTreeMap<(u32, Offset), (u128, Bytes)> = BTreeMap::new();
     let group = GroupName::new(&format!("verify-{cycle}")).unwrap();
     let mut consumer = log

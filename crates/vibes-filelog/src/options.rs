@@ -11,7 +11,8 @@ pub struct FileLogOptions {
     /// Durability of appends that do not ask for their own. Default: `Always`.
     pub durability: Durability,
     /// A segment is sealed and a new one started once it would exceed this many bytes.
-    /// Default 64 MiB; at most 4 GiB (index positions are 32-bit).
+    /// Default 64 MiB; at most 2 GiB, so that positions (32-bit in the index) fit even
+    /// with a maximal batch past the limit.
     pub segment_bytes: u64,
     /// An index entry is written at least every this many bytes of log. Default 4 KiB.
     pub index_interval_bytes: u32,
@@ -47,10 +48,10 @@ impl FileLogOptions {
         self
     }
 
-    /// Sets the segment size (clamped to 4 KiB ..= 4 GiB).
+    /// Sets the segment size (clamped to 4 KiB ..= 2 GiB).
     #[must_use]
     pub fn segment_bytes(mut self, bytes: u64) -> Self {
-        self.segment_bytes = bytes.clamp(4096, u64::from(u32::MAX));
+        self.segment_bytes = bytes.clamp(4096, 1 << 31);
         self
     }
 

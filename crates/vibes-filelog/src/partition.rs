@@ -908,26 +908,31 @@ fn flush(
     if let Err(e) = log.write_all_at(&writer.buf, view.end) {
         return Err(shared.poison(format!("writing {}: {e}", active.log_path.display())));
     }
-    let entries_before = active.index.read().as_ref().map_or(0, Vec::len);
     for meta in pending.drain(..) {
         view.apply(&meta, shared.options.index_interval_bytes);
     }
     writer.buf.clear();
-    let new_entries: Vec<IndexEntry> = active
+    // Write every entry the file lacks. The file, not this process's memory, says what
+    // is there (after a recovery or another process's writes they can differ); entries
+    // are a function of the batches, so the file's entries are a prefix of ours.
+    let index = writer_handle(&mut writer.index, &active.index_path, active.base)?;
+    let in_file = index
+        .metadata()
+        .map(|m| (m.len().saturating_sub(HEADER_LEN as u64) / INDEX_ENTRY_LEN as u64) as usize)
+        .map_err(|e| io_err("reading the length of", &active.index_path, e))?;
+    let missing: Vec<u8> = active
         .index
         .read()
-        .as_ref()
-        .map(|e| e[entries_before..].to_vec())
-        .unwrap_or_default();
-    if !new_entries.is_empty() {
-        let index = writer_handle(&mut writer.index, &active.index_path, active.base)?;
-        let mut bytes = Vec::with_capacity(new_entries.len() * INDEX_ENTRY_LEN);
-        for entry in &new_entries {
-            bytes.extend_from_slice(&entry.encode());
-        }
-        let at = (HEADER_LEN + entries_before * INDEX_ENTRY_LEN) as u64;
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .skip(in_file)
+        .flat_map(|entry| entry.encode())
+        .collect();
+    if !missing.is_empty() {
+        let at = (HEADER_LEN + in_file * INDEX_ENTRY_LEN) as u64;
         // The index is derived data: a failed write only costs a rebuild on recovery.
-        if let Err(e) = index.write_all_at(&bytes, at) {
+        if let Err(e) = index.write_all_at(&missing, at) {
             tracing::warn!(file = %active.index_path.display(), error = %e, "index write failed; it will be rebuilt");
         }
     }
@@ -939,7 +944,17 @@ fn writer_handle<'a>(
     path: &Path,
     base: Offset,
 ) -> Result<&'a File, LogError> {
-    if slot.as_ref().is_none_or(|(b, _)| *b != base) {
+    use std::os::unix::fs::MetadataExt;
+    // Recovery in any process may replace a file (an index rewritten by rename): a
+    // handle to the old inode would write into a file no one reads.
+    let stale = slot.as_ref().is_none_or(|(b, file)| {
+        *b != base
+            || match (file.metadata(), fs::metadata(path)) {
+                (Ok(open), Ok(named)) => open.ino() != named.ino() || open.dev() != named.dev(),
+                _ => true,
+            }
+    });
+    if stale {
         let file = OpenOptions::new()
             .write(true)
             .open(path)

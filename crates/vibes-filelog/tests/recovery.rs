@@ -590,3 +590,56 @@ async fn consumer_sees_records_another_process_appends() {
     assert_eq!(got[0].address.offset, 0);
     assert_eq!(got[0].id, 7u128 << 64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_stays_whole_while_a_live_consumer_reads_along() {
+    // With a consumer reading along in the writing process, the index file still gets
+    // every entry, with no holes, and a reopen has nothing to rebuild.
+    let root = TempDir::new().unwrap();
+    let options = FileLogOptions::default().index_interval_bytes(1);
+    let log = open(root.path(), options.clone()).await.unwrap();
+    let reader = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            let mut consumer = log
+                .consumer(
+                    &topic(),
+                    &GroupName::new("live").unwrap(),
+                    ConsumerOptions::default(),
+                )
+                .await
+                .unwrap();
+            let mut seen = 0;
+            while seen < 300 {
+                seen += consumer
+                    .poll(1000, Duration::from_secs(5))
+                    .await
+                    .unwrap()
+                    .len();
+            }
+        })
+    };
+    for n in 0..300 {
+        log.append(
+            &topic(),
+            0,
+            vec![record(n)],
+            AppendOptions::durability(vibes_log::Durability::Never),
+        )
+        .await
+        .unwrap();
+    }
+    reader.await.unwrap();
+    let bytes = fs::read(index(root.path(), 0)).unwrap();
+    let (entries, complete) = vibes_filelog::format::decode_index_entries(&bytes[24..], 24);
+    assert!(complete, "the index file has no holes or damage");
+    assert_eq!(
+        entries.len(),
+        300,
+        "one entry per batch at a 1-byte interval"
+    );
+    drop(log);
+    // A reopen finds nothing to rebuild.
+    drop(open(root.path(), options).await.unwrap());
+    assert_eq!(fs::read(index(root.path(), 0)).unwrap(), bytes);
+}

@@ -15,6 +15,29 @@
 //! - **Processes** share a data directory: appends take turns on a per-partition lock
 //!   file, and readers see other processes' records within a few milliseconds.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use vibes_events::{Event, Text};
+//! use vibes_filelog::{FileLog, FileLogOptions};
+//! use vibes_log::EventLog;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let backend = Arc::new(FileLog::open(dir.path(), FileLogOptions::default())?);
+//! let log = EventLog::<Event>::open(backend, "vibes/events").await?;
+//! let events = [Event::claude(Text::new("hello")), Event::claude(Text::new("again"))];
+//! log.append_batch(&events).await?; // acknowledged once fsync'd (durability `always`)
+//!
+//! let mut consumer = log.consumer("stats").await?; // resumes after its last commit
+//! let batch = consumer.poll(1000, Duration::from_secs(1)).await?;
+//! assert_eq!(batch.events.len(), 2);
+//! assert_eq!(batch.events[1].event.summary().to_string(), "again");
+//! consumer.commit().await?;
+//! # Ok::<_, vibes_log::LogError>(())
+//! # }).unwrap();
+//! ```
+//!
 //! The byte layout, the fsync protocol and the crash analysis are in docs/FORMAT.md;
 //! [`format`] is the code. Unix only (it relies on `pread`/`pwrite` and `flock`).
 //!

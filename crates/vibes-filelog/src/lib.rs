@@ -59,3 +59,4 @@ mod segment;
 
 pub use log::FileLog;
 pub use options::{FileLogOptions, Retention};
+pub use partition::{Damage, PartitionCheck};

@@ -20,7 +20,7 @@ use vibes_log::{
 use crate::fsutil::{create_dir_durable, io_err, sync_dir, write_atomic};
 use crate::offsets;
 use crate::options::FileLogOptions;
-use crate::partition::{AppendRequest, Partition, apply_retention_now};
+use crate::partition::{AppendRequest, Partition, PartitionCheck, apply_retention_now};
 
 const META_FILE: &str = "topic.meta";
 
@@ -97,6 +97,20 @@ impl FileLog {
         t.partitions
             .iter()
             .map(|p| p.shared.bytes_on_disk())
+            .collect()
+    }
+
+    /// Reads every record of every partition of `topic`, verifying every checksum,
+    /// offset and header, and reports the first damage in each partition with its file
+    /// and byte position. With `repair`, cuts each damaged partition at its damage:
+    /// the damaged segment is truncated there and all later segments are deleted, so
+    /// the records from the damage on are lost (they could not be read anyway) and
+    /// appends continue after the last intact record.
+    pub fn check(&self, topic: &TopicName, repair: bool) -> Result<Vec<PartitionCheck>, LogError> {
+        let t = self.store.topic(topic)?;
+        t.partitions
+            .iter()
+            .map(|p| p.shared.check(repair))
             .collect()
     }
 

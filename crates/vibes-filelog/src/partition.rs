@@ -985,6 +985,120 @@ fn roll(shared: &Shared, writer: &mut Writer, view: &mut View) -> Result<(), Log
     apply_retention(shared, view)
 }
 
+/// What [`FileLog::check`](crate::FileLog::check) found in one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PartitionCheck {
+    /// The partition.
+    pub partition: u32,
+    /// Segment files it had.
+    pub segments: usize,
+    /// Records verified intact, from the lowest offset held up to the damage (if any).
+    pub records: u64,
+    /// The first damage found.
+    pub damage: Option<Damage>,
+    /// Whether the log was cut at the damage (everything after it is gone).
+    pub repaired: bool,
+}
+
+/// Where a check found damage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Damage {
+    /// The damaged file.
+    pub file: PathBuf,
+    /// Byte position of the damaged batch (or 0 for a bad header).
+    pub position: u64,
+    /// What is wrong.
+    pub reason: String,
+    /// The first offset that is not intact.
+    pub offset: Offset,
+}
+
+impl Shared {
+    /// Reads every segment of the partition, checking every batch; with `repair`, cuts
+    /// the log at the first damage: that segment is truncated there and all later
+    /// segments are deleted. Holds the writer lock throughout.
+    pub(crate) fn check(&self, repair: bool) -> Result<PartitionCheck, LogError> {
+        let lock_file = open_lock(&self.dir)?;
+        let _lock = WriterLock::acquire(&lock_file, &self.dir)?;
+        let mut view = self.view.write();
+        // Whatever the tail holds is judged by the full scan below.
+        let _ = self.catch_up(&mut view)?;
+        let segments = view.segments.clone();
+        let mut next = segments[0].base;
+        let mut records = 0;
+        let mut damage = None;
+        let mut damaged_segment = 0;
+        for (i, segment) in segments.iter().enumerate() {
+            let found = if segment.base != next {
+                Some((
+                    0,
+                    format!("segment starts at offset {}, expected {next}", segment.base),
+                ))
+            } else if let Err(LogError::Corrupt { reason, .. }) = segment.check_header() {
+                Some((0, reason))
+            } else {
+                let len = segment.len()?;
+                match segment.scan(HEADER_LEN as u64, len, next, |meta, _| {
+                    records += meta.count;
+                    next = meta.base_offset + meta.count;
+                })? {
+                    ScanEnd::Clean => None,
+                    ScanEnd::Incomplete { position } => {
+                        Some((position, "segment ends inside a batch".to_owned()))
+                    }
+                    ScanEnd::Invalid { position, reason } => Some((position, reason)),
+                }
+            };
+            if let Some((position, reason)) = found {
+                damage = Some(Damage {
+                    file: segment.log_path.clone(),
+                    position,
+                    reason,
+                    offset: next,
+                });
+                damaged_segment = i;
+                break;
+            }
+        }
+        let repaired = match &damage {
+            Some(found) if repair => {
+                let cut = found.position.max(HEADER_LEN as u64);
+                tracing::warn!(file = %found.file.display(), position = cut, reason = %found.reason, "repair: cutting the log");
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&found.file)
+                    .map_err(|e| io_err("opening for repair", &found.file, e))?;
+                file.set_len(cut)
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| io_err("cutting", &found.file, e))?;
+                let _ = fs::remove_file(&segments[damaged_segment].index_path);
+                for later in &segments[damaged_segment + 1..] {
+                    for path in [&later.log_path, &later.index_path] {
+                        match fs::remove_file(path) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(io_err("deleting", path, e)),
+                        }
+                    }
+                }
+                sync_dir(&self.dir)?;
+                *view = recover(&self.dir, &self.options)?;
+                true
+            }
+            _ => false,
+        };
+        Ok(PartitionCheck {
+            partition: self.number,
+            segments: segments.len(),
+            records,
+            damage,
+            repaired,
+        })
+    }
+}
+
 /// Deletes whole sealed segments past the retention limits, oldest first.
 pub(crate) fn apply_retention_now(shared: &Shared) -> Result<usize, LogError> {
     let dir = shared.dir.clone();

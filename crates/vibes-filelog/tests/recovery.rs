@@ -643,3 +643,50 @@ async fn index_stays_whole_while_a_live_consumer_reads_along() {
     drop(open(root.path(), options).await.unwrap());
     assert_eq!(fs::read(index(root.path(), 0)).unwrap(), bytes);
 }
+
+#[tokio::test]
+async fn check_finds_damage_in_a_sealed_segment_and_repair_cuts_there() {
+    let root = TempDir::new().unwrap();
+    let lengths = {
+        let log = open(root.path(), small_segments()).await.unwrap();
+        append_each(&log, root.path(), 0..40).await
+    };
+    let segments_before = segment_bases(root.path()).len();
+    assert!(segments_before >= 3);
+    flip_byte(&segment(root.path(), 0), lengths[4] + 100);
+    let log = open(root.path(), small_segments()).await.unwrap();
+
+    let report = log.check(&topic(), false).unwrap();
+    assert_eq!(report.len(), 1);
+    let damage = report[0].damage.clone().expect("damage found");
+    assert_eq!(damage.file, segment(root.path(), 0));
+    assert_eq!(damage.position, lengths[4]);
+    assert_eq!(damage.offset, 5);
+    assert_eq!(report[0].records, 5, "records before the damage are intact");
+    assert!(!report[0].repaired);
+    assert_eq!(
+        segment_bases(root.path()).len(),
+        segments_before,
+        "a check alone changes nothing"
+    );
+
+    let report = log.check(&topic(), true).unwrap();
+    assert!(report[0].repaired);
+    assert_eq!(
+        segment_bases(root.path()),
+        [0],
+        "later segments are deleted"
+    );
+    assert_eq!(log.watermarks(&topic(), 0).await.unwrap().high, 5);
+    assert_intact(&read_all(&log).await.unwrap(), 5);
+    let ack = log
+        .append(&topic(), 0, vec![record(5)], AppendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        ack.base_offset, 5,
+        "appends continue after the last intact record"
+    );
+    let clean = log.check(&topic(), false).unwrap();
+    assert_eq!((clean[0].damage.clone(), clean[0].records), (None, 6));
+}

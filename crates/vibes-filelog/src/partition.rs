@@ -674,7 +674,13 @@ struct Writer {
     buf: Vec<u8>,
 }
 
+/// Most appends one write group takes.
+const MAX_GROUP: usize = 4096;
+/// Longest a write group waits for the producers of the previous group to come back.
+const GATHER: Duration = Duration::from_micros(100);
+
 fn writer_loop(shared: Arc<Shared>, requests: Receiver<AppendRequest>) {
+    let mut last_group = 0usize;
     let mut writer = match open_lock(&shared.dir) {
         Ok(lock_file) => Writer {
             lock_file: Arc::new(lock_file),
@@ -709,12 +715,25 @@ fn writer_loop(shared: Arc<Shared>, requests: Receiver<AppendRequest>) {
             },
         };
         let mut group = vec![first];
-        while group.len() < 4096 {
+        while group.len() < MAX_GROUP {
             match requests.try_recv() {
                 Ok(request) => group.push(request),
                 Err(_) => break,
             }
         }
+        // Concurrent producers re-submit one by one after their acks; when the last
+        // group was shared, wait briefly for them so that the next fsync serves as many
+        // again. A lone producer (last group of one) never waits.
+        if last_group > 1 && group.len() < last_group {
+            let deadline = Instant::now() + GATHER;
+            while group.len() < last_group.min(MAX_GROUP) {
+                match requests.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(request) => group.push(request),
+                    Err(_) => break,
+                }
+            }
+        }
+        last_group = group.len();
         write_group(&shared, &mut writer, group);
     }
     if writer.unsynced_since.is_some() {

@@ -5,16 +5,23 @@
 //! cargo run --release -p vibes-bench -- [SUITE...] [--quick] [--json]
 //! ```
 //!
-//! Suites: `router` (Router fan-out against `tokio::sync::broadcast`). Without a suite
-//! name every suite runs. `--quick` runs smaller workloads; `--json` prints one JSON
-//! object per line per (workload, backend) instead of the table.
+//! Suites: `router` (Router fan-out against `tokio::sync::broadcast`) and `log` (the
+//! file log and the in-memory log against SQLite). Without a suite name every suite
+//! runs, in that order. `--quick` runs smaller workloads; `--json` prints one JSON
+//! object per line per (workload, backend) instead of the tables.
 
+mod log;
 mod report;
 mod router;
+mod rss;
 
 use std::process::ExitCode;
 
 use report::Report;
+
+/// Why a suite failed; it says which workload and backend.
+pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Options shared by every suite.
 #[derive(Debug, Clone, Copy)]
@@ -22,9 +29,9 @@ pub(crate) struct Options {
     pub(crate) quick: bool,
 }
 
-const SUITES: &[&str] = &["router"];
+const SUITES: &[&str] = &["router", "log"];
 
-const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router";
+const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log";
 
 fn main() -> ExitCode {
     let mut quick = false;
@@ -56,6 +63,12 @@ fn main() -> ExitCode {
     for suite in &suites {
         match suite.as_str() {
             "router" => router::run(options, &mut report),
+            "log" => {
+                if let Err(e) = log::run(options, &mut report) {
+                    eprintln!("vibes-bench: log suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
             _ => unreachable!("suite names are checked above"),
         }
     }

@@ -23,7 +23,7 @@ use vibes_events::router::{OverflowPolicy, RecvError, SubscribeOptions};
 use vibes_events::{Event, Filter, Router, Text, ToolUse};
 
 use crate::Options;
-use crate::report::{Measurement, Report};
+use crate::report::{Column, Measurement, Report};
 
 /// Buffer of the backpressure Router.
 const CAPACITY: usize = 1024;
@@ -50,10 +50,9 @@ pub(crate) fn run(options: Options, report: &mut Report) {
             "Router fan-out vs tokio::sync::broadcast: {events_per_run} events per run, \
              delivered to every subscriber, 2 tokio workers, median of {repeats}"
         ),
-        &format!(
-            "  {:<22} {:<24} {:>14} {:>10} {:>10}",
-            "workload", "implementation", "events/s", "lost", "vs bcast"
-        ),
+        "implementation",
+        &[Column::EventsPerS, Column::Lost],
+        "vs bcast",
     );
     for subscribers in [1, 4, 16] {
         let workload = format!("router_fanout_{subscribers}");
@@ -88,18 +87,21 @@ pub(crate) fn run(options: Options, report: &mut Report) {
                 )
             });
             let m = measurement(&workload, name, subscribers, &run);
-            report.row(&m, Some(m.events_per_s / baseline_m.events_per_s));
+            let ratio = m
+                .events_per_s
+                .zip(baseline_m.events_per_s)
+                .map(|(rate, baseline)| rate / baseline);
+            report.row(&m, ratio);
         }
     }
 }
 
 fn measurement(workload: &str, backend: &str, subscribers: usize, run: &Run) -> Measurement {
     Measurement {
-        workload: workload.to_string(),
-        backend: backend.to_string(),
-        events_per_s: run.delivered as f64 / subscribers as f64 / run.seconds,
-        seconds: run.seconds,
+        events_per_s: Some(run.delivered as f64 / subscribers as f64 / run.seconds),
+        seconds: Some(run.seconds),
         lost: Some(run.lost),
+        ..Measurement::new(workload, backend)
     }
 }
 

@@ -1,0 +1,752 @@
+//! The event log against SQLite, the embedded store a Rust user would otherwise pick.
+//!
+//! Backends: the file log with durability `Always`, `Interval(100 ms)` and `Never`
+//! (`filelog-always`, `filelog-interval`, `filelog-never`), the in-memory log
+//! (`memory`), and SQLite in WAL mode with `synchronous=FULL` (`sqlite`, the baseline;
+//! see [`sqlite`]). The vibes logs are driven through the typed `EventLog<Event>` API
+//! (and the byte-level consumer for `replay_raw`) on a two-worker tokio runtime.
+//!
+//! Every event is a `claude.text` of one of four sessions whose JSON is exactly
+//! [`PAYLOAD_BYTES`] long; its text starts with its sequence number, so replays check
+//! order and completeness, not only counts. File-backed stores live in temporary
+//! directories (under `$TMPDIR`, else `/tmp`), deleted after each workload.
+//!
+//! Workloads, each on a fresh store:
+//! - `batch_append`: batches of [`BATCH`] events, in each backend's durability mode.
+//! - `replay_raw`, `replay_typed`: read back what `batch_append` wrote (same store), in
+//!   polls of 1000, as bytes and as decoded events; `rss_mb` is the growth of the
+//!   resident set during the replay, which must not grow with the log.
+//! - `single_append_1`, `single_append_64`: one event per append from 1 and 64
+//!   concurrent producers.
+//! - `tail_latency`: a live consumer while a producer appends one event every
+//!   [`TAIL_SPACING`]; latency from the append call to the consumer's receipt.
+//! - `reopen`: time to open a big log again and read its high-water mark.
+//!
+//! Every workload checks what it measured (offsets dense and as acknowledged, every
+//! record read back in order, high-water marks) and fails the suite otherwise.
+
+mod sqlite;
+mod store;
+
+use std::ops::{Range, RangeInclusive};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::runtime::Runtime;
+use vibes_events::{Event, EventData, Text};
+use vibes_filelog::{FileLog, FileLogOptions};
+use vibes_log::{Durability, InMemoryLog, Record};
+
+use crate::report::{Column, Measurement, Report};
+use crate::rss::RssSampler;
+use crate::{Options, Result};
+use sqlite::SqliteStore;
+use store::{Store, VibesStore};
+
+/// Length of every event's JSON encoding, in bytes.
+const PAYLOAD_BYTES: usize = 256;
+/// Events per append in `batch_append`.
+const BATCH: usize = 1000;
+/// Records per poll.
+const POLL_MAX: usize = 1000;
+/// How long a poll that should find records waits: reaching it means they are missing.
+const POLL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Concurrent producers of `single_append_64`.
+const PRODUCERS: usize = 64;
+/// Pause between the starts of two appends in `tail_latency`.
+const TAIL_SPACING: Duration = Duration::from_micros(200);
+/// The backend every ratio compares with.
+const BASELINE: Backend = Backend::Sqlite;
+
+/// Events (or records) per workload.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    batch_append: usize,
+    single_append: usize,
+    tail_latency: usize,
+    reopen: usize,
+}
+
+const FULL: Sizes = Sizes {
+    batch_append: 1_000_000,
+    single_append: 20_000,
+    tail_latency: 2_000,
+    reopen: 10_000_000,
+};
+
+const QUICK: Sizes = Sizes {
+    batch_append: 200_000,
+    single_append: 3_000,
+    tail_latency: 1_000,
+    reopen: 1_000_000,
+};
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    File(Durability),
+    Memory,
+    Sqlite,
+}
+
+const BACKENDS: [Backend; 5] = [
+    Backend::File(Durability::Always),
+    Backend::File(Durability::Interval(Duration::from_millis(100))),
+    Backend::File(Durability::Never),
+    Backend::Memory,
+    Backend::Sqlite,
+];
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::File(Durability::Always) => "filelog-always",
+            Backend::File(Durability::Interval(_)) => "filelog-interval",
+            Backend::File(Durability::Never) => "filelog-never",
+            Backend::Memory => "memory",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+
+    /// Whether what it stores outlives the process (and can be reopened).
+    fn persistent(self) -> bool {
+        !matches!(self, Backend::Memory)
+    }
+
+    /// Opens (creating if needed) its store in `dir`.
+    fn open(self, dir: &Path, runtime: &Arc<Runtime>) -> Result<Box<dyn Store>> {
+        Ok(match self {
+            Backend::File(durability) => {
+                let log = FileLog::open(dir, FileLogOptions::default().durability(durability))?;
+                Box::new(VibesStore::open(Arc::new(log), runtime)?)
+            }
+            Backend::Memory => Box::new(VibesStore::open(Arc::new(InMemoryLog::new()), runtime)?),
+            Backend::Sqlite => Box::new(SqliteStore::open(dir)?),
+        })
+    }
+}
+
+pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
+    let sizes = if options.quick { QUICK } else { FULL };
+    let runtime = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?,
+    );
+
+    // The replays read back what batch_append wrote, so the three share a store.
+    let (mut appends, mut raw, mut typed) = (Vec::new(), Vec::new(), Vec::new());
+    for backend in BACKENDS {
+        let (append, replayed_raw, replayed_typed) = on_fresh_store(backend, &runtime, |store| {
+            let (append, written) = labelled(
+                "batch_append",
+                backend,
+                batch_append(store, backend, sizes.batch_append, Encoding::Before),
+            )?;
+            let replayed_raw =
+                labelled("replay_raw", backend, replay_raw(store, backend, &written))?;
+            let replayed_typed = labelled(
+                "replay_typed",
+                backend,
+                replay_typed(store, backend, &written),
+            )?;
+            Ok((append, replayed_raw, replayed_typed))
+        })?;
+        appends.push(append);
+        raw.push(replayed_raw);
+        typed.push(replayed_typed);
+    }
+    table(
+        report,
+        &format!(
+            "Batch append: {} events as {PAYLOAD_BYTES} B JSON records (encoded before the \
+             call, the same bytes for every backend) in batches of {BATCH}, each backend in its \
+             own durability mode (filelog-always and sqlite fsync each batch)",
+            sizes.batch_append
+        ),
+        &[Column::EventsPerS, Column::MbPerS, Column::Seconds],
+        Column::EventsPerS,
+        &appends,
+    );
+    let typed_appends = each_backend("batch_append_typed", &runtime, |store, backend| {
+        Ok(batch_append(store, backend, sizes.batch_append / 4, Encoding::Inside)?.0)
+    })?;
+    table(
+        report,
+        &format!(
+            "Batch append, typed: {} events in batches of {BATCH}, JSON-encoded inside the \
+             call (EventLog::append_batch; sqlite: serde_json per row); serde sets the pace",
+            sizes.batch_append / 4
+        ),
+        &[Column::EventsPerS, Column::MbPerS, Column::Seconds],
+        Column::EventsPerS,
+        &typed_appends,
+    );
+    let replay_columns = [
+        Column::EventsPerS,
+        Column::MbPerS,
+        Column::Seconds,
+        Column::RssMb,
+    ];
+    table(
+        report,
+        &format!(
+            "Replay, bytes: the {} records of batch_append read back in polls of {POLL_MAX} \
+             (page cache warm); RSS+ = resident set growth during the replay",
+            sizes.batch_append
+        ),
+        &replay_columns,
+        Column::EventsPerS,
+        &raw,
+    );
+    table(
+        report,
+        "Replay, typed: the same, decoding every record's JSON into an Event",
+        &replay_columns,
+        Column::EventsPerS,
+        &typed,
+    );
+
+    for producers in [1, PRODUCERS] {
+        let workload = format!("single_append_{producers}");
+        let mut rows = each_backend(&workload, &runtime, |store, backend| {
+            single_append(store, backend, &workload, producers, sizes.single_append)
+        })?;
+        if producers == 1 {
+            rows.push(raw_fdatasync(sizes.single_append)?);
+        }
+        let how = if producers == 1 {
+            "1 producer".to_string()
+        } else {
+            format!(
+                "{producers} concurrent producers (tokio tasks; sqlite: threads sharing one \
+                 connection behind a mutex)"
+            )
+        };
+        table(
+            report,
+            &format!(
+                "Single-event appends, {how}: {} appends, each backend in its own durability mode",
+                sizes.single_append
+            ),
+            &[Column::EventsPerS, Column::Seconds],
+            Column::EventsPerS,
+            &rows,
+        );
+    }
+
+    let rows = each_backend("tail_latency", &runtime, |store, backend| {
+        tail_latency(store, backend, sizes.tail_latency)
+    })?;
+    table(
+        report,
+        &format!(
+            "Tail latency: {} events appended one at a time every {} µs while a consumer polls \
+             live; from the append call to the consumer's receipt (sqlite cannot notify a \
+             reader: it re-queries every 100 µs)",
+            sizes.tail_latency,
+            TAIL_SPACING.as_micros()
+        ),
+        &[Column::P50Us, Column::P99Us],
+        Column::P99Us,
+        &rows,
+    );
+
+    let mut rows = Vec::new();
+    for backend in BACKENDS.into_iter().filter(|b| b.persistent()) {
+        rows.push(labelled(
+            "reopen",
+            backend,
+            reopen(backend, &runtime, sizes.reopen),
+        )?);
+    }
+    table(
+        report,
+        &format!(
+            "Reopen: a log of {} records (loaded without fsync, then closed) opened again and \
+             its high-water mark read (page cache warm; memory: not applicable)",
+            sizes.reopen
+        ),
+        &[Column::Seconds],
+        Column::Seconds,
+        &rows,
+    );
+    Ok(())
+}
+
+/// Runs `workload` on a fresh store of `backend` in a temporary directory, which is
+/// deleted afterwards.
+fn on_fresh_store<T>(
+    backend: Backend,
+    runtime: &Arc<Runtime>,
+    workload: impl FnOnce(&dyn Store) -> Result<T>,
+) -> Result<T> {
+    let scratch = scratch_dir()?;
+    let store = labelled(
+        "opening the store",
+        backend,
+        backend.open(scratch.path(), runtime),
+    )?;
+    let result = workload(&*store);
+    // The store goes before its directory.
+    drop(store);
+    result
+}
+
+/// Runs `workload` on a fresh store of every backend.
+fn each_backend(
+    workload: &str,
+    runtime: &Arc<Runtime>,
+    run: impl Fn(&dyn Store, Backend) -> Result<Measurement>,
+) -> Result<Vec<Measurement>> {
+    BACKENDS
+        .into_iter()
+        .map(|backend| {
+            on_fresh_store(backend, runtime, |store| {
+                labelled(workload, backend, run(store, backend))
+            })
+        })
+        .collect()
+}
+
+fn scratch_dir() -> Result<tempfile::TempDir> {
+    Ok(tempfile::Builder::new().prefix("vibes-bench-").tempdir()?)
+}
+
+/// Says which workload on which backend failed.
+fn labelled<T>(workload: &str, backend: Backend, result: Result<T>) -> Result<T> {
+    result.map_err(|e| format!("{workload} on {}: {e}", backend.name()).into())
+}
+
+/// Prints one workload's rows with the ratio of `compare` to the baseline's.
+fn table(
+    report: &mut Report,
+    title: &str,
+    columns: &[Column],
+    compare: Column,
+    rows: &[Measurement],
+) {
+    let is_baseline = |m: &Measurement| m.backend == BASELINE.name();
+    let baseline = rows
+        .iter()
+        .find(|m| is_baseline(m))
+        .and_then(|m| compare.value(m));
+    report.section(
+        &format!(
+            "{title}\n  (vs {}: {} divided by {}'s)",
+            BASELINE.name(),
+            compare.label(),
+            BASELINE.name()
+        ),
+        "backend",
+        columns,
+        &format!("vs {}", BASELINE.name()),
+    );
+    for m in rows {
+        let ratio = if is_baseline(m) {
+            None
+        } else {
+            compare.value(m).zip(baseline).map(|(v, b)| v / b)
+        };
+        report.row(m, ratio);
+    }
+}
+
+/// Event `seq`: a `claude.text` of one of four sessions, its text starting with `seq`
+/// and padded so that its JSON is exactly [`PAYLOAD_BYTES`] long.
+fn event(seq: u64) -> Event {
+    const SESSIONS: [&str; 4] = [
+        "0b5f0c3e-8a51-4d3c-9a0e-2f4b1c7d9e21",
+        "5d2e8f14-3b7a-4c69-8e02-9a6b4d1f7c35",
+        "a73c1e90-6f24-4b8d-b5e1-0c9d2f8a4e67",
+        "e4096b2d-1c5f-47a3-9d80-7b3e6a2c1f98",
+    ];
+    const FILLER: &str = "I'll run the test suite again to check that the fix holds, then look \
+                          at the failing integration test and the flaky timeout in the watcher \
+                          before opening the pull request.";
+    let mut text = Text::new(format!("{seq:010} "));
+    text.session_id = Some(SESSIONS[seq as usize % SESSIONS.len()].to_string());
+    let mut event = Event::claude(text);
+    // The timestamp's encoding varies in length; the filler makes up the difference
+    // (ASCII without escapes, so each character is one byte of JSON).
+    let short = encoded_len(&event);
+    let EventData::Text(text) = &mut event.data else {
+        unreachable!("built as a text event above")
+    };
+    text.text.push_str(&FILLER[..PAYLOAD_BYTES - short]);
+    event
+}
+
+fn encoded_len(event: &Event) -> usize {
+    event.to_json_vec().expect("bench events encode").len()
+}
+
+/// The sequence number [`event`] put at the start of the text.
+fn seq_of(event: &Event) -> Option<u64> {
+    match &event.data {
+        EventData::Text(text) => text.text.get(..10)?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Throughput of `events` in `elapsed`, with payload MB/s if `bytes`.
+fn throughput(
+    workload: &str,
+    backend: Backend,
+    events: usize,
+    elapsed: Duration,
+    bytes: bool,
+) -> Measurement {
+    let seconds = elapsed.as_secs_f64();
+    Measurement {
+        events_per_s: Some(events as f64 / seconds),
+        mb_per_s: bytes.then(|| (events * PAYLOAD_BYTES) as f64 / seconds / 1e6),
+        seconds: Some(seconds),
+        ..Measurement::new(workload, backend.name())
+    }
+}
+
+/// How `batch_append` hands events to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// Encoded (256-byte JSON records) before the timed call: the storage engine alone.
+    Before,
+    /// Encoded by the store inside the timed call (the typed `EventLog` path).
+    Inside,
+}
+
+/// (a) Appends `count` events in batches; only the append calls are timed, not
+/// building the events. Returns the offsets written.
+fn batch_append(
+    store: &dyn Store,
+    backend: Backend,
+    count: usize,
+    encoding: Encoding,
+) -> Result<(Measurement, Range<u64>)> {
+    let mut elapsed = Duration::ZERO;
+    let mut written: Option<Range<u64>> = None;
+    for start in (0..count).step_by(BATCH) {
+        let events: Vec<Event> = (start..count.min(start + BATCH))
+            .map(|seq| event(seq as u64))
+            .collect();
+        let offsets = match encoding {
+            Encoding::Before => {
+                let records: Vec<Record> = events.iter().map(record).collect();
+                let began = Instant::now();
+                let offsets = store.append_records(&records)?;
+                elapsed += began.elapsed();
+                offsets
+            }
+            Encoding::Inside => {
+                let began = Instant::now();
+                let offsets = store.append_batch(&events)?;
+                elapsed += began.elapsed();
+                offsets
+            }
+        };
+        let range = written.get_or_insert(*offsets.start()..*offsets.start());
+        extend_dense(range, &offsets, events.len())?;
+    }
+    let written = written.ok_or("nothing was appended")?;
+    expect_high_water_mark(store, written.end)?;
+    let name = match encoding {
+        Encoding::Before => "batch_append",
+        Encoding::Inside => "batch_append_typed",
+    };
+    Ok((throughput(name, backend, count, elapsed, true), written))
+}
+
+/// The record an event is stored as: its key, id and JSON.
+fn record(event: &Event) -> Record {
+    let key = event
+        .partition_key()
+        .map(|k| Bytes::copy_from_slice(k.as_bytes()));
+    let payload = event.to_json_vec().expect("bench events encode");
+    Record::new(key, event.id.as_u128(), payload)
+}
+
+/// The floor under one durable append: write 256 bytes at the end of a growing file
+/// and fdatasync, `count` times, as a log must.
+fn raw_fdatasync(count: usize) -> Result<Measurement> {
+    use std::io::Write;
+    let scratch = scratch_dir()?;
+    let mut file = std::fs::File::create(scratch.path().join("raw"))?;
+    let payload = [b'x'; PAYLOAD_BYTES];
+    let began = Instant::now();
+    for _ in 0..count {
+        file.write_all(&payload)?;
+        file.sync_data()?;
+    }
+    let elapsed = began.elapsed();
+    Ok(Measurement {
+        events_per_s: Some(count as f64 / elapsed.as_secs_f64()),
+        seconds: Some(elapsed.as_secs_f64()),
+        ..Measurement::new("single_append_1", "raw-fdatasync")
+    })
+}
+
+/// Extends `range` by a batch of `len` records acknowledged at `offsets`, which must
+/// follow it without a gap.
+fn extend_dense(range: &mut Range<u64>, offsets: &RangeInclusive<u64>, len: usize) -> Result<()> {
+    if *offsets.start() != range.end || offsets.end() + 1 - offsets.start() != len as u64 {
+        return Err(format!(
+            "a batch of {len} was acknowledged at offsets {offsets:?}, expected {}..",
+            range.end
+        )
+        .into());
+    }
+    range.end = offsets.end() + 1;
+    Ok(())
+}
+
+fn expect_high_water_mark(store: &dyn Store, expected: u64) -> Result<()> {
+    let high = store.high_water_mark()?;
+    if high != expected {
+        return Err(format!("the high-water mark is {high}, expected {expected}").into());
+    }
+    Ok(())
+}
+
+/// Checks that `offset` is the next one expected, and moves on.
+fn expect_next(next: &mut u64, offset: u64) -> Result<()> {
+    if offset != *next {
+        return Err(format!("read offset {offset} where {next} was expected").into());
+    }
+    *next += 1;
+    Ok(())
+}
+
+/// (c, f) Reads back `written` as bytes; every record must come, in order, with its
+/// payload.
+fn replay_raw(store: &dyn Store, backend: Backend, written: &Range<u64>) -> Result<Measurement> {
+    let mut reader = store.raw_reader("replay-raw")?;
+    let mut next = written.start;
+    replay("replay_raw", backend, written, || {
+        reader.poll(POLL_MAX, POLL_TIMEOUT, &mut |offset, payload| {
+            expect_next(&mut next, offset)?;
+            if payload.len() != PAYLOAD_BYTES {
+                return Err(format!("record {offset} has {} bytes", payload.len()).into());
+            }
+            Ok(())
+        })
+    })
+}
+
+/// (c, f) Reads back `written` as events; each must be the event written there.
+fn replay_typed(store: &dyn Store, backend: Backend, written: &Range<u64>) -> Result<Measurement> {
+    let mut reader = store.typed_reader("replay-typed")?;
+    let mut next = written.start;
+    replay("replay_typed", backend, written, || {
+        reader.poll(POLL_MAX, POLL_TIMEOUT, &mut |offset, event| {
+            expect_next(&mut next, offset)?;
+            if seq_of(event) != Some(offset - written.start) {
+                return Err(format!("record {offset} holds another event: {event:?}").into());
+            }
+            Ok(())
+        })
+    })
+}
+
+/// Polls until all of `written` has been read (`poll` checks each record); times it
+/// and samples the resident set meanwhile.
+fn replay(
+    workload: &str,
+    backend: Backend,
+    written: &Range<u64>,
+    mut poll: impl FnMut() -> Result<usize>,
+) -> Result<Measurement> {
+    let total = (written.end - written.start) as usize;
+    let rss = RssSampler::start();
+    let began = Instant::now();
+    let read = (|| {
+        let mut read = 0;
+        while read < total {
+            match poll()? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        Ok::<_, crate::Error>(read)
+    })();
+    let elapsed = began.elapsed();
+    let rss_mb = rss.stop();
+    let read = read?;
+    if read != total {
+        return Err(format!("read {read} records of the {total} written").into());
+    }
+    Ok(Measurement {
+        rss_mb,
+        ..throughput(workload, backend, total, elapsed, true)
+    })
+}
+
+/// (b) `count` events, one per append, from `producers` concurrent producers.
+fn single_append(
+    store: &dyn Store,
+    backend: Backend,
+    workload: &str,
+    producers: usize,
+    count: usize,
+) -> Result<Measurement> {
+    let per_producer = count.div_ceil(producers);
+    let total = per_producer * producers;
+    let events: Vec<Vec<Event>> = (0..producers)
+        .map(|p| {
+            (0..per_producer)
+                .map(|i| event((p * per_producer + i) as u64))
+                .collect()
+        })
+        .collect();
+    let first = store.high_water_mark()?;
+    let began = Instant::now();
+    let mut offsets = store.append_concurrently(events)?;
+    let elapsed = began.elapsed();
+    offsets.sort_unstable();
+    let expected = first..first + total as u64;
+    if !offsets.iter().copied().eq(expected.clone()) {
+        return Err(format!(
+            "{} appends were acknowledged at offsets other than {expected:?} (first {:?}, last \
+             {:?})",
+            offsets.len(),
+            offsets.first(),
+            offsets.last()
+        )
+        .into());
+    }
+    expect_high_water_mark(store, expected.end)?;
+    Ok(throughput(workload, backend, total, elapsed, false))
+}
+
+/// (d) A live consumer while one producer appends an event every [`TAIL_SPACING`]
+/// (or as soon as the previous append returns, if that takes longer).
+fn tail_latency(store: &dyn Store, backend: Backend, count: usize) -> Result<Measurement> {
+    let events: Vec<Event> = (0..count as u64).map(event).collect();
+    let first = store.high_water_mark()?;
+    let mut reader = store.typed_reader("tail")?;
+    let producer_failed = AtomicBool::new(false);
+    let (starts, receipts) = thread::scope(|scope| {
+        let consumer = scope.spawn(|| {
+            let mut receipts: Vec<Instant> = Vec::with_capacity(count);
+            let give_up = Instant::now() + POLL_TIMEOUT + TAIL_SPACING * count as u32 * 10;
+            while receipts.len() < count {
+                if producer_failed.load(Ordering::Relaxed) {
+                    return Err("the producer failed".into());
+                }
+                if Instant::now() > give_up {
+                    return Err(format!("received {} of {count} events", receipts.len()).into());
+                }
+                reader.poll(POLL_MAX, Duration::from_secs(1), &mut |offset, event| {
+                    let at = Instant::now();
+                    let seq = receipts.len() as u64;
+                    if offset != first + seq || seq_of(event) != Some(seq) {
+                        return Err(format!(
+                            "received offset {offset} ({:?}) where event {seq} was expected",
+                            seq_of(event)
+                        )
+                        .into());
+                    }
+                    receipts.push(at);
+                    Ok(())
+                })?;
+            }
+            Ok::<_, crate::Error>(receipts)
+        });
+        let produced = (|| {
+            let mut starts = Vec::with_capacity(count);
+            let began = Instant::now();
+            for (i, event) in events.iter().enumerate() {
+                let due = began + TAIL_SPACING * i as u32;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    thread::sleep(wait);
+                }
+                let start = Instant::now();
+                let offset = store.append(event)?;
+                if offset != first + i as u64 {
+                    return Err(format!("append {i} was stored at offset {offset}").into());
+                }
+                starts.push(start);
+            }
+            Ok::<_, crate::Error>(starts)
+        })();
+        producer_failed.store(produced.is_err(), Ordering::Relaxed);
+        let received = consumer
+            .join()
+            .map_err(|_| crate::Error::from("the consumer thread panicked"))?;
+        Ok::<_, crate::Error>((produced?, received?))
+    })?;
+    let mut latencies: Vec<Duration> = starts
+        .iter()
+        .zip(&receipts)
+        .map(|(start, receipt)| receipt.saturating_duration_since(*start))
+        .collect();
+    latencies.sort_unstable();
+    Ok(Measurement {
+        p50_us: Some(percentile_us(&latencies, 50.0)),
+        p99_us: Some(percentile_us(&latencies, 99.0)),
+        ..Measurement::new("tail_latency", backend.name())
+    })
+}
+
+/// The nearest-rank percentile of sorted, non-empty `values`, in microseconds.
+fn percentile_us(sorted: &[Duration], percent: f64) -> f64 {
+    let rank = (percent / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e6
+}
+
+/// (e) Loads `records` records, closes the store, and times opening it again and
+/// reading its high-water mark.
+fn reopen(backend: Backend, runtime: &Arc<Runtime>, records: usize) -> Result<Measurement> {
+    let scratch = scratch_dir()?;
+    let payload = Bytes::from(event(0).to_json_vec()?);
+    let written = {
+        let store = backend.open(scratch.path(), runtime)?;
+        let written = store.load_raw(records, &payload)?;
+        if written.end - written.start != records as u64 {
+            return Err(format!("loading {records} records stored {written:?}").into());
+        }
+        expect_high_water_mark(&*store, written.end)?;
+        written
+    };
+    let began = Instant::now();
+    let store = backend.open(scratch.path(), runtime)?;
+    let high = store.high_water_mark()?;
+    let elapsed = began.elapsed();
+    if high != written.end {
+        return Err(format!(
+            "reopened with high-water mark {high}, expected {}",
+            written.end
+        )
+        .into());
+    }
+    Ok(Measurement {
+        seconds: Some(elapsed.as_secs_f64()),
+        ..Measurement::new("reopen", backend.name())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_encode_to_exactly_the_payload_size_and_carry_their_sequence_number() {
+        for seq in [0, 1, 999, 123_456, 9_999_999] {
+            let e = event(seq);
+            assert_eq!(encoded_len(&e), PAYLOAD_BYTES);
+            assert_eq!(seq_of(&e), Some(seq));
+            assert!(e.partition_key().is_some());
+        }
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let values: Vec<Duration> = (1..=100).map(Duration::from_micros).collect();
+        assert_eq!(percentile_us(&values, 50.0).round(), 50.0);
+        assert_eq!(percentile_us(&values, 99.0).round(), 99.0);
+        assert_eq!(percentile_us(&values[..1], 99.0).round(), 1.0);
+    }
+}

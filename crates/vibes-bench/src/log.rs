@@ -12,12 +12,15 @@
 //! directories (under `$TMPDIR`, else `/tmp`), deleted after each workload.
 //!
 //! Workloads, each on a fresh store:
-//! - `batch_append`: batches of [`BATCH`] events, in each backend's durability mode.
+//! - `batch_append`: batches of [`BATCH`] events, encoded before the timed call (the
+//!   same bytes for every backend), in each backend's durability mode: the storage
+//!   engines alone. `batch_append_typed`: the same with encoding inside the call.
 //! - `replay_raw`, `replay_typed`: read back what `batch_append` wrote (same store), in
 //!   polls of 1000, as bytes and as decoded events; `rss_mb` is the growth of the
 //!   resident set during the replay, which must not grow with the log.
 //! - `single_append_1`, `single_append_64`: one event per append from 1 and 64
-//!   concurrent producers.
+//!   concurrent producers; `raw-fdatasync` is the floor under one durable append
+//!   (256 bytes written at the end of a growing file, then fdatasync).
 //! - `tail_latency`: a live consumer while a producer appends one event every
 //!   [`TAIL_SPACING`]; latency from the append call to the consumer's receipt.
 //! - `reopen`: time to open a big log again and read its high-water mark.

@@ -205,10 +205,7 @@ impl Store {
         partition: u32,
     ) -> Result<&'a Partition, LogError> {
         topic.partitions.get(partition as usize).ok_or_else(|| {
-            LogError::InvalidArgument(format!(
-                "{name} has {} partitions; there is no partition {partition}",
-                topic.partitions.len()
-            ))
+            LogError::no_such_partition(name, topic.partitions.len() as u32, partition)
         })
     }
 
@@ -330,11 +327,7 @@ impl LogBackend for FileLog {
         topic: &TopicName,
         config: TopicConfig,
     ) -> Result<TopicInfo, LogError> {
-        if config.partitions == 0 {
-            return Err(LogError::InvalidArgument(format!(
-                "topic {topic} needs at least one partition"
-            )));
-        }
+        config.check(topic)?;
         let dir = topic_dir(&self.store.dir, topic);
         let meta = dir.join(META_FILE);
         if !meta.exists() {

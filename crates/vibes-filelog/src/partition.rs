@@ -23,7 +23,7 @@ use vibes_log::{
 use crate::format::{self, FrameError, HEADER_LEN, INDEX_ENTRY_LEN, IndexEntry, MAX_BATCH_LEN};
 use crate::fsutil::{create_dir_durable, io_err, sync_dir};
 use crate::options::FileLogOptions;
-use crate::segment::{BatchMeta, ScanEnd, Segment, entry_due, log_name, parse_log_name};
+use crate::segment::{BatchMeta, ScanEnd, Segment, index_batch, log_name, parse_log_name};
 
 /// What this process knows of a partition: its segments and where its data ends.
 #[derive(Debug)]
@@ -54,14 +54,12 @@ impl View {
         }
         let active = Arc::clone(self.active());
         let mut index = active.index.write();
-        let entries = index.get_or_insert_with(Vec::new);
-        if entry_due(entries.last(), meta.position, interval) {
-            entries.push(IndexEntry {
-                relative_offset: (meta.base_offset - active.base) as u32,
-                position: meta.position as u32,
-                timestamp_us: meta.timestamp_us,
-            });
-        }
+        index_batch(
+            index.get_or_insert_with(Vec::new),
+            active.base,
+            meta,
+            interval,
+        );
         self.high = meta.base_offset + meta.count;
         self.end = meta.position + meta.len;
         self.last_timestamp_us = meta.timestamp_us;
@@ -280,13 +278,7 @@ fn recover(dir: &Path, options: &FileLogOptions) -> Result<View, LogError> {
     let interval = options.index_interval_bytes;
     let mut rebuilt = entries;
     for meta in &metas {
-        if entry_due(rebuilt.last(), meta.position, interval) {
-            rebuilt.push(IndexEntry {
-                relative_offset: (meta.base_offset - active.base) as u32,
-                position: meta.position as u32,
-                timestamp_us: meta.timestamp_us,
-            });
-        }
+        index_batch(&mut rebuilt, active.base, meta, interval);
         view.high = meta.base_offset + meta.count;
         view.end = meta.position + meta.len;
         view.last_timestamp_us = meta.timestamp_us;
@@ -475,13 +467,7 @@ impl Shared {
         };
         let interval = self.options.index_interval_bytes;
         let outcome = segment.scan(start, end, next, |meta, _| {
-            if entry_due(entries.last(), meta.position, interval) {
-                entries.push(IndexEntry {
-                    relative_offset: (meta.base_offset - segment.base) as u32,
-                    position: meta.position as u32,
-                    timestamp_us: meta.timestamp_us,
-                });
-            }
+            index_batch(&mut entries, segment.base, &meta, interval);
         })?;
         match outcome {
             ScanEnd::Clean => {}

@@ -241,31 +241,24 @@ impl Segment {
 
     /// The position to start reading for `offset`: the last index entry at or before it.
     pub(crate) fn start_for(&self, offset: Offset) -> Option<(u64, Offset)> {
-        let index = self.index.read();
-        let entries = index.as_ref()?;
         let relative = offset.checked_sub(self.base)?;
-        let i = entries.partition_point(|e| u64::from(e.relative_offset) <= relative);
-        Some(match i {
-            0 => (HEADER_LEN as u64, self.base),
-            _ => {
-                let e = entries[i - 1];
-                (
-                    u64::from(e.position),
-                    self.base + u64::from(e.relative_offset),
-                )
-            }
-        })
+        self.start_before(|e| u64::from(e.relative_offset) <= relative)
     }
 
     /// The position to start scanning for the first batch appended at or after
     /// `time_us`, and the offset there.
     pub(crate) fn start_for_time(&self, time_us: i64) -> Option<(u64, Offset)> {
+        self.start_before(|e| e.timestamp_us < time_us)
+    }
+
+    /// The last index entry for which `before` holds (entries are sorted so that it
+    /// holds for a prefix), as a position and offset; the segment's first batch if none.
+    fn start_before(&self, before: impl Fn(&IndexEntry) -> bool) -> Option<(u64, Offset)> {
         let index = self.index.read();
         let entries = index.as_ref()?;
-        let i = entries.partition_point(|e| e.timestamp_us < time_us);
-        Some(match i {
+        Some(match entries.partition_point(before) {
             0 => (HEADER_LEN as u64, self.base),
-            _ => {
+            i => {
                 let e = entries[i - 1];
                 (
                     u64::from(e.position),
@@ -290,10 +283,24 @@ pub(crate) fn read_full_at(file: &File, buf: &mut [u8], position: u64) -> std::i
     Ok(read)
 }
 
-/// Whether an index entry is due for a batch at `position`, given the last entry.
-pub(crate) fn entry_due(last: Option<&IndexEntry>, position: u64, interval: u32) -> bool {
-    match last {
-        None => true,
-        Some(last) => position - u64::from(last.position) >= u64::from(interval),
+/// Adds an index entry for the batch `meta` of the segment based at `base` if one is
+/// due: for the segment's first batch, and then whenever `interval` bytes have passed
+/// since the last entry. Entries are thus a function of the batches alone, the same in
+/// every process that indexes them.
+pub(crate) fn index_batch(
+    entries: &mut Vec<IndexEntry>,
+    base: Offset,
+    meta: &BatchMeta,
+    interval: u32,
+) {
+    let due = entries
+        .last()
+        .is_none_or(|last| meta.position - u64::from(last.position) >= u64::from(interval));
+    if due {
+        entries.push(IndexEntry {
+            relative_offset: (meta.base_offset - base) as u32,
+            position: meta.position as u32,
+            timestamp_us: meta.timestamp_us,
+        });
     }
 }

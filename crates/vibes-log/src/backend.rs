@@ -26,6 +26,16 @@ impl TopicConfig {
     pub fn partitions(partitions: u32) -> Self {
         TopicConfig { partitions }
     }
+
+    /// Checks the config for `topic`: `InvalidArgument` for zero partitions.
+    pub fn check(&self, topic: &TopicName) -> Result<()> {
+        if self.partitions == 0 {
+            return Err(crate::LogError::InvalidArgument(format!(
+                "topic {topic} needs at least one partition"
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for TopicConfig {

@@ -128,6 +128,17 @@ impl LogError {
         }
     }
 
+    /// The `InvalidArgument` for a partition past a topic's partition count.
+    pub fn no_such_partition(
+        topic: &impl std::fmt::Display,
+        partitions: u32,
+        partition: u32,
+    ) -> Self {
+        LogError::InvalidArgument(format!(
+            "{topic} has {partitions} partitions; there is no partition {partition}"
+        ))
+    }
+
     pub(crate) fn not_found(what: impl Into<String>) -> Self {
         LogError::NotFound { what: what.into() }
     }

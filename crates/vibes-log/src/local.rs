@@ -40,9 +40,7 @@ pub fn validate_batch(
     records: &[Record],
 ) -> Result<()> {
     if partition >= partitions {
-        return Err(LogError::InvalidArgument(format!(
-            "{topic} has {partitions} partitions; there is no partition {partition}"
-        )));
+        return Err(LogError::no_such_partition(topic, partitions, partition));
     }
     if records.is_empty() {
         return Err(LogError::InvalidArgument(
@@ -445,10 +443,11 @@ impl<S: LocalStore> RecordConsumer for LocalConsumer<S> {
 
     async fn committed(&self, partition: u32) -> Result<Option<Offset>> {
         if partition >= self.partitions {
-            return Err(LogError::InvalidArgument(format!(
-                "{} has {} partitions; there is no partition {partition}",
-                self.topic, self.partitions
-            )));
+            return Err(LogError::no_such_partition(
+                &self.topic,
+                self.partitions,
+                partition,
+            ));
         }
         self.store
             .load_commit(&self.topic, &self.group, partition)

@@ -82,10 +82,7 @@ impl MemoryStore {
         partition: u32,
     ) -> Result<&'a Mutex<MemoryPartition>> {
         topic.partitions.get(partition as usize).ok_or_else(|| {
-            LogError::InvalidArgument(format!(
-                "{topic_name} has {} partitions; there is no partition {partition}",
-                topic.partitions.len()
-            ))
+            LogError::no_such_partition(topic_name, topic.partitions.len() as u32, partition)
         })
     }
 
@@ -185,11 +182,7 @@ impl LogBackend for InMemoryLog {
     }
 
     async fn ensure_topic(&self, topic: &TopicName, config: TopicConfig) -> Result<TopicInfo> {
-        if config.partitions == 0 {
-            return Err(LogError::InvalidArgument(format!(
-                "topic {topic} needs at least one partition"
-            )));
-        }
+        config.check(topic)?;
         let mut topics = self.store.topics.write();
         let entry = topics.entry(topic.clone()).or_insert_with(|| {
             Arc::new(MemoryTopic {

@@ -973,9 +973,10 @@ fn writer_handle<'a>(
 /// then applies retention.
 fn roll(shared: &Shared, writer: &mut Writer, view: &mut View) -> Result<(), LogError> {
     let active = Arc::clone(view.active());
-    if let Some((_, file)) = &writer.log
-        && let Err(e) = crate::fault::sync_data(file)
-    {
+    // Sealed segments are durable whatever durability wrote them, also when another
+    // process wrote them and this one never opened the segment for writing.
+    let log = writer_handle(&mut writer.log, &active.log_path, active.base)?;
+    if let Err(e) = crate::fault::sync_data(log) {
         return Err(shared.poison(format!("fsync before sealing failed: {e}")));
     }
     let entries = active.index.read().clone().unwrap_or_default();

@@ -286,13 +286,47 @@ fn recover(dir: &Path, options: &FileLogOptions) -> Result<View, LogError> {
     if !whole || rebuilt != loaded {
         active.write_index_file(&rebuilt)?;
     }
-    if metas.is_empty() && start == HEADER_LEN as u64 {
-        view.last_timestamp_us = rebuilt.last().map_or(0, |e| e.timestamp_us);
+    if metas.is_empty() {
+        // No batch from the scan start on: the newest append time is that of the last
+        // batch before it, in this segment or else the one before, so that append times
+        // keep never decreasing across a reopen.
+        let before = last_batch_time(&active, &rebuilt, start)?;
+        let previous = match segments.last() {
+            Some(previous) if before.is_none() => {
+                let (entries, _) = previous.load_index_file()?;
+                last_batch_time(previous, &entries, previous.len()?)?
+            }
+            _ => None,
+        };
+        view.last_timestamp_us = before.or(previous).unwrap_or(0);
     }
     *active.index.write() = Some(rebuilt);
     segments.push(Arc::new(active));
     view.segments = segments;
     Ok(view)
+}
+
+/// The append time of the last valid batch of `segment` before byte `end`, scanning
+/// from the last of `entries` before `end` (or the first batch).
+fn last_batch_time(
+    segment: &Segment,
+    entries: &[IndexEntry],
+    end: u64,
+) -> Result<Option<i64>, LogError> {
+    let (start, next) = entries
+        .iter()
+        .rev()
+        .find(|e| u64::from(e.position) < end)
+        .map_or((HEADER_LEN as u64, segment.base), |e| {
+            (
+                u64::from(e.position),
+                segment.base + u64::from(e.relative_offset),
+            )
+        });
+    let mut last = None;
+    // Damage ends the scan early; the time found so far is the best floor there is.
+    segment.scan(start, end, next, |meta, _| last = Some(meta.timestamp_us))?;
+    Ok(last)
 }
 
 /// Whether a complete, checksummed batch with an offset at or after `min_offset`
@@ -372,6 +406,8 @@ impl Shared {
 
     /// Takes in batches other processes appended (and segments they started). Never
     /// changes a file: an incomplete or invalid batch at the tail is left for a writer.
+    /// A view whose active segment was deleted (retention elsewhere) is reloaded from
+    /// the directory, under the writer lock.
     fn refresh(&self) -> Result<(), LogError> {
         {
             let view = self.view.read();
@@ -383,15 +419,27 @@ impl Shared {
             }
         }
         let mut view = self.view.write();
-        self.catch_up(&mut view)?;
+        if let CatchUp::Stale = self.catch_up(&mut view, false)? {
+            drop(view);
+            let lock_file = open_lock(&self.dir)?;
+            let _lock = WriterLock::acquire(&lock_file, &self.dir)?;
+            let mut view = self.view.write();
+            *view = recover(&self.dir, &self.options)?;
+        }
         Ok(())
     }
 
-    /// Brings `view` up to date with the files; returns how the active segment's scan
-    /// ended (for a writer to act on).
-    fn catch_up(&self, view: &mut View) -> Result<ScanEnd, LogError> {
+    /// Brings `view` up to date with the files. `locked`: the caller holds the writer
+    /// lock, so a segment file still without its header is a crashed roll, which it
+    /// completes.
+    fn catch_up(&self, view: &mut View, locked: bool) -> Result<CatchUp, LogError> {
         loop {
             let active = Arc::clone(view.active());
+            if !active.log_path.exists() {
+                // Deleted under us (retention in another process): the view may be
+                // several segments behind, so only a fresh listing can tell.
+                return Ok(CatchUp::Stale);
+            }
             let len = active.len()?;
             let mut outcome = ScanEnd::Clean;
             if len > view.end {
@@ -402,16 +450,22 @@ impl Shared {
                 }
             }
             if !matches!(outcome, ScanEnd::Clean) {
-                return Ok(outcome);
+                return Ok(CatchUp::BadTail);
             }
             let next = self.dir.join(log_name(view.high));
             if view.high == active.base || !next.exists() {
-                return Ok(ScanEnd::Clean);
+                return Ok(CatchUp::Current);
             }
             // Another process sealed the active segment and started the next one.
-            let segment = Segment::open(&self.dir, view.high)?;
+            let mut segment = Segment::open(&self.dir, view.high)?;
             if segment.len()? < HEADER_LEN as u64 {
-                return Ok(ScanEnd::Clean);
+                if !locked {
+                    // Being created right now, or a crashed roll: a writer decides.
+                    return Ok(CatchUp::Current);
+                }
+                tracing::warn!(file = %segment.log_path.display(), "completing a roll cut short before the segment header was written");
+                segment = Segment::create(&self.dir, view.high)?;
+                sync_dir(&self.dir)?;
             }
             segment.check_header()?;
             *segment.index.write() = Some(Vec::new());
@@ -509,7 +563,16 @@ impl Shared {
                 segment.len()?
             };
             self.ensure_index(segment, segment_end)?;
-            let (position, at_offset) = segment.start_for(next).expect("index loaded above");
+            let Some((position, at_offset)) = segment.start_for(next) else {
+                // The previous segment ended before this one begins.
+                return Err(segment.corrupt(
+                    0,
+                    format!(
+                        "segment starts at offset {}, but the segment before it ends at offset {next}",
+                        segment.base
+                    ),
+                ));
+            };
             next = self.read_segment(
                 segment,
                 position,
@@ -648,6 +711,17 @@ impl Shared {
     }
 }
 
+/// How a catch-up with the files ended.
+enum CatchUp {
+    /// The view holds everything complete in the files.
+    Current,
+    /// The active segment ends in an incomplete or invalid batch: a writer in progress,
+    /// or a crashed one whose tail the next lock holder must recover.
+    BadTail,
+    /// The active segment was deleted: the view must be rebuilt from a listing.
+    Stale,
+}
+
 /// The writer thread's own handles, kept between write groups.
 struct Writer {
     lock_file: Arc<File>,
@@ -655,8 +729,10 @@ struct Writer {
     log: Option<(Offset, File)>,
     /// Write handle of the active segment's index.
     index: Option<(Offset, File)>,
-    /// When data was first written without an fsync since the last one.
-    unsynced_since: Option<Instant>,
+    /// When unsynced writes of `interval` appends must be fsync'd at the latest.
+    sync_due: Option<Instant>,
+    /// Whether anything was written since the last fsync.
+    dirty: bool,
     buf: Vec<u8>,
 }
 
@@ -672,7 +748,8 @@ fn writer_loop(shared: Arc<Shared>, requests: Receiver<AppendRequest>) {
             lock_file: Arc::new(lock_file),
             log: None,
             index: None,
-            unsynced_since: None,
+            sync_due: None,
+            dirty: false,
             buf: Vec::new(),
         },
         Err(e) => {
@@ -684,7 +761,7 @@ fn writer_loop(shared: Arc<Shared>, requests: Receiver<AppendRequest>) {
         }
     };
     loop {
-        let first = match sync_deadline(&shared, &writer) {
+        let first = match writer.sync_due {
             Some(deadline) => {
                 match requests.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                     Ok(request) => request,
@@ -722,18 +799,9 @@ fn writer_loop(shared: Arc<Shared>, requests: Receiver<AppendRequest>) {
         last_group = group.len();
         write_group(&shared, &mut writer, group);
     }
-    if writer.unsynced_since.is_some() {
+    // Closing: make what was written durable, whatever its mode promised.
+    if writer.dirty {
         sync_now(&shared, &mut writer);
-    }
-}
-
-/// When unsynced data written under an `Interval` durability must be fsynced.
-fn sync_deadline(shared: &Shared, writer: &Writer) -> Option<Instant> {
-    let since = writer.unsynced_since?;
-    match shared.options.durability {
-        Durability::Interval(every) => Some(since + every),
-        // Appends that asked for an interval of their own: sync within the default.
-        _ => Some(since + Duration::from_secs(1)),
     }
 }
 
@@ -743,7 +811,8 @@ fn sync_now(shared: &Shared, writer: &mut Writer) {
     {
         shared.poison(format!("fsync failed: {e}"));
     }
-    writer.unsynced_since = None;
+    writer.sync_due = None;
+    writer.dirty = false;
 }
 
 fn clone_error(error: &LogError) -> LogError {
@@ -797,9 +866,17 @@ fn write_group(shared: &Shared, writer: &mut Writer, group: Vec<AppendRequest>) 
                 if let Err(e) = crate::fault::sync_data(file) {
                     result = Err(shared.poison(format!("fsync failed: {e}")));
                 }
-                writer.unsynced_since = None;
-            } else if writer.unsynced_since.is_none() {
-                writer.unsynced_since = Some(Instant::now());
+                writer.sync_due = None;
+                writer.dirty = false;
+            } else {
+                writer.dirty = true;
+                let now = Instant::now();
+                for request in &group {
+                    if let Durability::Interval(every) = request.durability {
+                        let due = now + every;
+                        writer.sync_due = Some(writer.sync_due.map_or(due, |d| d.min(due)));
+                    }
+                }
             }
             shared.signal.notify_waiters();
             for (request, ack) in group.drain(..).zip(acks) {
@@ -829,10 +906,11 @@ fn append_locked(
     let lock_file = Arc::clone(&writer.lock_file);
     let _lock = WriterLock::acquire(&lock_file, &shared.dir)?;
     let mut view = shared.view.write();
-    match shared.catch_up(&mut view)? {
-        ScanEnd::Clean => {}
-        // Holding the lock, an incomplete or invalid tail is a crashed writer's: recover.
-        ScanEnd::Incomplete { .. } | ScanEnd::Invalid { .. } => {
+    match shared.catch_up(&mut view, true)? {
+        CatchUp::Current => {}
+        // Holding the lock, an incomplete or invalid tail is a crashed writer's, and a
+        // stale view needs a listing: recover either way.
+        CatchUp::BadTail | CatchUp::Stale => {
             drop(view);
             let recovered = recover(&shared.dir, &shared.options)?;
             view = shared.view.write();
@@ -888,12 +966,7 @@ fn append_locked(
     flush(shared, writer, &mut view, &mut pending)?;
     drop(view);
     let needs_sync = group.iter().any(|r| r.durability == Durability::Always)
-        || group.iter().any(|r| match r.durability {
-            Durability::Interval(every) => {
-                writer.unsynced_since.is_some_and(|s| s.elapsed() >= every)
-            }
-            _ => false,
-        });
+        || writer.sync_due.is_some_and(|due| Instant::now() >= due);
     Ok((acks, needs_sync))
 }
 
@@ -987,7 +1060,8 @@ fn roll(shared: &Shared, writer: &mut Writer, view: &mut View) -> Result<(), Log
     view.end = HEADER_LEN as u64;
     writer.log = None;
     writer.index = None;
-    writer.unsynced_since = None;
+    writer.sync_due = None;
+    writer.dirty = false;
     apply_retention(shared, view)
 }
 
@@ -1030,7 +1104,9 @@ impl Shared {
         let _lock = WriterLock::acquire(&lock_file, &self.dir)?;
         let mut view = self.view.write();
         // Whatever the tail holds is judged by the full scan below.
-        let _ = self.catch_up(&mut view)?;
+        if let CatchUp::Stale = self.catch_up(&mut view, true)? {
+            *view = recover(&self.dir, &self.options)?;
+        }
         let segments = view.segments.clone();
         let mut next = segments[0].base;
         let mut records = 0;
@@ -1111,7 +1187,9 @@ pub(crate) fn apply_retention_now(shared: &Shared) -> Result<usize, LogError> {
     let lock_file = open_lock(&dir)?;
     let _lock = WriterLock::acquire(&lock_file, &dir)?;
     let mut view = shared.view.write();
-    shared.catch_up(&mut view)?;
+    if let CatchUp::Stale = shared.catch_up(&mut view, true)? {
+        *view = recover(&shared.dir, &shared.options)?;
+    }
     let before = view.segments.len();
     apply_retention(shared, &mut view)?;
     Ok(before - view.segments.len())

@@ -690,3 +690,134 @@ async fn check_finds_damage_in_a_sealed_segment_and_repair_cuts_there() {
     let clean = log.check(&topic(), false).unwrap();
     assert_eq!((clean[0].damage.clone(), clean[0].records), (None, 6));
 }
+
+#[tokio::test]
+async fn a_gap_between_segments_is_corrupt_not_a_panic() {
+    let root = TempDir::new().unwrap();
+    let lengths = {
+        let log = open(root.path(), small_segments()).await.unwrap();
+        append_each(&log, root.path(), 0..40).await
+    };
+    let bases = segment_bases(root.path());
+    // A sealed segment that lost its tail (power loss under `never`): records 3.. of
+    // it are gone, and the next segment starts later than it ends.
+    truncate(&segment(root.path(), 0), lengths[2]);
+    let log = open(root.path(), small_segments()).await.unwrap();
+    match read_all(&log).await.unwrap_err() {
+        LogError::Corrupt {
+            file,
+            position,
+            reason,
+        } => {
+            assert_eq!(file, segment(root.path(), bases[1]));
+            assert_eq!(position, 0);
+            assert!(reason.contains("ends at offset 3"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let report = log.check(&topic(), false).unwrap();
+    let damage = report[0].damage.clone().expect("check finds the gap");
+    assert_eq!(
+        (damage.file, damage.offset),
+        (segment(root.path(), bases[1]), 3)
+    );
+}
+
+#[tokio::test]
+async fn a_writer_whose_segments_retention_deleted_elsewhere_catches_up() {
+    let root = TempDir::new().unwrap();
+    let behind = open(root.path(), small_segments()).await.unwrap();
+    append_each(&behind, root.path(), 0..3).await;
+    // Another handle (another process, as far as the files go) appends through several
+    // rolls while retention deletes every sealed segment, the ones `behind` knows too.
+    let ahead = open(
+        root.path(),
+        small_segments().retention(Retention::keep_all().max_bytes(1)),
+    )
+    .await
+    .unwrap();
+    for n in 3..60 {
+        ahead
+            .append(&topic(), 0, vec![record(n)], AppendOptions::default())
+            .await
+            .unwrap();
+    }
+    assert!(
+        !segment(root.path(), 0).exists(),
+        "the segment `behind` writes to is gone"
+    );
+    let ack = behind
+        .append(&topic(), 0, vec![record(60)], AppendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        ack.base_offset, 60,
+        "the stale writer continues after the newest record"
+    );
+    let marks = behind.watermarks(&topic(), 0).await.unwrap();
+    assert_eq!(marks.high, 61);
+    assert_eq!(marks.low, segment_bases(root.path())[0]);
+    let records = read_all(&behind).await.unwrap();
+    assert_eq!(records.len() as u64, 61 - marks.low);
+    assert_eq!(records.last().unwrap().id, 1060);
+}
+
+#[tokio::test]
+async fn a_roll_cut_short_before_its_header_is_completed_by_the_next_writer() {
+    let root = TempDir::new().unwrap();
+    let log = open(root.path(), FileLogOptions::default()).await.unwrap();
+    append_each(&log, root.path(), 0..5).await;
+    // Another process crashed right after creating the next segment's file.
+    fs::File::create(segment(root.path(), 5)).unwrap();
+    let ack = log
+        .append(&topic(), 0, vec![record(5)], AppendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(ack.base_offset, 5);
+    assert_eq!(
+        segment_bases(root.path()),
+        [0, 5],
+        "the record went into the new segment"
+    );
+    drop(log);
+    assert_recovered(root.path(), FileLogOptions::default(), 6).await;
+}
+
+#[tokio::test]
+async fn append_times_do_not_go_back_across_a_reopen_after_a_roll() {
+    use vibes_filelog::format::{self, INDEX_MAGIC, SEGMENT_MAGIC};
+    let root = TempDir::new().unwrap();
+    {
+        let log = open(root.path(), FileLogOptions::default()).await.unwrap();
+        append_each(&log, root.path(), 0..1).await;
+    }
+    // A batch appended while the clock was an hour ahead, then a roll to an empty
+    // segment: the newest append time lives only in the sealed segment.
+    let future = jiff::Timestamp::now().as_microsecond() + 3_600_000_000;
+    let mut frame = Vec::new();
+    let payload = payload(1);
+    format::encode_batch(
+        &mut frame,
+        1,
+        future,
+        [(1001u128, None, &payload[..])].into_iter(),
+    );
+    append_bytes(&segment(root.path(), 0), &frame);
+    fs::write(
+        segment(root.path(), 2),
+        format::encode_header(SEGMENT_MAGIC, 2),
+    )
+    .unwrap();
+    fs::write(index(root.path(), 2), format::encode_header(INDEX_MAGIC, 2)).unwrap();
+    let log = open(root.path(), FileLogOptions::default()).await.unwrap();
+    let ack = log
+        .append(&topic(), 0, vec![record(2)], AppendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(ack.base_offset, 2);
+    assert!(
+        ack.timestamp.as_microsecond() >= future,
+        "append time went back: {}",
+        ack.timestamp
+    );
+}

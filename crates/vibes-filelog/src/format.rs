@@ -134,7 +134,7 @@ pub fn batch_frame_len(records: impl Iterator<Item = (Option<usize>, usize)>) ->
 /// without checking anything else. `None` if fewer than 4 bytes are available.
 pub fn claimed_len(bytes: &[u8]) -> Option<usize> {
     let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
-    Some(len + 4)
+    len.checked_add(4)
 }
 
 /// Decodes the batch at the start of `bytes` (a shared buffer: keys and payloads are
@@ -284,9 +284,11 @@ impl IndexEntry {
     }
 }
 
-/// Decodes index entries (the bytes after the header). Stops at the first entry that
-/// is incomplete or does not increase in offset and position and is at least at
-/// `min_position`; returns the valid prefix and whether the whole input was valid.
+/// Decodes index entries (the bytes after the header). The first entry must be at
+/// position `min_position` or later; each later one must have a larger relative offset
+/// and position and a time no earlier than the one before. Stops at the first entry
+/// that breaks this or is incomplete; returns the valid prefix and whether the whole
+/// input was valid.
 pub fn decode_index_entries(bytes: &[u8], min_position: u32) -> (Vec<IndexEntry>, bool) {
     let mut entries: Vec<IndexEntry> = Vec::with_capacity(bytes.len() / INDEX_ENTRY_LEN);
     let mut chunks = bytes.chunks_exact(INDEX_ENTRY_LEN);

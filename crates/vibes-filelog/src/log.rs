@@ -69,6 +69,11 @@ impl FileLog {
     /// segments recovered, when first used.
     pub fn open(dir: impl AsRef<Path>, options: FileLogOptions) -> Result<Self, LogError> {
         let dir = dir.as_ref().to_owned();
+        // The fields are public; apply the builders' limits to values set directly.
+        let options = options
+            .clone()
+            .segment_bytes(options.segment_bytes)
+            .index_interval_bytes(options.index_interval_bytes);
         create_dir_durable(&dir.join("topics"))?;
         Ok(FileLog {
             store: Arc::new(Store {

@@ -83,6 +83,8 @@ pub(crate) struct Shared {
     view: RwLock<View>,
     signal: Arc<Notify>,
     poisoned: Mutex<Option<String>>,
+    /// The active segment's length when the watcher last looked.
+    seen_len: std::sync::atomic::AtomicU64,
 }
 
 /// A partition handle. Dropping it ends the writer thread once it has finished the
@@ -152,6 +154,7 @@ impl Partition {
                 view: RwLock::new(view),
                 signal,
                 poisoned: Mutex::new(None),
+                seen_len: std::sync::atomic::AtomicU64::new(0),
             }),
             writer: Mutex::new(None),
         })
@@ -704,10 +707,17 @@ impl Shared {
     }
 
     /// Whether the files hold more than this process has seen (another process wrote).
+    /// Whether the files changed since the last call in a way this process has not
+    /// taken in (another process appended or rolled). A tail that stays unreadable (a
+    /// crashed writer's, until the next writer recovers it) counts once, not forever.
     pub(crate) fn changed_on_disk(&self) -> bool {
         let view = self.view.read();
-        view.active().len().is_ok_and(|len| len > view.end)
-            || self.dir.join(log_name(view.high)).exists() && view.high != view.active().base
+        let rolled = view.high != view.active().base && self.dir.join(log_name(view.high)).exists();
+        let len = view.active().len().unwrap_or(view.end);
+        let seen = self
+            .seen_len
+            .swap(len, std::sync::atomic::Ordering::Relaxed);
+        rolled || (len > view.end && len != seen)
     }
 }
 
@@ -934,7 +944,10 @@ fn append_locked(
         let used = view.end + writer.buf.len() as u64;
         if used > HEADER_LEN as u64 && used + frame_len > options.segment_bytes {
             flush(shared, writer, &mut view, &mut pending)?;
-            roll(shared, writer, &mut view)?;
+            // Batches of this group may already be written: refuse further writes
+            // rather than let a retry store them twice.
+            roll(shared, writer, &mut view)
+                .map_err(|e| shared.poison(format!("rolling to a new segment failed: {e}")))?;
             timestamp = append_time(Timestamp::from_microsecond(view.last_timestamp_us).ok());
         }
         let position = view.end + writer.buf.len() as u64;

@@ -821,3 +821,21 @@ async fn append_times_do_not_go_back_across_a_reopen_after_a_roll() {
         ack.timestamp
     );
 }
+
+#[test]
+fn option_fields_set_directly_are_held_to_the_builder_limits() {
+    let root = TempDir::new().unwrap();
+    let mut options = FileLogOptions::default();
+    options.segment_bytes = 10;
+    options.index_interval_bytes = 0;
+    let log = FileLog::open(root.path(), options.clone()).unwrap();
+    assert_eq!(log.options().segment_bytes, 4096);
+    assert_eq!(log.options().index_interval_bytes, 1);
+    options.segment_bytes = u64::MAX;
+    let log = FileLog::open(root.path(), options).unwrap();
+    assert_eq!(
+        log.options().segment_bytes,
+        1 << 31,
+        "positions must fit the index's 32 bits"
+    );
+}

@@ -29,6 +29,10 @@ test-iggy:
     fi
     cargo test --workspace -- --ignored
 
+# Fuzz the file-log decoders (cargo install cargo-fuzz first; see fuzz/README.md).
+fuzz TARGET="decode_batch" SECONDS="600":
+    RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} -- -max_total_time={{SECONDS}} -print_final_stats=1
+
 # The whole CI job locally.
 ci:
     bash .ci/run

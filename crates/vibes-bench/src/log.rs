@@ -24,10 +24,13 @@
 //! - `tail_latency`: a live consumer while a producer appends one event every
 //!   [`TAIL_SPACING`]; latency from the append call to the consumer's receipt.
 //! - `reopen`: time to open a big log again and read its high-water mark.
+//! - `cross_process_visibility`: how soon a consumer sees records that another process
+//!   appends (see [`cross_process`]).
 //!
 //! Every workload checks what it measured (offsets dense and as acknowledged, every
 //! record read back in order, high-water marks) and fails the suite otherwise.
 
+pub(crate) mod cross_process;
 mod sqlite;
 mod store;
 
@@ -278,6 +281,21 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         Column::Seconds,
         &rows,
     );
+
+    let scratch = scratch_dir()?;
+    let visibility = labelled(
+        "cross_process_visibility",
+        Backend::File(Durability::Always),
+        cross_process::measure(&runtime, scratch.path(), sizes.tail_latency / 10),
+    )?;
+    report.section(
+        "Cross-process visibility: a child process appends one record every 20 ms; a consumer \
+         here waits in a long poll; from the append time to receipt (sqlite: no notification)",
+        "backend",
+        &[Column::P50Us, Column::P99Us],
+        "",
+    );
+    report.row(&visibility, None);
     Ok(())
 }
 

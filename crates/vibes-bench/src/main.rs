@@ -34,6 +34,16 @@ const SUITES: &[&str] = &["router", "log"];
 const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log";
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(log::cross_process::CHILD_ARG) {
+        return match log::cross_process::producer(&args[2..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vibes-bench producer: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut quick = false;
     let mut json = false;
     let mut suites = Vec::new();

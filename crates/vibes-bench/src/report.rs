@@ -101,6 +101,8 @@ impl Column {
 pub(crate) struct Report {
     json: bool,
     columns: Vec<Column>,
+    /// Whether the current section compares with a baseline.
+    compares: bool,
 }
 
 impl Report {
@@ -108,6 +110,7 @@ impl Report {
         Report {
             json,
             columns: Vec::new(),
+            compares: false,
         }
     }
 
@@ -121,6 +124,7 @@ impl Report {
         ratio_label: &str,
     ) {
         self.columns = columns.to_vec();
+        self.compares = !ratio_label.is_empty();
         if !self.json {
             let mut header = format!("  {:<22} {:<24}", "workload", backend_label);
             for &column in columns {
@@ -153,7 +157,8 @@ impl Report {
             for &column in &self.columns {
                 line.push_str(&format!(" {:>w$}", column.format(m), w = column.width()));
             }
-            let ratio = ratio.map_or_else(|| "baseline".to_string(), |r| format!("{r:.2}x"));
+            let none = if self.compares { "baseline" } else { "" };
+            let ratio = ratio.map_or_else(|| none.to_string(), |r| format!("{r:.2}x"));
             line.push_str(&format!(" {ratio:>10}"));
             println!("{line}");
         }

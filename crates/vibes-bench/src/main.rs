@@ -5,8 +5,9 @@
 //! cargo run --release -p vibes-bench -- [SUITE...] [--quick] [--json]
 //! ```
 //!
-//! Suites: `router` (Router fan-out against `tokio::sync::broadcast`) and `log` (the
-//! file log and the in-memory log against SQLite). Without a suite name every suite
+//! Suites: `router` (Router fan-out against `tokio::sync::broadcast`), `log` (the
+//! file log and the in-memory log against SQLite) and `sources` (Claude stream-json
+//! parsing against plain serde_json). Without a suite name every suite
 //! runs, in that order. `--quick` runs smaller workloads; `--json` prints one JSON
 //! object per line per (workload, backend) instead of the tables.
 
@@ -14,6 +15,7 @@ mod log;
 mod report;
 mod router;
 mod rss;
+mod sources;
 
 use std::process::ExitCode;
 
@@ -29,9 +31,10 @@ pub(crate) struct Options {
     pub(crate) quick: bool,
 }
 
-const SUITES: &[&str] = &["router", "log"];
+const SUITES: &[&str] = &["router", "log", "sources"];
 
-const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log";
+const USAGE: &str =
+    "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -76,6 +79,12 @@ fn main() -> ExitCode {
             "log" => {
                 if let Err(e) = log::run(options, &mut report) {
                     eprintln!("vibes-bench: log suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            "sources" => {
+                if let Err(e) = sources::run(options, &mut report) {
+                    eprintln!("vibes-bench: sources suite failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }

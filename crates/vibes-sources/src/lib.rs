@@ -4,6 +4,8 @@
 //! [`vibes_events`]:
 //!
 //! - [`claude`]: Claude Code's `claude -p --output-format stream-json --verbose` output.
+//! - [`bd`]: the bd ("beads") issue tracker's `.beads/issues.jsonl`, watched and diffed
+//!   into `bead.*` events.
 //!
 //! This crate depends on `vibes-events` only. It produces [`Event`](vibes_events::Event)s
 //! and never stores or sends them: it must not depend on `vibes-log` or on any backend.
@@ -21,4 +23,5 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bd;
 pub mod claude;

@@ -364,10 +364,8 @@ mod tests {
         let bytes = batch(&[(1, Some(b"key"), b"some payload"), (2, None, b"more")]);
         for cut in 0..bytes.len() {
             let err = decode_batch(&Bytes::copy_from_slice(&bytes[..cut])).unwrap_err();
-            assert!(
-                matches!(err, FrameError::Incomplete { .. }),
-                "cut at {cut}: {err:?}"
-            );
+            let incomplete = matches!(err, FrameError::Incomplete { .. });
+            assert!(incomplete, "cut at {cut}: {err:?}");
         }
     }
 

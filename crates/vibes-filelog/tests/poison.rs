@@ -41,10 +41,10 @@ async fn failed_fsync_poisons_the_partition_until_reopened() {
                 .append(&topic, 0, record(2), AppendOptions::durability(durability))
                 .await
                 .unwrap_err();
-            assert!(
-                matches!(&err, LogError::Poisoned { reason } if reason.contains("injected")),
-                "got {err:?}"
-            );
+            let LogError::Poisoned { reason } = &err else {
+                panic!("expected Poisoned, got {err:?}")
+            };
+            assert!(reason.contains("injected"), "got {err:?}");
         }
         // Reads still work.
         let mut consumer = log

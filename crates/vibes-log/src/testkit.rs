@@ -294,17 +294,15 @@ pub async fn ensure_topic_is_idempotent_and_checks_the_partition_count(h: &dyn H
         .ensure_topic(&name, TopicConfig::partitions(4))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            LogError::PartitionCountMismatch {
-                existing: 3,
-                requested: 4,
-                ..
-            }
-        ),
-        "got {err:?}"
+    let expected = matches!(
+        err,
+        LogError::PartitionCountMismatch {
+            existing: 3,
+            requested: 4,
+            ..
+        }
     );
+    assert!(expected, "got {err:?}");
     let err = backend
         .ensure_topic(
             &TopicName::new(&topic("zero")).unwrap(),
@@ -339,18 +337,14 @@ pub async fn invalid_names_are_rejected(h: &dyn Harness) {
         let err = EventLog::<Event>::open(Arc::clone(&backend), bad)
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, LogError::InvalidName { .. }),
-            "{bad:?} gave {err:?}"
-        );
+        let expected = matches!(err, LogError::InvalidName { .. });
+        assert!(expected, "{bad:?} gave {err:?}");
     }
     let log = open_log(backend, "names", 1).await;
     for bad in ["", "..", "a/b", ".g", "g h"] {
         let err = log.consumer(bad).await.unwrap_err();
-        assert!(
-            matches!(err, LogError::InvalidName { .. }),
-            "group {bad:?} gave {err:?}"
-        );
+        let expected = matches!(err, LogError::InvalidName { .. });
+        assert!(expected, "group {bad:?} gave {err:?}");
     }
     assert!(log.consumer("ok_group-1.v2").await.is_ok());
 }
@@ -559,18 +553,16 @@ pub async fn seeking_outside_the_log_is_an_error(h: &dyn Harness) {
         SeekPosition::FromEnd(6),
     ] {
         let err = consumer.seek(bad).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                LogError::OffsetOutOfRange {
-                    low: 0,
-                    high: 5,
-                    partition: 0,
-                    ..
-                }
-            ),
-            "{bad:?} gave {err:?}"
+        let expected = matches!(
+            err,
+            LogError::OffsetOutOfRange {
+                low: 0,
+                high: 5,
+                partition: 0,
+                ..
+            }
         );
+        assert!(expected, "{bad:?} gave {err:?}");
         assert_eq!(consumer.position(0), Some(2), "a failed seek does not move");
     }
     let err = consumer
@@ -793,10 +785,8 @@ pub async fn commits_are_validated(h: &dyn Harness) {
         })
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, LogError::OffsetOutOfRange { .. }),
-        "got {err:?}"
-    );
+    let expected = matches!(err, LogError::OffsetOutOfRange { .. });
+    assert!(expected, "got {err:?}");
     let err = consumer
         .commit_through(RecordAddress {
             partition: 3,

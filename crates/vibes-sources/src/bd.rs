@@ -213,9 +213,9 @@ fn changed(id: &str, old: &Map<String, Value>, new: &Map<String, Value>, events:
         }
     }
     let skip = |key: &str| {
-        matches!(key, "id" | "comments" | "updated_at")
+        ["id", "comments", "updated_at"].contains(&key)
             || (key == "status" && status_reported)
-            || (closed && matches!(key, "closed_at" | "close_reason"))
+            || (closed && ["closed_at", "close_reason"].contains(&key))
     };
     let mut fields = Map::new();
     for (key, value) in new {

@@ -407,29 +407,31 @@ impl Shared {
         LogError::Poisoned { reason }
     }
 
-    /// Takes in batches other processes appended (and segments they started). Never
+    /// Takes in batches other processes appended (and segments they started), and
+    /// forgets leading segments retention deleted (in any process). Never
     /// changes a file: an incomplete or invalid batch at the tail is left for a writer.
     /// A view whose active segment was deleted (retention elsewhere) is reloaded from
     /// the directory, under the writer lock.
     fn refresh(&self) -> Result<(), LogError> {
-        {
+        let unchanged = {
             let view = self.view.read();
             let len = view.active().len()?;
             let rolled =
                 view.high != view.active().base && self.dir.join(log_name(view.high)).exists();
-            if len == view.end && !rolled {
-                return Ok(());
+            len == view.end && !rolled
+        };
+        if !unchanged {
+            let stale = {
+                let mut view = self.view.write();
+                self.catch_up(&mut view, false)? == CatchUp::Stale
+            };
+            if stale {
+                let lock_file = open_lock(&self.dir)?;
+                let _lock = WriterLock::acquire(&lock_file, &self.dir)?;
+                *self.view.write() = recover(&self.dir, &self.options)?;
             }
         }
-        let mut view = self.view.write();
-        if let CatchUp::Stale = self.catch_up(&mut view, false)? {
-            drop(view);
-            let lock_file = open_lock(&self.dir)?;
-            let _lock = WriterLock::acquire(&lock_file, &self.dir)?;
-            let mut view = self.view.write();
-            *view = recover(&self.dir, &self.options)?;
-        }
-        Ok(())
+        self.drop_deleted_segments()
     }
 
     /// Brings `view` up to date with the files. `locked`: the caller holds the writer
@@ -480,7 +482,6 @@ impl Shared {
     /// The offsets held, up to date with other processes.
     pub(crate) fn watermarks(&self) -> Result<Watermarks, LogError> {
         self.refresh()?;
-        self.drop_deleted_segments()?;
         let view = self.view.read();
         Ok(Watermarks {
             low: view.segments[0].base,
@@ -548,7 +549,6 @@ impl Shared {
     /// Up to `max` records from offset `from` on.
     pub(crate) fn read(&self, from: Offset, max: usize) -> Result<Vec<StoredRecord>, LogError> {
         self.refresh()?;
-        self.drop_deleted_segments()?;
         let (segments, high, end) = {
             let view = self.view.read();
             (view.segments.clone(), view.high, view.end)
@@ -668,7 +668,6 @@ impl Shared {
     /// The first offset appended at or after `time`, or the high-water mark.
     pub(crate) fn offset_for_timestamp(&self, time: Timestamp) -> Result<Offset, LogError> {
         self.refresh()?;
-        self.drop_deleted_segments()?;
         let time_us = time.as_microsecond();
         let (segments, high, end) = {
             let view = self.view.read();
@@ -722,6 +721,7 @@ impl Shared {
 }
 
 /// How a catch-up with the files ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CatchUp {
     /// The view holds everything complete in the files.
     Current,

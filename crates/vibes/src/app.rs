@@ -1,0 +1,74 @@
+//! Runs a parsed command line: logging, config, then the command.
+
+use std::process::ExitCode;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, ConfigCommand, GlobalArgs, IngestCommand};
+use crate::commands;
+use crate::config::{Config, ConfigError, FlagValues};
+use crate::output::{self, EXIT_ERROR, Outcome};
+use crate::storage::Storage;
+
+/// Runs `cli` and returns the process's exit code: 0 when all went well, 1 when some
+/// input was rejected (and reported) but the rest was stored, 2 on usage, config or
+/// I/O errors.
+pub(crate) fn run(cli: Cli) -> ExitCode {
+    init_tracing(&cli.global);
+    match dispatch(cli) {
+        Ok(outcome) => outcome.exit_code(),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
+    let Cli { global, command } = cli;
+    let config = load_config(&global);
+    match command {
+        Command::Doctor(args) => commands::doctor::run(config, &args),
+        Command::Config(ConfigCommand::Show) => commands::config::show(&config?),
+        Command::Config(ConfigCommand::Path) => commands::config::path(&config?),
+        Command::Ingest(IngestCommand::Claude(args)) => {
+            commands::ingest_claude::run(&Storage::open(config?)?, &args, &global)
+        }
+        Command::Ingest(IngestCommand::Bd(args)) => {
+            commands::ingest_bd::run(&Storage::open(config?)?, &args)
+        }
+        Command::Emit(args) => commands::emit::run(&Storage::open(config?)?, &args),
+        Command::Tail(args) => commands::tail::run(&Storage::open(config?)?, &args, &global),
+        Command::Stats(args) => commands::stats::run(&Storage::open(config?)?, &args),
+        Command::Topics => commands::topics::run(&Storage::open(config?)?),
+    }
+}
+
+/// Loads the config with the global flags on top.
+pub(crate) fn load_config(global: &GlobalArgs) -> Result<Config, ConfigError> {
+    let mut flags = FlagValues::default();
+    if let Some(dir) = &global.data_dir {
+        flags.set("data_dir", "--data-dir", dir.display().to_string());
+    }
+    if let Some(backend) = &global.backend {
+        flags.set("backend", "--backend", backend.clone());
+    }
+    Config::load(global.config.as_deref(), std::env::var_os, &flags)
+}
+
+fn init_tracing(global: &GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let ansi = output::use_color(global.color, output::stderr_is_terminal());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(global.verbose > 0)
+        .init();
+}

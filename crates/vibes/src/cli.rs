@@ -1,0 +1,198 @@
+//! The command line, as clap parses it. Nothing here does any work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// vibes: one event log for AI coding agents.
+///
+/// Ingests Claude Code sessions and bd issues into a durable, replayable log on this
+/// machine, and reads it back: tail, stats, topics.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vibes",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Config file [default: <config dir>/vibes/config.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Where the log lives (overrides `data_dir`)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+
+    /// Log backend (overrides `backend`): memory or file
+    #[arg(long, global = true, value_name = "BACKEND")]
+    pub(crate) backend: Option<String>,
+
+    /// More log output on stderr (-v debug, -vv trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+
+    /// When to colour output
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub(crate) color: ColorChoice,
+}
+
+/// When to write ANSI colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set
+    Auto,
+    /// Always
+    Always,
+    /// Never
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Store events from a source
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// Append taxonomy events given as JSON lines
+    Emit(EmitArgs),
+    /// Print stored events
+    Tail(TailArgs),
+    /// Per-session statistics: model, turns, tools, errors, cost, outcome
+    Stats(StatsArgs),
+    /// Topics, partitions, record counts, bytes on disk, consumer groups and their lag
+    Topics,
+    /// Check the data directory, the config and the stored log
+    Doctor(DoctorArgs),
+    /// Inspect the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IngestCommand {
+    /// A Claude Code stream-json recording (`claude -p --output-format stream-json`)
+    Claude(IngestClaudeArgs),
+    /// A bd issue file (`.beads/issues.jsonl`), once or following changes
+    Bd(IngestBdArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IngestClaudeArgs {
+    /// The recording; `-` or nothing reads stdin
+    #[arg(value_name = "FILE|-")]
+    pub(crate) input: Option<PathBuf>,
+
+    /// A name stored on every event of the session (`session_name`)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) session_name: Option<String>,
+
+    /// Store the file even if this exact content was ingested before
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IngestBdArgs {
+    /// The issue file, its `.beads` directory, or the project directory holding `.beads`
+    #[arg(value_name = "PATH")]
+    pub(crate) path: PathBuf,
+
+    /// Keep watching and store every change until interrupted
+    #[arg(short, long)]
+    pub(crate) follow: bool,
+
+    /// Store a bead.created event for every issue already in the file
+    #[arg(long)]
+    pub(crate) replay: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EmitArgs {
+    /// JSON lines, one event each; `-` or nothing reads stdin
+    #[arg(value_name = "FILE|-")]
+    pub(crate) input: Option<PathBuf>,
+
+    /// When an event counts as stored (overrides `log.durability`): always, interval, never
+    #[arg(long, value_name = "LEVEL")]
+    pub(crate) durability: Option<String>,
+
+    /// Print `<topic> <partition> <offset>` on stdout for each event once stored
+    #[arg(long)]
+    pub(crate) print_acks: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TailArgs {
+    /// Keep printing events as they are appended, also by other processes
+    #[arg(short, long)]
+    pub(crate) follow: bool,
+
+    /// Where to start: beginning, end, an offset, or an RFC 3339 time
+    /// [default: beginning, or the group's last commit with --group]
+    #[arg(long, value_name = "WHERE")]
+    pub(crate) from: Option<String>,
+
+    /// Only event types matching this glob (`claude.*`, `bead.status`); repeatable
+    #[arg(long = "type", value_name = "GLOB")]
+    pub(crate) types: Vec<String>,
+
+    /// Only events from this source (claude, bd, vibes, ...); repeatable
+    #[arg(long = "source", value_name = "SOURCE")]
+    pub(crate) sources: Vec<String>,
+
+    /// Only events of this session (or bead) id
+    #[arg(long, value_name = "ID")]
+    pub(crate) session: Option<String>,
+
+    /// Stop after printing this many events
+    #[arg(short = 'n', long, value_name = "N")]
+    pub(crate) limit: Option<u64>,
+
+    /// One canonical JSON event per line
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Read as this consumer group and commit as it goes, so the next run resumes
+    #[arg(long, value_name = "NAME")]
+    pub(crate) group: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatsArgs {
+    /// Only this session
+    #[arg(long, value_name = "ID")]
+    pub(crate) session: Option<String>,
+
+    /// JSON instead of a table
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// Cut damaged partitions at the first damage (the records after it are lost)
+    #[arg(long)]
+    pub(crate) repair: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print the merged config and where each value came from
+    Show,
+    /// Print the path of the config file in use
+    Path,
+}

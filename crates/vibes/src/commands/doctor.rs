@@ -1,0 +1,298 @@
+//! `vibes doctor`: checks the config, the data directory and the stored log, and says
+//! how to fix what fails.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use vibes_filelog::{FileLog, FileLogOptions};
+
+use crate::cli::DoctorArgs;
+use crate::config::{BackendKind, Config, ConfigError};
+use crate::output::{self, DataOut, Outcome};
+
+/// Below this much free space the data directory check fails.
+const MIN_FREE_BYTES: u64 = 256 << 20;
+
+/// One check's result.
+#[derive(Debug)]
+struct Check {
+    name: &'static str,
+    ok: bool,
+    detail: String,
+    fix: Option<String>,
+}
+
+impl Check {
+    fn ok(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            ok: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name,
+            ok: false,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+pub(crate) fn run(config: Result<Config, ConfigError>, args: &DoctorArgs) -> Result<Outcome> {
+    let mut checks = Vec::new();
+    match config {
+        Err(e) => checks.push(Check::fail(
+            "config",
+            e.to_string(),
+            "correct the value named above (`vibes config show` prints what is in effect)",
+        )),
+        Ok(config) => {
+            checks.push(Check::ok(
+                "config",
+                if config.file_exists {
+                    format!("{} is valid", config.file.display())
+                } else {
+                    format!("{} not found; defaults apply", config.file.display())
+                },
+            ));
+            match config.backend {
+                BackendKind::Memory => checks.push(Check::ok(
+                    "backend",
+                    "memory: nothing is kept after a command ends (set backend = \"file\" to keep events)",
+                )),
+                BackendKind::File => {
+                    checks.push(Check::ok("backend", "file (vibes-filelog)"));
+                    check_data_dir(&config.data_dir, &mut checks);
+                    if checks.iter().all(|c| c.ok) {
+                        check_log(&config, args.repair, &mut checks);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = DataOut::new(false);
+    for check in &checks {
+        let status = if check.ok { "ok  " } else { "FAIL" };
+        let _ = out.line(&format!("{status}  {:<10}  {}", check.name, check.detail))?;
+        if let Some(fix) = &check.fix {
+            let _ = out.line(&format!("      {:<10}  fix: {fix}", ""))?;
+        }
+    }
+    let _ = out.flush()?;
+    Ok(Outcome::partial_if(checks.iter().any(|c| !c.ok)))
+}
+
+fn check_data_dir(dir: &Path, checks: &mut Vec<Check>) {
+    let fix_other =
+        "choose another directory with --data-dir, VIBES_DATA_DIR or `data_dir` in the config";
+    match fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => {
+            checks.push(Check::fail(
+                "data dir",
+                format!("{} exists but is not a directory", dir.display()),
+                fix_other,
+            ));
+            return;
+        }
+        Ok(_) => match probe_writable(dir) {
+            Ok(()) => checks.push(Check::ok(
+                "data dir",
+                format!("{} exists and is writable", dir.display()),
+            )),
+            Err(e) => {
+                checks.push(Check::fail(
+                    "data dir",
+                    format!("{} is not writable: {e}", dir.display()),
+                    format!(
+                        "make it writable (chmod u+w {}) or {fix_other}",
+                        dir.display()
+                    ),
+                ));
+                return;
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // It is created on first use; check that it can be.
+            let parent = nearest_existing(dir);
+            match parent.as_deref().map(fs::metadata) {
+                Some(Ok(meta)) if meta.is_dir() => {
+                    match probe_writable(parent.as_deref().unwrap_or(dir)) {
+                        Ok(()) => checks.push(Check::ok(
+                            "data dir",
+                            format!(
+                                "{} does not exist yet; it is created on first use",
+                                dir.display()
+                            ),
+                        )),
+                        Err(e) => {
+                            checks.push(Check::fail(
+                            "data dir",
+                            format!(
+                                "{} does not exist and cannot be created: {} is not writable ({e})",
+                                dir.display(),
+                                parent.as_deref().unwrap_or(dir).display()
+                            ),
+                            fix_other,
+                        ));
+                            return;
+                        }
+                    }
+                }
+                _ => {
+                    checks.push(Check::fail(
+                        "data dir",
+                        format!(
+                            "{} cannot be created: {} is not a directory",
+                            dir.display(),
+                            parent.as_deref().unwrap_or(dir).display()
+                        ),
+                        fix_other,
+                    ));
+                    return;
+                }
+            }
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "data dir",
+                format!("cannot inspect {}: {e}", dir.display()),
+                fix_other,
+            ));
+            return;
+        }
+    }
+    let existing = nearest_existing(dir).unwrap_or_else(|| dir.to_owned());
+    match rustix::fs::statvfs(&existing) {
+        Ok(stat) => {
+            let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+            if free < MIN_FREE_BYTES {
+                checks.push(Check::fail(
+                    "free space",
+                    format!(
+                        "only {} free on the file system of {}",
+                        output::human_bytes(free),
+                        existing.display()
+                    ),
+                    format!(
+                        "free at least {} there, lower log.retention_max_bytes, or {fix_other}",
+                        output::human_bytes(MIN_FREE_BYTES)
+                    ),
+                ));
+            } else {
+                checks.push(Check::ok(
+                    "free space",
+                    format!("{} free", output::human_bytes(free)),
+                ));
+            }
+        }
+        Err(e) => checks.push(Check::fail(
+            "free space",
+            format!("cannot measure free space of {}: {e}", existing.display()),
+            fix_other,
+        )),
+    }
+}
+
+fn check_log(config: &Config, repair: bool, checks: &mut Vec<Check>) {
+    let log = match FileLog::open(&config.data_dir, FileLogOptions::default()) {
+        Ok(log) => log,
+        Err(e) => {
+            checks.push(Check::fail(
+                "log",
+                format!("cannot open the log in {}: {e}", config.data_dir.display()),
+                "see the error above",
+            ));
+            return;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            checks.push(Check::fail(
+                "log",
+                format!("cannot start a runtime: {e}"),
+                "see the error above",
+            ));
+            return;
+        }
+    };
+    let topics = match runtime.block_on(vibes_log::LogBackend::list_topics(&log)) {
+        Ok(topics) => topics,
+        Err(e) => {
+            checks.push(Check::fail(
+                "log",
+                format!("cannot list topics: {e}"),
+                "see the error above",
+            ));
+            return;
+        }
+    };
+    if topics.is_empty() {
+        checks.push(Check::ok("log", "empty (nothing stored yet)"));
+    }
+    for topic in topics {
+        match log.check(&topic, repair) {
+            Ok(partitions) => {
+                let records: u64 = partitions.iter().map(|p| p.records).sum();
+                let segments: usize = partitions.iter().map(|p| p.segments).sum();
+                let damaged: Vec<_> = partitions.iter().filter(|p| p.damage.is_some()).collect();
+                if damaged.is_empty() {
+                    checks.push(Check::ok(
+                        "log",
+                        format!("{topic}: {records} records in {segments} segments, all intact"),
+                    ));
+                }
+                for p in damaged {
+                    let Some(damage) = &p.damage else { continue };
+                    let at = format!(
+                        "{topic} partition {}: damaged at {} byte {} (offset {}): {}",
+                        p.partition,
+                        damage.file.display(),
+                        damage.position,
+                        damage.offset,
+                        damage.reason
+                    );
+                    if p.repaired {
+                        checks.push(Check::ok("log", format!("{at}; repaired: cut there")));
+                    } else {
+                        checks.push(Check::fail(
+                            "log",
+                            at,
+                            format!(
+                                "`vibes doctor --repair` cuts partition {} at the damage; the {} records before it are kept, later ones are lost",
+                                p.partition, p.records
+                            ),
+                        ));
+                    }
+                }
+            }
+            Err(e) => checks.push(Check::fail(
+                "log",
+                format!("{topic}: {e}"),
+                "`vibes doctor --repair` cuts the log at the damage",
+            )),
+        }
+    }
+}
+
+/// Creates and removes a file in `dir`.
+fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".vibes-doctor-{}", std::process::id()));
+    fs::write(&probe, b"probe")?;
+    fs::remove_file(&probe)
+}
+
+/// `path` or its nearest ancestor that exists.
+fn nearest_existing(path: &Path) -> Option<PathBuf> {
+    path.ancestors()
+        .find(|p| fs::symlink_metadata(p).is_ok())
+        .map(Path::to_owned)
+}

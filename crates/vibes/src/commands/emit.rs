@@ -1,0 +1,108 @@
+//! `vibes emit [FILE|-]`: appends taxonomy events given as JSON lines.
+
+use std::io::BufRead;
+
+use anyhow::{Context, Result};
+use vibes_events::Event;
+use vibes_log::{AppendOptions, EventLog};
+
+use super::Input;
+use crate::cli::EmitArgs;
+use crate::output::{DataOut, Outcome};
+use crate::storage::Storage;
+
+const MAX_BATCH: usize = 1024;
+
+pub(crate) fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
+    let durability = match &args.durability {
+        Some(level) => storage.config.parse_durability_flag(level)?,
+        None => storage.config.durability_of(storage.config.durability),
+    };
+    let options = AppendOptions::durability(durability);
+    let mut input = Input::open(args.input.as_deref())?;
+    let log = storage.events()?;
+    let mut acks = args.print_acks.then(|| DataOut::new(false));
+    let mut batch: Vec<Event> = Vec::with_capacity(MAX_BATCH);
+    let mut line = Vec::new();
+    let mut line_number = 0u64;
+    let mut stored = 0u64;
+    let mut rejected = 0u64;
+    loop {
+        line.clear();
+        let read = input
+            .reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading {} after line {line_number}", input.name))?;
+        if read == 0 {
+            break;
+        }
+        line_number += 1;
+        let text = trim(&line);
+        if !text.iter().all(u8::is_ascii_whitespace) {
+            match Event::from_json_slice(text) {
+                Ok(event) => batch.push(event),
+                Err(e) => {
+                    rejected += 1;
+                    eprintln!("{}:{line_number}: rejected: {e}", input.name);
+                }
+            }
+        }
+        let due =
+            batch.len() >= MAX_BATCH || (!batch.is_empty() && input.reader.buffer().is_empty());
+        if due && !flush(storage, &log, &mut batch, options, &mut acks, &mut stored)? {
+            return Ok(Outcome::Clean);
+        }
+    }
+    if !flush(storage, &log, &mut batch, options, &mut acks, &mut stored)? {
+        return Ok(Outcome::Clean);
+    }
+    storage.enforce_retention()?;
+    eprintln!(
+        "emitted {stored} events into {}{}",
+        storage.describe(),
+        if rejected > 0 {
+            format!("; rejected {rejected} lines")
+        } else {
+            String::new()
+        }
+    );
+    Ok(Outcome::partial_if(rejected > 0))
+}
+
+/// Appends and empties `batch`, printing acks. Returns false if the acks' reader went
+/// away (then there is no one left to tell, and the command stops).
+fn flush(
+    storage: &Storage,
+    log: &EventLog<Event>,
+    batch: &mut Vec<Event>,
+    options: AppendOptions,
+    acks: &mut Option<DataOut>,
+    stored: &mut u64,
+) -> Result<bool> {
+    if batch.is_empty() {
+        return Ok(true);
+    }
+    let addresses = storage
+        .block_on(log.append_batch_with(batch, options))
+        .with_context(|| format!("storing events ({stored} stored before this failure)"))?;
+    *stored += batch.len() as u64;
+    batch.clear();
+    if let Some(out) = acks {
+        for address in addresses {
+            let line = format!("{} {} {}", log.topic(), address.partition, address.offset);
+            if out.line(&line)?.is_err() {
+                return Ok(false);
+            }
+        }
+        if out.flush()?.is_err() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn trim(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+}

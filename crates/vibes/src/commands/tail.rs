@@ -1,0 +1,264 @@
+//! `vibes tail`: prints stored events, optionally following new ones.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use jiff::Timestamp;
+use vibes_events::display::DisplayOptions;
+use vibes_events::{Event, Filter, TypePattern};
+use vibes_log::{
+    ConsumerOptions, EventConsumer, EventLog, GroupName, Offset, RecordAddress, SeekPosition,
+    StartFrom,
+};
+
+use crate::cli::{GlobalArgs, TailArgs};
+use crate::output::{self, DataOut, Outcome};
+use crate::storage::Storage;
+
+const POLL_MAX: usize = 1024;
+const FOLLOW_POLL: Duration = Duration::from_secs(1);
+
+/// Where `--from` asks to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum From {
+    Beginning,
+    End,
+    Offset(Offset),
+    Time(Timestamp),
+}
+
+impl From {
+    pub(crate) fn parse(text: &str) -> Result<From> {
+        match text {
+            "beginning" => Ok(From::Beginning),
+            "end" => Ok(From::End),
+            _ if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => text
+                .parse()
+                .map(From::Offset)
+                .with_context(|| format!("invalid --from {text:?}: offset too large")),
+            _ => text.parse::<Timestamp>().map(From::Time).map_err(|_| {
+                anyhow::anyhow!(
+                    "invalid --from {text:?}: expected beginning, end, an offset (such as 120) \
+                     or an RFC 3339 time (such as 2026-11-22T09:30:00Z)"
+                )
+            }),
+        }
+    }
+}
+
+/// Which events to print.
+#[derive(Debug)]
+struct Selection {
+    filter: Filter,
+    session: Option<String>,
+}
+
+impl Selection {
+    fn matches(&self, event: &Event) -> bool {
+        self.filter.matches(event)
+            && self
+                .session
+                .as_deref()
+                .is_none_or(|s| event.partition_key() == Some(s))
+    }
+}
+
+pub(crate) fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Outcome> {
+    let from = args.from.as_deref().map(From::parse).transpose()?;
+    let group = args
+        .group
+        .as_deref()
+        .map(|g| GroupName::new(g).with_context(|| format!("invalid --group {g:?}")))
+        .transpose()?;
+    let selection = Selection {
+        filter: Filter::all()
+            .types(args.types.iter().map(|t| TypePattern::new(t.clone())))
+            .sources(args.sources.iter().cloned()),
+        session: args.session.clone(),
+    };
+    let log = match storage.existing_events()? {
+        Some(log) => log,
+        None if args.follow => storage.events()?,
+        None => {
+            eprintln!("no events stored yet in {}", storage.describe());
+            return Ok(Outcome::Clean);
+        }
+    };
+    // Without --group, a private group that never commits: nothing is stored for it.
+    let group_name = match &group {
+        Some(g) => g.as_str().to_owned(),
+        None => format!(
+            "vibes-tail-{}-{}",
+            std::process::id(),
+            Timestamp::now().as_nanosecond()
+        ),
+    };
+    let start = match from {
+        Some(From::End) => StartFrom::End,
+        _ => StartFrom::Beginning,
+    };
+    let mut consumer = storage
+        .block_on(log.consumer_with(&group_name, ConsumerOptions::start(start)))
+        .with_context(|| format!("joining consumer group {group_name}"))?;
+    if let Some(from) = from {
+        seek(storage, &log, &mut consumer, from)?;
+    }
+    // Without -f, stop at the end as it is now.
+    let stop_at: Option<BTreeMap<u32, Offset>> = if args.follow {
+        None
+    } else {
+        let mut ends = BTreeMap::new();
+        for p in consumer.assignment() {
+            let marks = storage.block_on(log.watermarks(p))?;
+            ends.insert(p, marks.high);
+        }
+        Some(ends)
+    };
+
+    let color = !args.json && output::use_color(global.color, output::stdout_is_terminal());
+    let display = DisplayOptions::plain().color(color);
+    let mut out = DataOut::new(args.follow);
+    let mut printed = 0u64;
+    let mut undecodable = 0u64;
+    let commits = group.is_some();
+    loop {
+        if let Some(ends) = &stop_at
+            && ends
+                .iter()
+                .all(|(p, end)| consumer.position(*p).is_none_or(|pos| pos >= *end))
+        {
+            break;
+        }
+        let timeout = if args.follow {
+            FOLLOW_POLL
+        } else {
+            Duration::from_millis(200)
+        };
+        let batch = storage
+            .block_on(consumer.poll(POLL_MAX, timeout))
+            .context("reading events")?;
+        for failure in &batch.failures {
+            undecodable += 1;
+            eprintln!("warning: skipped a record that does not decode: {failure}");
+        }
+        let mut last: BTreeMap<u32, RecordAddress> = BTreeMap::new();
+        let mut stop = false;
+        for delivered in &batch.events {
+            if let Some(ends) = &stop_at
+                && ends
+                    .get(&delivered.address.partition)
+                    .is_some_and(|end| delivered.address.offset >= *end)
+            {
+                continue;
+            }
+            if selection.matches(&delivered.event) {
+                let text = if args.json {
+                    delivered.event.to_json().context("encoding an event")?
+                } else {
+                    delivered.event.line(display).to_string()
+                };
+                if out.line(&text)?.is_err() {
+                    stop = true;
+                    break;
+                }
+                printed += 1;
+            }
+            last.insert(delivered.address.partition, delivered.address);
+            if args.limit.is_some_and(|limit| printed >= limit) {
+                stop = true;
+                break;
+            }
+        }
+        if out.flush()?.is_err() {
+            stop = true;
+        }
+        if commits {
+            if stop {
+                for address in last.values() {
+                    storage.block_on(consumer.commit_through(*address))?;
+                }
+            } else {
+                storage
+                    .block_on(consumer.commit())
+                    .context("committing the group's position")?;
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+    Ok(Outcome::partial_if(undecodable > 0))
+}
+
+fn seek(
+    storage: &Storage,
+    log: &EventLog<Event>,
+    consumer: &mut EventConsumer<Event>,
+    from: From,
+) -> Result<()> {
+    let position = match from {
+        From::Beginning => SeekPosition::Beginning,
+        From::End => SeekPosition::End,
+        From::Time(t) => SeekPosition::Timestamp(t),
+        From::Offset(offset) => {
+            // An offset applies to every partition; one that ends before it starts at
+            // its end, but an offset no partition has reached yet is an error.
+            let mut highest = 0;
+            let mut marks = Vec::new();
+            for p in consumer.assignment() {
+                let m = storage.block_on(log.watermarks(p))?;
+                highest = highest.max(m.high);
+                marks.push((p, m));
+            }
+            if offset > highest {
+                bail!(
+                    "--from {offset} is past the end of {}: the highest offset stored is {}",
+                    log.topic(),
+                    highest.saturating_sub(1)
+                );
+            }
+            for (p, m) in marks {
+                if offset < m.low {
+                    bail!(
+                        "--from {offset}: partition {p} of {} now starts at offset {} (older records were deleted by retention)",
+                        log.topic(),
+                        m.low
+                    );
+                }
+                storage.block_on(
+                    consumer.seek_partition(p, SeekPosition::Offset(offset.min(m.high))),
+                )?;
+            }
+            return Ok(());
+        }
+    };
+    storage
+        .block_on(consumer.seek(position))
+        .context("moving to --from")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_forms() {
+        assert_eq!(From::parse("beginning").ok(), Some(From::Beginning));
+        assert_eq!(From::parse("end").ok(), Some(From::End));
+        assert_eq!(From::parse("120").ok(), Some(From::Offset(120)));
+        let t: Timestamp = "2026-11-22T09:30:00Z".parse().expect("time");
+        assert_eq!(
+            From::parse("2026-11-22T09:30:00Z").ok(),
+            Some(From::Time(t))
+        );
+        let err = From::parse("yesterday")
+            .expect_err("unknown form")
+            .to_string();
+        assert!(
+            err.starts_with("invalid --from \"yesterday\": expected beginning"),
+            "{err}"
+        );
+        assert!(From::parse("-5").is_err());
+    }
+}

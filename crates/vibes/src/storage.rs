@@ -1,0 +1,135 @@
+//! Opens the log backend the config names and the host's event topic on it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio::runtime::Runtime;
+use vibes_events::Event;
+use vibes_filelog::{FileLog, FileLogOptions, Retention};
+use vibes_log::{EventLog, InMemoryLog, JsonCodec, LogBackend, LogError, TopicConfig};
+
+use crate::config::{BackendKind, Config};
+
+/// The open backend, the runtime its async calls run on, and the config.
+#[derive(Debug)]
+pub(crate) struct Storage {
+    pub(crate) config: Config,
+    pub(crate) backend: Arc<dyn LogBackend>,
+    /// The file log, when that is the backend (for bytes on disk and checks).
+    pub(crate) file: Option<FileLog>,
+    runtime: Runtime,
+}
+
+impl Storage {
+    /// Opens the backend named by `config` (creating the data directory for `file`).
+    pub(crate) fn open(config: Config) -> Result<Storage> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .context("starting the async runtime")?;
+        let (backend, file): (Arc<dyn LogBackend>, Option<FileLog>) = match config.backend {
+            BackendKind::Memory => (Arc::new(InMemoryLog::new()), None),
+            BackendKind::File => {
+                let file = FileLog::open(&config.data_dir, file_options(&config)).with_context(
+                    || {
+                        format!(
+                            "cannot open the event log in {} (set another with --data-dir or VIBES_DATA_DIR)",
+                            config.data_dir.display()
+                        )
+                    },
+                )?;
+                (Arc::new(file.clone()), Some(file))
+            }
+        };
+        tracing::debug!(backend = backend.kind(), data_dir = %config.data_dir.display(), "log opened");
+        Ok(Storage {
+            config,
+            backend,
+            file,
+            runtime,
+        })
+    }
+
+    /// Runs a future of the log to completion.
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// The event topic, created with the configured partition count if it is new.
+    pub(crate) fn events(&self) -> Result<EventLog<Event>> {
+        let config = &self.config;
+        self.block_on(EventLog::open_with(
+            self.backend.clone(),
+            config.topic.as_str(),
+            TopicConfig::partitions(config.partitions),
+            JsonCodec,
+        ))
+        .map_err(|e| match e {
+            LogError::PartitionCountMismatch { .. } => anyhow::Error::new(e).context(format!(
+                "log.partitions is {} ({}), but the stored topic differs; set log.partitions to the stored count",
+                config.partitions,
+                config.origin("log.partitions")
+            )),
+            e => anyhow::Error::new(e).context(format!("opening topic {}", config.topic)),
+        })
+    }
+
+    /// The event topic if it exists; `None` when nothing was ever stored.
+    pub(crate) fn existing_events(&self) -> Result<Option<EventLog<Event>>> {
+        match self.block_on(self.backend.topic_info(&self.config.topic)) {
+            Ok(_) => self.events().map(Some),
+            Err(LogError::NotFound { .. }) => Ok(None),
+            Err(e) => {
+                Err(anyhow::Error::new(e).context(format!("reading topic {}", self.config.topic)))
+            }
+        }
+    }
+
+    /// Where the host keeps its own state beside the log (`<data_dir>/state`), for the
+    /// file backend only.
+    pub(crate) fn state_dir(&self) -> Option<PathBuf> {
+        self.file
+            .as_ref()
+            .map(|_| self.config.data_dir.join("state"))
+    }
+
+    /// Deletes what retention allows, after appends.
+    pub(crate) fn enforce_retention(&self) -> Result<()> {
+        if let Some(file) = &self.file {
+            let deleted = file
+                .enforce_retention(&self.config.topic)
+                .with_context(|| format!("applying retention to {}", self.config.topic))?;
+            if deleted > 0 {
+                tracing::info!(deleted, topic = %self.config.topic, "retention deleted segments");
+            }
+        }
+        Ok(())
+    }
+
+    /// A description of where events are stored, for summaries.
+    pub(crate) fn describe(&self) -> String {
+        match self.config.backend {
+            BackendKind::Memory => format!("{} (in memory, gone at exit)", self.config.topic),
+            BackendKind::File => format!(
+                "{} in {}",
+                self.config.topic,
+                self.config.data_dir.display()
+            ),
+        }
+    }
+}
+
+fn file_options(config: &Config) -> FileLogOptions {
+    let mut retention = Retention::keep_all();
+    if let Some(age) = config.retention_max_age {
+        retention = retention.max_age(age);
+    }
+    if let Some(bytes) = config.retention_max_bytes {
+        retention = retention.max_bytes(bytes);
+    }
+    FileLogOptions::default()
+        .durability(config.durability_of(config.durability))
+        .segment_bytes(config.segment_bytes)
+        .retention(retention)
+}

@@ -121,10 +121,10 @@ pub(crate) enum ConfigError {
         origin: Origin,
         allowed: String,
     },
-    #[error("cannot read config file {}: {source}", path.display())]
+    #[error("cannot read config file {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("invalid config file {}: {message}", path.display())]
     Syntax { path: PathBuf, message: String },
@@ -400,7 +400,7 @@ impl Config {
         let source = match std::fs::read_to_string(&path) {
             Ok(text) => Some(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => None,
-            Err(source) => return Err(ConfigError::Read { path, source }),
+            Err(error) => return Err(ConfigError::Read { path, error }),
         };
         config.file_exists = source.is_some();
         if let Some(text) = source {

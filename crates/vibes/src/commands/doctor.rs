@@ -116,7 +116,12 @@ fn check_data_dir(dir: &Path, checks: &mut Vec<Check>) {
                 return;
             }
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
             // It is created on first use; check that it can be.
             let parent = nearest_existing(dir);
             match parent.as_deref().map(fs::metadata) {
@@ -247,7 +252,10 @@ fn check_log(config: &Config, repair: bool, checks: &mut Vec<Check>) {
                 if damaged.is_empty() {
                     checks.push(Check::ok(
                         "log",
-                        format!("{topic}: {records} records in {segments} segments, all intact"),
+                        format!(
+                            "{topic}: {records} records in {segments} segment{}, all intact",
+                            if segments == 1 { "" } else { "s" }
+                        ),
                     ));
                 }
                 for p in damaged {

@@ -74,7 +74,7 @@ pub(crate) fn run(
         progress.inc(read as u64);
         let outcome = parser.parse_line(&line, line_number);
         if let vibes_sources::claude::LineOutcome::Malformed { reason, .. } = &outcome {
-            tracing::warn!(input = %input.name, line = line_number, "{reason}");
+            tracing::debug!(input = %input.name, line = line_number, "{reason}");
         }
         batch.extend(outcome.into_events());
         if batch.len() >= MAX_BATCH || (!batch.is_empty() && input.reader.buffer().is_empty()) {

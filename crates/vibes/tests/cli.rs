@@ -1,0 +1,1288 @@
+//! End-to-end tests of the `vibes` binary: every command, on the embedded file log in a
+//! temporary data directory, with bad input of every kind the issue names.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vibes");
+const EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/sessions/fix-flaky-test.jsonl"
+);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
+
+/// A private home, config dir and data dir for one test.
+struct Sandbox {
+    dir: TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.path("data")
+    }
+
+    /// The environment every run gets: nothing from the caller's.
+    fn env(&self, cmd: &mut std::process::Command) {
+        cmd.env_clear()
+            .env("HOME", self.path("home"))
+            .env("XDG_CONFIG_HOME", self.path("home/.config"))
+            .env("XDG_DATA_HOME", self.path("home/.local/share"))
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    }
+
+    /// `vibes --data-dir <data> ...`
+    fn vibes(&self) -> Command {
+        let mut cmd = std::process::Command::new(BIN);
+        self.env(&mut cmd);
+        cmd.arg("--data-dir").arg(self.data());
+        Command::from_std(cmd)
+    }
+
+    /// `vibes` without a data dir flag.
+    fn vibes_bare(&self) -> Command {
+        let mut cmd = std::process::Command::new(BIN);
+        self.env(&mut cmd);
+        Command::from_std(cmd)
+    }
+
+    /// Starts `vibes --data-dir <data> args...` with stdout piped.
+    fn spawn(&self, args: &[&str]) -> Child {
+        let mut cmd = std::process::Command::new(BIN);
+        self.env(&mut cmd);
+        cmd.arg("--data-dir")
+            .arg(self.data())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn vibes")
+    }
+
+    fn ingest_example(&self) {
+        self.vibes()
+            .args(["ingest", "claude", EXAMPLE])
+            .assert()
+            .code(0);
+    }
+
+    /// Every stored event, as JSON.
+    fn events(&self) -> Vec<Value> {
+        let out = self
+            .vibes()
+            .args(["tail", "--json"])
+            .output()
+            .expect("run tail");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_lines(&out.stdout)
+    }
+}
+
+fn json_lines(bytes: &[u8]) -> Vec<Value> {
+    String::from_utf8(bytes.to_vec())
+        .expect("utf-8 output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e["type"].as_str().expect("type"))
+        .collect()
+}
+
+/// Reads lines of a child's stdout on a thread.
+fn line_reader(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for `n` lines, up to a generous deadline.
+fn take_lines(rx: &mpsc::Receiver<String>, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lines = Vec::new();
+    while lines.len() < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => lines.push(line),
+            Err(_) => panic!(
+                "only {} of {n} lines before the deadline: {lines:?}",
+                lines.len()
+            ),
+        }
+    }
+    lines
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+// ---------------------------------------------------------------------------
+// ingest claude
+
+#[test]
+fn ingest_example_session_stores_it_and_prints_a_summary() {
+    let sb = Sandbox::new();
+    let out = sb
+        .vibes()
+        .args(["ingest", "claude", EXAMPLE])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty(), "summary goes to stderr only");
+    let err = stderr(&out);
+    for expected in [
+        "  session    5f0c2a1e-8d4b-4c1f-9e7a-3b2d6c8f1a04\n",
+        "  events     25 stored: claude.text 3, claude.thinking 2, claude.tool_result 9, claude.tool_use 9, session.end 1, session.start 1\n",
+        "  tools      9 calls, 2 errors\n",
+        "  turns      14\n",
+        "  cost       $0.1873\n",
+        "  duration   1m 34s\n",
+        "  lines      26 read, 0 blank, 1 skipped (system/status 1), 0 malformed\n",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    let events = sb.events();
+    assert_eq!(events.len(), 25);
+    assert_eq!(events[0]["type"], "session.start");
+    assert_eq!(events[24]["type"], "session.end");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["session_id"] == "5f0c2a1e-8d4b-4c1f-9e7a-3b2d6c8f1a04")
+    );
+}
+
+#[test]
+fn ingest_reads_stdin() {
+    let sb = Sandbox::new();
+    sb.vibes()
+        .args(["ingest", "claude", "-", "--session-name", "flaky"])
+        .pipe_stdin(EXAMPLE)
+        .expect("stdin file")
+        .assert()
+        .code(0)
+        .stderr(predicates::str::contains(
+            "ingested stdin into vibes/events",
+        ));
+    let events = sb.events();
+    assert_eq!(events.len(), 25);
+    assert!(events.iter().all(|e| e["session_name"] == "flaky"));
+}
+
+#[test]
+fn ingesting_the_same_file_twice_stores_it_once_unless_forced() {
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    sb.vibes()
+        .args(["ingest", "claude", EXAMPLE])
+        .assert()
+        .code(0)
+        .stderr(predicates::str::contains("was already ingested at"))
+        .stderr(predicates::str::contains(
+            "nothing stored. Use --force to store it again.",
+        ));
+    assert_eq!(sb.events().len(), 25);
+    sb.vibes()
+        .args(["ingest", "claude", "--force", EXAMPLE])
+        .assert()
+        .code(0);
+    assert_eq!(sb.events().len(), 50);
+}
+
+#[test]
+fn malformed_json_is_reported_with_its_line_and_the_rest_is_stored() {
+    let sb = Sandbox::new();
+    let example = std::fs::read_to_string(EXAMPLE).expect("example");
+    let mut lines: Vec<&str> = example.lines().collect();
+    lines.insert(3, r#"{"type":"assistant","message":{"content":[}"#);
+    let input = sb.path("broken.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").expect("write");
+    let out = sb
+        .vibes()
+        .args(["ingest", "claude"])
+        .arg(&input)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("  malformed  line 4: expected value at column 43\n"),
+        "{err}"
+    );
+    assert!(err.contains("26 stored"), "{err}");
+    let events = sb.events();
+    assert_eq!(events.len(), 26, "25 good events plus one warning");
+    let warning = events
+        .iter()
+        .find(|e| e["type"] == "error")
+        .expect("a warning event");
+    assert_eq!(warning["severity"], "warning");
+    assert_eq!(warning["line"], 4);
+    assert_eq!(events.last().expect("events")["type"], "session.end");
+}
+
+#[test]
+fn a_truncated_last_line_is_malformed_and_the_rest_is_stored() {
+    let sb = Sandbox::new();
+    let example = std::fs::read(EXAMPLE).expect("example");
+    // Cut the last line (the result) in half, without its newline.
+    let last_start = example[..example.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .expect("several lines")
+        + 1;
+    let cut = last_start + (example.len() - last_start) / 2;
+    let input = sb.path("truncated.jsonl");
+    std::fs::write(&input, &example[..cut]).expect("write");
+    let out = sb
+        .vibes()
+        .args(["ingest", "claude"])
+        .arg(&input)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("  malformed  line 26: EOF while parsing a string at column "),
+        "{err}"
+    );
+    let events = sb.events();
+    assert_eq!(
+        events.len(),
+        25,
+        "24 events before the cut plus one warning"
+    );
+    assert!(!types(&events).contains(&"session.end"));
+}
+
+#[test]
+fn unknown_line_types_are_counted_and_skipped() {
+    let sb = Sandbox::new();
+    let mut input = std::fs::read_to_string(EXAMPLE).expect("example");
+    input.push_str("{\"type\":\"hologram\",\"session_id\":\"x\"}\n");
+    input.push_str("{\"type\":\"hologram\"}\n");
+    input.push('\n');
+    let path = sb.path("unknown.jsonl");
+    std::fs::write(&path, input).expect("write");
+    let out = sb
+        .vibes()
+        .args(["ingest", "claude"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "  lines      29 read, 1 blank, 3 skipped (hologram 2, system/status 1), 0 malformed\n"
+        ),
+        "{err}"
+    );
+    assert_eq!(sb.events().len(), 25);
+}
+
+#[test]
+fn a_two_megabyte_line_is_stored_whole() {
+    let sb = Sandbox::new();
+    let big = "x".repeat(2 * 1024 * 1024);
+    let lines = [
+        r#"{"type":"system","subtype":"init","session_id":"s-big","model":"m","tools":["Read"]}"#.to_owned(),
+        r#"{"type":"assistant","message":{"content":[{"type":"tool_use","id":"t1","name":"Read","input":{"file_path":"/big"}}]},"session_id":"s-big"}"#.to_owned(),
+        format!(
+            r#"{{"type":"user","message":{{"role":"user","content":[{{"type":"tool_result","tool_use_id":"t1","content":"{big}"}}]}},"session_id":"s-big"}}"#
+        ),
+    ];
+    let path = sb.path("big.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+    sb.vibes()
+        .args(["ingest", "claude"])
+        .arg(&path)
+        .assert()
+        .code(0);
+    let events = sb.events();
+    assert_eq!(
+        types(&events),
+        ["session.start", "claude.tool_use", "claude.tool_result"]
+    );
+    assert_eq!(events[2]["content"].as_str().map(str::len), Some(big.len()));
+    assert_eq!(events[2]["tool_name"], "Read");
+}
+
+#[test]
+fn a_missing_input_file_is_exit_2() {
+    let sb = Sandbox::new();
+    let missing = sb.path("nope.jsonl");
+    let out = sb
+        .vibes()
+        .args(["ingest", "claude"])
+        .arg(&missing)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: cannot open {}: No such file or directory (os error 2)\n",
+            missing.display()
+        )
+    );
+}
+
+#[test]
+fn an_unwritable_data_dir_is_exit_2_naming_it() {
+    let sb = Sandbox::new();
+    // A path under a regular file cannot be created, even by root.
+    let blocker = sb.path("blocker");
+    std::fs::write(&blocker, "a file").expect("write");
+    let data = blocker.join("data");
+    let out = sb
+        .vibes_bare()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["ingest", "claude", EXAMPLE])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "error: cannot open the event log in {} (set another with --data-dir or VIBES_DATA_DIR): ",
+            data.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("Not a directory"), "{err}");
+}
+
+#[test]
+fn the_memory_backend_parses_and_keeps_nothing() {
+    let sb = Sandbox::new();
+    sb.vibes()
+        .args(["--backend", "memory", "ingest", "claude", EXAMPLE])
+        .assert()
+        .code(0)
+        .stderr(predicates::str::contains(
+            "into vibes/events (in memory, gone at exit)",
+        ));
+    assert!(!sb.data().exists());
+}
+
+// ---------------------------------------------------------------------------
+// config
+
+#[test]
+fn an_invalid_config_value_names_key_file_line_and_what_is_allowed() {
+    let sb = Sandbox::new();
+    let config = sb.path("vibes.toml");
+    std::fs::write(&config, "# vibes\n[log]\ndurability = \"sometimes\"\n").expect("write");
+    let out = sb
+        .vibes()
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "claude", EXAMPLE])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: invalid value \"sometimes\" for `log.durability` in {}:3:14: expected always, interval or never\n",
+            config.display()
+        )
+    );
+    assert!(!sb.data().exists(), "nothing is done with a bad config");
+}
+
+#[test]
+fn an_invalid_environment_value_names_the_variable() {
+    let sb = Sandbox::new();
+    let out = sb
+        .vibes()
+        .env("VIBES_BACKEND", "postgres")
+        .args(["topics"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "error: invalid value \"postgres\" for `backend` in environment variable VIBES_BACKEND: expected memory or file\n"
+    );
+}
+
+#[test]
+fn a_bad_duration_and_an_unknown_key_are_errors() {
+    let sb = Sandbox::new();
+    let config = sb.path("vibes.toml");
+    std::fs::write(&config, "[bd]\ndebounce = \"soon\"\n").expect("write");
+    let out = sb
+        .vibes()
+        .arg("--config")
+        .arg(&config)
+        .arg("topics")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "error: invalid value \"soon\" for `bd.debounce` in {}:2:12: expected a duration such as 500ms, 5s or 2m (",
+            config.display()
+        )),
+        "{err}"
+    );
+
+    std::fs::write(&config, "backend = \"file\"\nbakend = \"memory\"\n").expect("write");
+    let out = sb
+        .vibes()
+        .arg("--config")
+        .arg(&config)
+        .arg("topics")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "error: invalid config file {}: line 2, column 1: unknown field `bakend`",
+            config.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_named_config_file_must_exist() {
+    let sb = Sandbox::new();
+    let config = sb.path("missing.toml");
+    sb.vibes()
+        .arg("--config")
+        .arg(&config)
+        .arg("topics")
+        .assert()
+        .code(2)
+        .stderr(format!(
+            "error: cannot read config file {}: No such file or directory (os error 2)\n",
+            config.display()
+        ));
+}
+
+#[test]
+fn config_show_says_where_each_value_came_from() {
+    let sb = Sandbox::new();
+    let config_dir = sb.path("home/.config/vibes");
+    std::fs::create_dir_all(&config_dir).expect("mkdir");
+    let file = config_dir.join("config.toml");
+    std::fs::write(&file, "[log]\npartitions = 2\n").expect("write");
+    let out = sb
+        .vibes()
+        .env("VIBES_LOG_DURABILITY", "never")
+        .args(["config", "show"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!("# config file: {} (in use)\n", file.display())),
+        "{text}"
+    );
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+            .to_owned()
+    };
+    assert!(line("data_dir").ends_with("# flag --data-dir"));
+    assert!(line("log.partitions").starts_with("log.partitions = 2 "));
+    assert!(line("log.partitions").ends_with(&format!("# {}:2:14", file.display())));
+    assert!(line("log.durability").starts_with("log.durability = \"never\""));
+    assert!(line("log.durability").ends_with("# environment variable VIBES_LOG_DURABILITY"));
+    assert!(line("backend").ends_with("# default"));
+    // What it prints is itself a valid config.
+    let body: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    let parsed: toml::Table = toml::from_str(&body).expect("config show prints TOML");
+    assert_eq!(parsed["log"]["partitions"].as_integer(), Some(2));
+}
+
+// ---------------------------------------------------------------------------
+// tail
+
+#[test]
+fn tail_prints_the_readable_format_without_colour_when_piped() {
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    let out = sb.vibes().args(["tail", "-n", "3"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(!text.contains('\u{1b}'), "no colour on a pipe");
+    assert!(
+        lines[0]
+            .ends_with(" claude ▶ session 5f0c2a1e started: claude-sonnet-4-5-20250929 (9 tools)"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains(" claude thinking: The user says"),
+        "{}",
+        lines[1]
+    );
+    let colored = sb
+        .vibes()
+        .args(["--color", "always", "tail", "-n", "1"])
+        .output()
+        .expect("run");
+    assert!(stdout(&colored).contains('\u{1b}'));
+}
+
+#[test]
+fn tail_filters_by_type_source_and_session() {
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    let count = |args: &[&str]| {
+        let out = sb
+            .vibes()
+            .args(["tail", "--json"])
+            .args(args)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0));
+        json_lines(&out.stdout).len()
+    };
+    assert_eq!(count(&["--type", "claude.tool_*"]), 18);
+    assert_eq!(count(&["--type", "session.*", "--type", "claude.text"]), 5);
+    assert_eq!(count(&["--source", "claude"]), 25);
+    assert_eq!(count(&["--source", "bd"]), 0);
+    assert_eq!(
+        count(&["--session", "5f0c2a1e-8d4b-4c1f-9e7a-3b2d6c8f1a04"]),
+        25
+    );
+    assert_eq!(count(&["--session", "another"]), 0);
+    assert_eq!(count(&["--limit", "4"]), 4);
+}
+
+#[test]
+fn tail_starts_where_from_says() {
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    let run = |from: &str| {
+        sb.vibes()
+            .args(["tail", "--json", "--from", from])
+            .output()
+            .expect("run")
+    };
+    let all = sb.events();
+    let out = run("20");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json_lines(&out.stdout), all[20..]);
+    assert_eq!(json_lines(&run("beginning").stdout).len(), 25);
+    assert_eq!(json_lines(&run("end").stdout).len(), 0);
+    assert_eq!(json_lines(&run("25").stdout).len(), 0);
+    assert_eq!(json_lines(&run("2000-01-01T00:00:00Z").stdout).len(), 25);
+    assert_eq!(json_lines(&run("2999-01-01T00:00:00Z").stdout).len(), 0);
+
+    let past = run("26");
+    assert_eq!(past.status.code(), Some(2));
+    assert_eq!(
+        stderr(&past),
+        "error: --from 26 is past the end of vibes/events: the highest offset stored is 24\n"
+    );
+}
+
+#[test]
+fn an_unknown_from_form_is_exit_2() {
+    let sb = Sandbox::new();
+    sb.vibes()
+        .args(["tail", "--from", "yesterday"])
+        .assert()
+        .code(2)
+        .stderr(
+            "error: invalid --from \"yesterday\": expected beginning, end, an offset (such as 120) \
+             or an RFC 3339 time (such as 2026-11-22T09:30:00Z)\n",
+        );
+}
+
+#[test]
+fn tail_with_a_group_resumes_after_its_commits() {
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    let first = sb
+        .vibes()
+        .args(["tail", "--json", "--group", "reader", "--limit", "10"])
+        .output()
+        .expect("run");
+    let first = json_lines(&first.stdout);
+    assert_eq!(first.len(), 10);
+    let topics = stdout(&sb.vibes().arg("topics").output().expect("run"));
+    assert!(
+        topics.contains("  group reader  next offsets 0:10  lag 15"),
+        "{topics}"
+    );
+
+    let rest = json_lines(
+        &sb.vibes()
+            .args(["tail", "--json", "--group", "reader"])
+            .output()
+            .expect("run")
+            .stdout,
+    );
+    assert_eq!(rest.len(), 15);
+    assert_eq!(rest[0], sb.events()[10]);
+    let again = sb
+        .vibes()
+        .args(["tail", "--json", "--group", "reader"])
+        .output()
+        .expect("run");
+    assert!(again.stdout.is_empty(), "nothing new for the group");
+}
+
+#[test]
+fn tail_follow_sees_events_another_process_appends() {
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    let mut follower = sb.spawn(&["tail", "-f", "--json", "--from", "end"]);
+    let rx = line_reader(&mut follower);
+    // Give the follower time to reach the end before appending.
+    std::thread::sleep(Duration::from_millis(500));
+    let input = (0..3)
+        .map(|i| {
+            format!(
+                r#"{{"type":"drain.start","source":"drainer","timestamp":"2026-11-22T10:00:0{i}Z","work_dir":"/w{i}"}}"#
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    sb.vibes().arg("emit").write_stdin(input).assert().code(0);
+    let lines = take_lines(&rx, 3);
+    stop(follower);
+    let seen: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert!(seen.iter().all(|e| e["type"] == "drain.start"), "{seen:?}");
+    assert_eq!(seen[2]["timestamp"], "2026-11-22T10:00:02Z");
+}
+
+#[test]
+fn tail_into_a_closed_pipe_ends_quietly() {
+    let sb = Sandbox::new();
+    let events: String = (0..3000)
+        .map(|i| {
+            format!(
+                "{{\"type\":\"error\",\"source\":\"test\",\"timestamp\":\"2026-11-22T10:00:00Z\",\"message\":\"event {i} {}\",\"severity\":\"warning\"}}\n",
+                "padding ".repeat(20)
+            )
+        })
+        .collect();
+    sb.vibes().arg("emit").write_stdin(events).assert().code(0);
+    let mut tail = sb.spawn(&["tail", "--json"]);
+    let mut stdout = tail.stdout.take().expect("stdout");
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).expect("some output");
+    drop(stdout);
+    let status = tail.wait().expect("wait");
+    let mut err = String::new();
+    tail.stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn tail_of_an_empty_log_says_so() {
+    let sb = Sandbox::new();
+    let out = sb.vibes().arg("tail").output().expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "no events stored yet in vibes/events in {}\n",
+            sb.data().display()
+        )
+    );
+}
+
+// ---------------------------------------------------------------------------
+// emit
+
+#[test]
+fn emit_keeps_given_ids_assigns_missing_ones_and_prints_acks() {
+    let sb = Sandbox::new();
+    let input = [
+        r#"{"id":"0192f1a0-0000-7000-8000-000000000001","type":"bead.status","source":"bd","timestamp":"2026-11-22T10:00:00Z","bead_id":"bd-1","old_status":"open","new_status":"in_progress"}"#,
+        "",
+        r#"{"type":"iteration.start","source":"drainer","timestamp":"2026-11-22T10:00:01Z","bead_id":"bd-1","title":"Fix it","priority":1,"attempt":1}"#,
+        r#"{"type":"plugin.custom","source":"groove","timestamp":"2026-11-22T10:00:02Z","anything":[1,2]}"#,
+    ]
+    .join("\n");
+    let out = sb
+        .vibes()
+        .args(["emit", "--print-acks", "--durability", "always"])
+        .write_stdin(input)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "vibes/events 0 0\nvibes/events 0 1\nvibes/events 0 2\n"
+    );
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "emitted 3 events into vibes/events in {}\n",
+            sb.data().display()
+        )
+    );
+    let events = sb.events();
+    assert_eq!(events[0]["id"], "0192f1a0-0000-7000-8000-000000000001");
+    assert!(events[1]["id"].as_str().is_some_and(|id| id.len() == 36));
+    assert_eq!(events[2]["type"], "plugin.custom");
+    assert_eq!(events[2]["anything"], serde_json::json!([1, 2]));
+}
+
+#[test]
+fn emit_rejects_an_invalid_line_with_its_number_and_stores_the_others() {
+    let sb = Sandbox::new();
+    let good = r#"{"type":"drain.pause","source":"drainer","timestamp":"2026-11-22T10:00:00Z"}"#;
+    let input = format!("{good}\n{{\"type\": \"drain.pause\"\n[1,2]\n{good}\n");
+    let out = sb
+        .vibes()
+        .args(["emit", "--print-acks"])
+        .write_stdin(input)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("stdin:2: rejected: "), "{err}");
+    assert!(err.contains("stdin:3: rejected: "), "{err}");
+    assert!(err.ends_with("; rejected 2 lines\n"), "{err}");
+    assert_eq!(stdout(&out), "vibes/events 0 0\nvibes/events 0 1\n");
+    assert_eq!(sb.events().len(), 2);
+}
+
+#[test]
+fn emit_with_an_unknown_durability_is_exit_2() {
+    let sb = Sandbox::new();
+    sb.vibes()
+        .args(["emit", "--durability", "eventually"])
+        .write_stdin("")
+        .assert()
+        .code(2)
+        .stderr(
+            "error: invalid value \"eventually\" for `log.durability` in flag --durability: expected always, interval or never\n",
+        );
+}
+
+// ---------------------------------------------------------------------------
+// stats, topics
+
+#[test]
+fn stats_reports_each_session_and_totals() {
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    let failing = [
+        r#"{"type":"system","subtype":"init","session_id":"s-fail","model":"claude-opus-4-1","tools":["Bash"]}"#,
+        r#"{"type":"assistant","message":{"content":[{"type":"tool_use","id":"t1","name":"Bash","input":{"command":"make"}}]},"session_id":"s-fail"}"#,
+        r#"{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":3,"duration_ms":5000,"total_cost_usd":0.5,"session_id":"s-fail","errors":["reached the turn limit"]}"#,
+    ]
+    .join("\n");
+    sb.vibes()
+        .args(["ingest", "claude", "-"])
+        .write_stdin(failing)
+        .assert()
+        .code(0);
+
+    let out = sb.vibes().arg("stats").output().expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("session 5f0c2a1e-8d4b-4c1f-9e7a-3b2d6c8f1a04\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  tools     9 calls: Bash 3, Edit 3, Read 2, Grep 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  outcome   error: reached the turn limit\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "total: 2 sessions (1 succeeded, 1 failed, 0 running), 17 turns, 10 tool calls, 2 tool errors, $0.6873, 1m 39s\n"
+        ),
+        "{text}"
+    );
+
+    let json: Value = serde_json::from_slice(
+        &sb.vibes()
+            .args([
+                "stats",
+                "--json",
+                "--session",
+                "5f0c2a1e-8d4b-4c1f-9e7a-3b2d6c8f1a04",
+            ])
+            .output()
+            .expect("run")
+            .stdout,
+    )
+    .expect("json");
+    let session = &json["sessions"][0];
+    assert_eq!(session["model"], "claude-sonnet-4-5-20250929");
+    assert_eq!(session["turns"], 14);
+    assert_eq!(session["tool_calls"]["Edit"], 3);
+    assert_eq!(session["tool_calls_total"], 9);
+    assert_eq!(session["tool_errors"], 2);
+    assert_eq!(session["cost_usd"], 0.1873);
+    assert_eq!(session["duration_ms"], 94312);
+    assert_eq!(session["outcome"], "success");
+    assert_eq!(json["totals"]["sessions"], 1);
+
+    sb.vibes()
+        .args(["stats", "--session", "nope"])
+        .assert()
+        .code(2)
+        .stderr(format!(
+            "error: no session nope in vibes/events in {}\n",
+            sb.data().display()
+        ));
+}
+
+#[test]
+fn stats_count_an_event_stored_twice_once() {
+    let sb = Sandbox::new();
+    let line = r#"{"id":"0192f1a0-0000-7000-8000-0000000000aa","type":"claude.tool_use","source":"claude","timestamp":"2026-11-22T10:00:00Z","tool_id":"t1","tool_name":"Bash","input":{},"session_id":"s1"}"#;
+    sb.vibes()
+        .arg("emit")
+        .write_stdin(format!("{line}\n{line}\n"))
+        .assert()
+        .code(0);
+    let json: Value = serde_json::from_slice(
+        &sb.vibes()
+            .args(["stats", "--json"])
+            .output()
+            .expect("run")
+            .stdout,
+    )
+    .expect("json");
+    assert_eq!(json["sessions"][0]["tool_calls_total"], 1);
+    assert_eq!(json["sessions"][0]["outcome"], "running");
+}
+
+#[test]
+fn topics_lists_partitions_sizes_and_groups() {
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    sb.vibes()
+        .args(["tail", "--group", "g1", "--limit", "5"])
+        .assert()
+        .code(0);
+    let out = sb.vibes().arg("topics").output().expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("vibes/events  1 partition, 25 records, "),
+        "{text}"
+    );
+    assert!(lines[0].ends_with(" KiB on disk"), "{text}");
+    assert!(
+        lines[1].starts_with("  partition 0  offsets 0..25  25 records  "),
+        "{text}"
+    );
+    assert_eq!(lines[2], "  group g1  next offsets 0:5  lag 20");
+}
+
+// ---------------------------------------------------------------------------
+// doctor
+
+#[test]
+fn doctor_passes_on_a_healthy_setup() {
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    let out = sb.vibes().arg("doctor").output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.lines().all(|l| l.starts_with("ok  ")), "{text}");
+    assert!(text.contains(&format!(
+        "ok    data dir    {} exists and is writable\n",
+        sb.data().display()
+    )));
+    assert!(
+        text.contains("ok    log         vibes/events: 25 records in 1 segment, all intact\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn doctor_reports_a_bad_config_with_the_fix() {
+    let sb = Sandbox::new();
+    let out = sb
+        .vibes()
+        .env("VIBES_LOG_PARTITIONS", "0")
+        .arg("doctor")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(
+            "FAIL  config      invalid value \"0\" for `log.partitions` in environment variable VIBES_LOG_PARTITIONS: expected a whole number from 1 to 1024\n      "
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: correct the value named above"),
+        "{text}"
+    );
+}
+
+#[test]
+fn doctor_reports_an_unusable_data_dir() {
+    let sb = Sandbox::new();
+    let blocker = sb.path("blocker");
+    std::fs::write(&blocker, "a file").expect("write");
+    let out = sb
+        .vibes_bare()
+        .arg("--data-dir")
+        .arg(blocker.join("data"))
+        .arg("doctor")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "FAIL  data dir    {} cannot be created: {} is not a directory\n",
+            blocker.join("data").display(),
+            blocker.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: choose another directory with --data-dir"),
+        "{text}"
+    );
+}
+
+#[test]
+fn doctor_finds_damage_and_repairs_it_when_asked() {
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    sb.vibes()
+        .arg("emit")
+        .write_stdin(
+            r#"{"type":"drain.pause","source":"drainer","timestamp":"2026-11-22T10:00:00Z"}"#,
+        )
+        .assert()
+        .code(0);
+    let segment = segment_file(&sb.data());
+    // Flip a byte inside the first batch: damage with a valid batch after it.
+    let mut bytes = std::fs::read(&segment).expect("segment");
+    bytes[100] ^= 0xff;
+    std::fs::write(&segment, &bytes).expect("write");
+
+    let out = sb.vibes().arg("doctor").output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "FAIL  log         vibes/events partition 0: damaged at {} byte ",
+            segment.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: `vibes doctor --repair` cuts partition 0 at the damage"),
+        "{text}"
+    );
+
+    let repaired = sb
+        .vibes()
+        .args(["doctor", "--repair"])
+        .output()
+        .expect("run");
+    assert_eq!(repaired.status.code(), Some(0), "{}", stdout(&repaired));
+    assert!(stdout(&repaired).contains("repaired: cut there"));
+    let after = sb.vibes().arg("doctor").output().expect("run");
+    assert_eq!(after.status.code(), Some(0), "{}", stdout(&after));
+}
+
+fn segment_file(data: &Path) -> PathBuf {
+    let dir = data.join("topics/vibes/events/0");
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("partition dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    logs.remove(0)
+}
+
+// ---------------------------------------------------------------------------
+// ingest bd
+
+const BD_BEFORE: &str = r#"{"id":"bd-a1","title":"Add socket server","status":"open","priority":2,"issue_type":"task","created_at":"2026-01-02T10:00:00Z","updated_at":"2026-01-02T10:00:00Z"}
+{"id":"bd-b2","title":"Fix flaky test","status":"in_progress","priority":0,"issue_type":"bug","created_at":"2026-01-02T10:05:00Z","updated_at":"2026-01-02T10:06:00Z"}
+"#;
+
+#[test]
+fn ingest_bd_replay_stores_every_issue_as_created() {
+    let sb = Sandbox::new();
+    let beads = sb.path("project/.beads");
+    std::fs::create_dir_all(&beads).expect("mkdir");
+    std::fs::write(beads.join("issues.jsonl"), BD_BEFORE).expect("write");
+    let out = sb
+        .vibes()
+        .args(["ingest", "bd", "--replay"])
+        .arg(sb.path("project"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 issues; stored 2 events"),
+        "{}",
+        stderr(&out)
+    );
+    let events = sb.events();
+    assert_eq!(types(&events), ["bead.created", "bead.created"]);
+    assert_eq!(events[0]["bead_id"], "bd-a1");
+}
+
+#[test]
+fn ingest_bd_without_replay_takes_the_file_as_baseline() {
+    let sb = Sandbox::new();
+    let file = sb.path("issues.jsonl");
+    std::fs::write(&file, format!("{BD_BEFORE}{{\"id\":\"bd-x\",\"title\":\n")).expect("write");
+    let out = sb
+        .vibes()
+        .args(["ingest", "bd"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "a malformed line is reported");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}:3: skipped: ", file.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("2 issues taken as the baseline; nothing stored"),
+        "{err}"
+    );
+    assert_eq!(sb.events().len(), 0);
+}
+
+#[test]
+fn ingest_bd_follow_stores_changes_as_they_happen() {
+    let sb = Sandbox::new();
+    let file = sb.path("issues.jsonl");
+    std::fs::write(&file, BD_BEFORE).expect("write");
+    let mut watcher = sb.spawn(&[
+        "ingest",
+        "bd",
+        "--follow",
+        file.to_str().expect("utf-8 path"),
+    ]);
+    // Wait for the baseline, then change a status by replacing the file.
+    let mut err = BufReader::new(watcher.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("baseline line");
+    assert!(
+        line.contains("2 issues taken as the baseline; watching for changes"),
+        "{line}"
+    );
+    let after = BD_BEFORE.replace(
+        r#""status":"open","priority":2"#,
+        r#""status":"in_progress","priority":2"#,
+    );
+    let tmp = sb.path("issues.jsonl.tmp");
+    std::fs::write(&tmp, after).expect("write");
+    std::fs::rename(&tmp, &file).expect("rename");
+
+    let mut follower = sb.spawn(&["tail", "-f", "--json"]);
+    let rx = line_reader(&mut follower);
+    let lines = take_lines(&rx, 1);
+    stop(follower);
+    stop(watcher);
+    let event: Value = serde_json::from_str(&lines[0]).expect("json");
+    assert_eq!(event["type"], "bead.status");
+    assert_eq!(event["bead_id"], "bd-a1");
+    assert_eq!(event["new_status"], "in_progress");
+}
+
+#[test]
+fn ingest_bd_of_a_directory_without_issues_is_exit_2() {
+    let sb = Sandbox::new();
+    let dir = sb.path("empty");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    sb.vibes()
+        .args(["ingest", "bd"])
+        .arg(&dir)
+        .assert()
+        .code(2)
+        .stderr(format!(
+            "error: no bd issue file in {}: looked for issues.jsonl and .beads/issues.jsonl\n",
+            dir.display()
+        ));
+}
+
+// ---------------------------------------------------------------------------
+// Real recordings (present in CI, see ../shared/fixtures)
+
+fn fixtures() -> Option<PathBuf> {
+    let dir = PathBuf::from(FIXTURES);
+    if std::env::var_os("CI").is_some() {
+        assert!(dir.is_dir(), "CI must have the fixtures at {FIXTURES}");
+    }
+    dir.is_dir().then_some(dir)
+}
+
+#[test]
+fn fixture_long_session_counts() {
+    let Some(dir) = fixtures() else {
+        eprintln!("skipping: fixtures not present at {FIXTURES}");
+        return;
+    };
+    let sb = Sandbox::new();
+    let out = sb
+        .vibes()
+        .args(["ingest", "claude"])
+        .arg(dir.join("claude-stream/presmihaylov-ccagent__claude_response1.jsonl"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(err.contains("  tools      53 calls, 7 errors\n"), "{err}");
+    assert!(err.contains("  turns      139\n"), "{err}");
+    assert!(
+        err.contains("  lines      142 read, 1 blank, 0 skipped, 0 malformed\n"),
+        "{err}"
+    );
+    let json: Value = serde_json::from_slice(
+        &sb.vibes()
+            .args(["stats", "--json"])
+            .output()
+            .expect("run")
+            .stdout,
+    )
+    .expect("json");
+    assert_eq!(json["totals"]["tool_calls"], 53);
+    assert_eq!(json["totals"]["tool_errors"], 7);
+    assert_eq!(json["totals"]["turns"], 139);
+    assert_eq!(json["totals"]["cost_usd"], 2.4637934999999995);
+}
+
+#[test]
+fn fixture_bd_file_replays_every_issue() {
+    let Some(dir) = fixtures() else {
+        eprintln!("skipping: fixtures not present at {FIXTURES}");
+        return;
+    };
+    let sb = Sandbox::new();
+    let out = sb
+        .vibes()
+        .args(["ingest", "bd", "--replay"])
+        .arg(dir.join("bd/NavarrePratt-atari__issues.jsonl"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(": 84 issues; stored "),
+        "{}",
+        stderr(&out)
+    );
+    let created = sb
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "bead.created")
+        .count();
+    assert_eq!(created, 84);
+}
+
+#[test]
+fn every_fixture_recording_ingests_cleanly() {
+    let Some(dir) = fixtures() else {
+        eprintln!("skipping: fixtures not present at {FIXTURES}");
+        return;
+    };
+    let sb = Sandbox::new();
+    let mut sessions = 0;
+    for entry in std::fs::read_dir(dir.join("claude-stream")).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            continue;
+        }
+        sessions += 1;
+        let out = sb
+            .vibes()
+            .args(["ingest", "claude"])
+            .arg(&path)
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            stderr(&out)
+        );
+    }
+    let json: Value = serde_json::from_slice(
+        &sb.vibes()
+            .args(["stats", "--json"])
+            .output()
+            .expect("run")
+            .stdout,
+    )
+    .expect("json");
+    assert_eq!(json["totals"]["sessions"], sessions);
+}

@@ -135,6 +135,19 @@ impl BdSnapshot {
         &self.issues
     }
 
+    /// The snapshot as an issues file: one issue per line, by id. Parsing the result
+    /// with [`BdSnapshot::parse`] gives back an equal snapshot.
+    pub fn to_jsonl(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for issue in self.issues.values() {
+            // A map of JSON values always encodes.
+            if serde_json::to_writer(&mut out, issue).is_ok() {
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+
     /// Issues of `self`, plus those of `older` whose id `self` lacks.
     fn merged_with(mut self, older: &BdSnapshot) -> BdSnapshot {
         for (id, issue) in &older.issues {
@@ -423,6 +436,21 @@ impl BdWatcher {
             Vec::new()
         };
         self.snapshot = snapshot;
+        self.errors.clone_from(&errors);
+        Ok(BdChange { events, errors })
+    }
+
+    /// Reads the file as the starting state, reporting what changed since `previous`
+    /// (the [`snapshot`](Self::snapshot) an earlier run saved): the diff from `previous`
+    /// to the file, so changes made while nothing was watching are not lost. Issues in
+    /// `previous` that the file lacks are kept, as in [`check`](Self::check). Ignores
+    /// [`replay`](BdWatchOptions::replay).
+    pub fn resume(&mut self, previous: BdSnapshot) -> io::Result<BdChange> {
+        self.started = true;
+        self.pending = None;
+        let (snapshot, errors) = self.read()?;
+        let events = diff(&previous, &snapshot);
+        self.snapshot = snapshot.merged_with(&previous);
         self.errors.clone_from(&errors);
         Ok(BdChange { events, errors })
     }

@@ -519,3 +519,47 @@ fn watcher_missing_file_then_created() {
         None
     );
 }
+
+#[test]
+fn snapshot_round_trips_through_jsonl() {
+    let before = data("bd-before.jsonl");
+    let (again, errors) = BdSnapshot::parse(&before.to_jsonl());
+    assert_eq!(errors, []);
+    assert_eq!(again, before);
+}
+
+#[test]
+fn resume_reports_changes_made_while_not_watching() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("issues.jsonl");
+    let saved = snapshot(&[issue("bd-1", "A", "open"), issue("bd-2", "B", "open")]);
+    replace(
+        &path,
+        &[issue("bd-1", "A", "closed"), issue("bd-3", "C", "open")],
+    );
+    let mut watcher = BdWatcher::new(&path, fast());
+    let change = watcher.resume(saved).unwrap();
+    assert_eq!(
+        types(&change.events),
+        [
+            ("bd-1", "bead.status"),
+            ("bd-1", "bead.closed"),
+            ("bd-3", "bead.created")
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    // bd-2 left the file but stays known, so its return is not a creation.
+    assert!(watcher.snapshot().get("bd-2").is_some());
+    replace(
+        &path,
+        &[
+            issue("bd-1", "A", "closed"),
+            issue("bd-2", "B", "open"),
+            issue("bd-3", "C", "open"),
+        ],
+    );
+    assert_eq!(
+        watcher.next_change(Duration::from_millis(600)).unwrap(),
+        None
+    );
+}

@@ -1122,6 +1122,46 @@ fn ingest_bd_without_replay_takes_the_file_as_baseline() {
 }
 
 #[test]
+fn ingest_bd_stores_what_changed_since_the_last_run() {
+    let sb = Sandbox::new();
+    let file = sb.path("issues.jsonl");
+    std::fs::write(&file, BD_BEFORE).expect("write");
+    sb.vibes()
+        .args(["ingest", "bd"])
+        .arg(&file)
+        .assert()
+        .code(0);
+    let after = BD_BEFORE.replace(
+        r#""status":"in_progress","priority":0"#,
+        r#""status":"blocked","priority":0"#,
+    );
+    std::fs::write(&file, after).expect("write");
+    let out = sb
+        .vibes()
+        .args(["ingest", "bd"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).ends_with("2 issues; stored 1 events for changes since the last run\n"),
+        "{}",
+        stderr(&out)
+    );
+    let events = sb.events();
+    assert_eq!(types(&events), ["bead.status"]);
+    assert_eq!(events[0]["bead_id"], "bd-b2");
+    assert_eq!(events[0]["new_status"], "blocked");
+    // Nothing changed since: nothing stored.
+    sb.vibes()
+        .args(["ingest", "bd"])
+        .arg(&file)
+        .assert()
+        .code(0);
+    assert_eq!(sb.events().len(), 1);
+}
+
+#[test]
 fn ingest_bd_follow_stores_changes_as_they_happen() {
     let sb = Sandbox::new();
     let file = sb.path("issues.jsonl");

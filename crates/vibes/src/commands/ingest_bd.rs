@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use vibes_events::Event;
 use vibes_log::EventLog;
-use vibes_sources::bd::{BdChange, BdWatchOptions, BdWatcher};
+use vibes_sources::bd::{BdChange, BdSnapshot, BdWatchOptions, BdWatcher};
 
 use crate::cli::IngestBdArgs;
 use crate::output::Outcome;
@@ -21,16 +21,39 @@ pub(crate) fn run(storage: &Storage, args: &IngestBdArgs) -> Result<Outcome> {
         replay: args.replay,
     };
     let mut watcher = BdWatcher::new(&path, options);
+    let state = storage
+        .state_dir()
+        .map(|dir| StateFile::for_issues(&dir, &path));
+    let previous = match &state {
+        Some(state) if !args.replay => state.load()?,
+        _ => None,
+    };
     let log = storage.events()?;
-    let baseline = watcher
-        .baseline()
-        .with_context(|| format!("reading {}", path.display()))?;
-    let malformed = report_errors(&path, &baseline);
-    let stored = store(storage, &log, &baseline.events)?;
+    let resumed = previous.is_some();
+    let first = match previous {
+        Some(previous) => watcher.resume(previous),
+        None => watcher.baseline(),
+    }
+    .with_context(|| format!("reading {}", path.display()))?;
+    let malformed = report_errors(&path, &first);
+    let stored = store(storage, &log, &first.events)?;
+    if let Some(state) = &state {
+        state.save(watcher.snapshot())?;
+    }
     let issues = watcher.snapshot().len();
-    if args.replay {
+    let watching = if args.follow {
+        "; watching for changes"
+    } else {
+        ""
+    };
+    if resumed {
         eprintln!(
-            "{}: {issues} issues; stored {stored} events into {}",
+            "{}: {issues} issues; stored {stored} events for changes since the last run{watching}",
+            path.display()
+        );
+    } else if args.replay {
+        eprintln!(
+            "{}: {issues} issues; stored {stored} events into {}{watching}",
             path.display(),
             storage.describe()
         );
@@ -39,9 +62,9 @@ pub(crate) fn run(storage: &Storage, args: &IngestBdArgs) -> Result<Outcome> {
             "{}: {issues} issues taken as the baseline{}",
             path.display(),
             if args.follow {
-                "; watching for changes"
+                watching
             } else {
-                "; nothing stored (use --replay to store them as bead.created, --follow to store changes)"
+                "; nothing stored (the next run stores what changed; --replay stores every issue as bead.created)"
             }
         );
     }
@@ -55,6 +78,9 @@ pub(crate) fn run(storage: &Storage, args: &IngestBdArgs) -> Result<Outcome> {
         let Some(change) = change else { continue };
         report_errors(&path, &change);
         let stored = store(storage, &log, &change.events)?;
+        if let Some(state) = &state {
+            state.save(watcher.snapshot())?;
+        }
         if stored > 0 {
             let kinds = change
                 .events
@@ -109,4 +135,52 @@ fn store(storage: &Storage, log: &EventLog<Event>, events: &[Event]) -> Result<u
         .context("storing bead events")?;
     storage.enforce_retention()?;
     Ok(events.len())
+}
+
+/// The issues as last stored, kept between runs in `<data_dir>/state/bd/`, so a run
+/// stores what changed since the previous one. Saved after the events are stored: a
+/// crash in between stores those changes again on the next run (at least once).
+#[derive(Debug)]
+struct StateFile {
+    path: PathBuf,
+}
+
+impl StateFile {
+    fn for_issues(state_dir: &Path, issues: &Path) -> StateFile {
+        let absolute = std::path::absolute(issues).unwrap_or_else(|_| issues.to_owned());
+        let key = xxhash_rust::xxh3::xxh3_64(absolute.as_os_str().as_encoded_bytes());
+        StateFile {
+            path: state_dir.join("bd").join(format!("{key:016x}.jsonl")),
+        }
+    }
+
+    fn load(&self) -> Result<Option<BdSnapshot>> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => {
+                let (snapshot, errors) = BdSnapshot::parse(&bytes);
+                if !errors.is_empty() {
+                    tracing::warn!(
+                        state = %self.path.display(),
+                        "{} unreadable lines in the saved bd state; those issues count as new",
+                        errors.len()
+                    );
+                }
+                Ok(Some(snapshot))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => {
+                Err(anyhow::Error::new(e).context(format!("reading {}", self.path.display())))
+            }
+        }
+    }
+
+    fn save(&self, snapshot: &BdSnapshot) -> Result<()> {
+        let dir = self.path.parent().expect("state files live in a directory");
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tmp = self.path.with_extension("jsonl.tmp");
+        std::fs::write(&tmp, snapshot.to_jsonl())
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &self.path)
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
 }

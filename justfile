@@ -15,6 +15,11 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# The README's run command: ingest the example session into target/vibes-demo, then stats.
+demo:
+    cargo run -q -p vibes -- --data-dir target/vibes-demo ingest claude examples/sessions/fix-flaky-test.jsonl
+    cargo run -q -p vibes -- --data-dir target/vibes-demo stats
+
 # Benchmarks against the alternatives, side by side (pass --quick or --json through).
 bench *ARGS:
     cargo run --release -p vibes-bench -- {{ARGS}}

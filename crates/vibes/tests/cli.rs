@@ -1326,3 +1326,58 @@ fn every_fixture_recording_ingests_cleanly() {
     .expect("json");
     assert_eq!(json["totals"]["sessions"], sessions);
 }
+
+// ---------------------------------------------------------------------------
+// The progress bar (needs a terminal: util-linux `script` provides one)
+
+/// A recording big enough that ingesting it takes a while: `n` large tool results.
+fn big_recording(path: &Path, n: usize) {
+    let mut text = String::from(
+        r#"{"type":"system","subtype":"init","session_id":"s-prog","model":"m","tools":["Read"]}"#,
+    );
+    text.push('\n');
+    let content = "y".repeat(64 * 1024);
+    for i in 0..n {
+        text.push_str(&format!(
+            r#"{{"type":"user","message":{{"role":"user","content":[{{"type":"tool_result","tool_use_id":"t{i}","content":"{content}"}}]}},"session_id":"s-prog"}}"#
+        ));
+        text.push('\n');
+    }
+    std::fs::write(path, text).expect("write");
+}
+
+#[test]
+fn a_progress_bar_is_drawn_only_on_a_terminal() {
+    let sb = Sandbox::new();
+    let input = sb.path("big.jsonl");
+    big_recording(&input, 300);
+    let data = sb.data();
+    let command = format!(
+        "{BIN} --data-dir '{}' ingest claude '{}'",
+        data.display(),
+        input.display()
+    );
+    let mut script = std::process::Command::new("script");
+    sb.env(&mut script);
+    let out = script
+        .env("TERM", "xterm")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("util-linux script runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let terminal = stdout(&out);
+    assert!(
+        terminal.contains("MiB/"),
+        "a progress bar with sizes: {terminal}"
+    );
+    assert!(terminal.contains("ingested "), "{terminal}");
+
+    let piped = sb
+        .vibes()
+        .args(["ingest", "claude", "--force"])
+        .arg(&input)
+        .output()
+        .expect("run");
+    assert_eq!(piped.status.code(), Some(0));
+    assert!(!stderr(&piped).contains("MiB/"), "{}", stderr(&piped));
+}

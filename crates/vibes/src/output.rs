@@ -107,6 +107,16 @@ fn closed_or(result: io::Result<()>) -> anyhow::Result<Result<(), Closed>> {
     }
 }
 
+/// `1 event`, `3 events`: a count with its noun, plural when it is not one.
+pub(crate) fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Formats a duration in milliseconds as `1h 2m 3.4s`, `2m 5s` or `812ms`.
 pub(crate) fn human_ms(ms: u64) -> String {
     if ms < 1000 {

@@ -1144,7 +1144,7 @@ fn ingest_bd_stores_what_changed_since_the_last_run() {
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stderr(&out).ends_with("2 issues; stored 1 events for changes since the last run\n"),
+        stderr(&out).ends_with("2 issues; stored 1 event for changes since the last run\n"),
         "{}",
         stderr(&out)
     );

@@ -8,7 +8,7 @@ use vibes_log::{AppendOptions, EventLog};
 
 use super::Input;
 use crate::cli::EmitArgs;
-use crate::output::{DataOut, Outcome};
+use crate::output::{self, DataOut, Outcome};
 use crate::storage::Storage;
 
 const MAX_BATCH: usize = 1024;
@@ -58,10 +58,11 @@ pub(crate) fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
     }
     storage.enforce_retention()?;
     eprintln!(
-        "emitted {stored} events into {}{}",
+        "emitted {} into {}{}",
+        output::count(stored, "event"),
         storage.describe(),
         if rejected > 0 {
-            format!("; rejected {rejected} lines")
+            format!("; rejected {}", output::count(rejected, "line"))
         } else {
             String::new()
         }

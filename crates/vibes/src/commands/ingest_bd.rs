@@ -10,7 +10,7 @@ use vibes_log::EventLog;
 use vibes_sources::bd::{BdChange, BdSnapshot, BdWatchOptions, BdWatcher};
 
 use crate::cli::IngestBdArgs;
-use crate::output::Outcome;
+use crate::output::{self, Outcome};
 use crate::storage::Storage;
 
 pub(crate) fn run(storage: &Storage, args: &IngestBdArgs) -> Result<Outcome> {
@@ -48,19 +48,24 @@ pub(crate) fn run(storage: &Storage, args: &IngestBdArgs) -> Result<Outcome> {
     };
     if resumed {
         eprintln!(
-            "{}: {issues} issues; stored {stored} events for changes since the last run{watching}",
-            path.display()
+            "{}: {}; stored {} for changes since the last run{watching}",
+            path.display(),
+            output::count(issues as u64, "issue"),
+            output::count(stored as u64, "event")
         );
     } else if args.replay {
         eprintln!(
-            "{}: {issues} issues; stored {stored} events into {}{watching}",
+            "{}: {}; stored {} into {}{watching}",
             path.display(),
+            output::count(issues as u64, "issue"),
+            output::count(stored as u64, "event"),
             storage.describe()
         );
     } else {
         eprintln!(
-            "{}: {issues} issues taken as the baseline{}",
+            "{}: {} taken as the baseline{}",
             path.display(),
+            output::count(issues as u64, "issue"),
             if args.follow {
                 watching
             } else {
@@ -87,7 +92,11 @@ pub(crate) fn run(storage: &Storage, args: &IngestBdArgs) -> Result<Outcome> {
                 .iter()
                 .map(|e| e.summary().to_string())
                 .collect::<Vec<_>>();
-            eprintln!("stored {stored} events: {}", kinds.join("; "));
+            eprintln!(
+                "stored {}: {}",
+                output::count(stored as u64, "event"),
+                kinds.join("; ")
+            );
         }
     }
 }

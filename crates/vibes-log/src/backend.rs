@@ -86,6 +86,12 @@ pub trait LogBackend: Send + Sync + fmt::Debug {
     /// A short name for messages: `memory`, `file`, `iggy`.
     fn kind(&self) -> &'static str;
 
+    /// Whether this backend stores [`Record::headers`](crate::Record::headers). The
+    /// typed layer builds them only when it does. Default: no.
+    fn wants_headers(&self) -> bool {
+        false
+    }
+
     /// Creates `topic` if it does not exist; returns its state either way.
     ///
     /// Errors: `PartitionCountMismatch` if it exists with another partition count,

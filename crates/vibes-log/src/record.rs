@@ -33,16 +33,29 @@ pub struct Record {
     pub id: u128,
     /// The encoded event.
     pub payload: Bytes,
+    /// Name and value pairs a backend may store beside the payload (Iggy message
+    /// headers), so that other readers can route without decoding. The typed layer
+    /// fills them (event `type` and `source`) only for backends that
+    /// [want them](crate::LogBackend::wants_headers); the payload stays the whole event.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Record {
-    /// A record.
+    /// A record without headers.
     pub fn new(key: Option<Bytes>, id: u128, payload: impl Into<Bytes>) -> Self {
         Record {
             key,
             id,
             payload: payload.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 }
 

@@ -24,6 +24,11 @@ pub trait LogEvent: Send + Sync + 'static {
     fn event_id(&self) -> u128;
     /// The key that picks the partition (`None`: partition 0).
     fn partition_key(&self) -> Option<&str>;
+    /// Headers for backends that store them beside the payload (see
+    /// [`LogBackend::wants_headers`]). Default: none.
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 }
 
 impl LogEvent for vibes_events::Event {
@@ -33,6 +38,13 @@ impl LogEvent for vibes_events::Event {
 
     fn partition_key(&self) -> Option<&str> {
         vibes_events::Event::partition_key(self)
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("type", self.event_type().to_owned()),
+            ("source", self.source.clone()),
+        ]
     }
 }
 
@@ -64,6 +76,8 @@ pub struct EventLog<E, C = JsonCodec> {
     topic: TopicName,
     partitions: u32,
     codec: Arc<C>,
+    /// Whether the backend stores record headers.
+    headers: bool,
     _events: PhantomData<fn() -> E>,
 }
 
@@ -74,6 +88,7 @@ impl<E, C> Clone for EventLog<E, C> {
             topic: self.topic.clone(),
             partitions: self.partitions,
             codec: Arc::clone(&self.codec),
+            headers: self.headers,
             _events: PhantomData,
         }
     }
@@ -113,6 +128,7 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
         let topic = TopicName::new(topic)?;
         let info = backend.ensure_topic(&topic, config).await?;
         Ok(EventLog {
+            headers: backend.wants_headers(),
             backend,
             partitions: info.partitions.len() as u32,
             topic,
@@ -149,7 +165,15 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
         let key = event
             .partition_key()
             .map(|k| Bytes::copy_from_slice(k.as_bytes()));
-        Ok(Record::new(key, event.event_id(), payload))
+        let mut record = Record::new(key, event.event_id(), payload);
+        if self.headers {
+            record.headers = event
+                .headers()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect();
+        }
+        Ok(record)
     }
 
     /// Appends one event; returns where it was stored once it is as durable as the

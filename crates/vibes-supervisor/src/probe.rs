@@ -12,9 +12,9 @@ pub type ProbeFuture = Pin<Box<dyn Future<Output = bool> + Send>>;
 /// healthy?". Typically it connects to a port the child serves, or reads a file the
 /// child keeps fresh.
 ///
-/// The supervisor runs one check at a time, each under
+/// The supervisor runs one check at a time, each as a tokio task of its own under
 /// [`SupervisorOptions::probe_timeout`](crate::SupervisorOptions::probe_timeout); a check
-/// that times out counts as `false`. Cloning a probe is cheap (it is shared).
+/// that times out or panics counts as `false`. Cloning a probe is cheap (it is shared).
 ///
 /// ```
 /// use std::path::PathBuf;

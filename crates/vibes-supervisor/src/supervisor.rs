@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use crate::error::Error;
 use crate::options::{Restart, SupervisorOptions};
 use crate::output::{Logs, Output};
-use crate::probe::ProbeFuture;
+use crate::probe::{Probe, ProbeFuture};
 use crate::process::{self, Spawner};
 use crate::spec::ChildSpec;
 use crate::state::{State, StopOutcome};
@@ -426,15 +427,13 @@ impl Task {
         let Some(probe) = self.options.readiness.clone() else {
             return Ok(Some(run));
         };
-        let deadline = Instant::now() + self.options.startup_timeout;
+        let deadline = later(Instant::now(), self.options.startup_timeout);
         let (probe_timeout, interval) =
             (self.options.probe_timeout, self.options.readiness_interval);
         let pid = run.pid;
         loop {
             let check = async {
-                let ready = timeout(probe_timeout, probe.check(pid))
-                    .await
-                    .unwrap_or(false);
+                let ready = probe_once(&probe, pid, probe_timeout).await;
                 if !ready {
                     sleep(interval).await;
                 }
@@ -481,7 +480,7 @@ impl Task {
         let mut failures = 0u32;
         let mut healthy_since = Instant::now();
         let mut stable = false;
-        let mut next_check = Instant::now() + interval;
+        let mut next_check = later(Instant::now(), interval);
         let mut check: Option<ProbeFuture> = None;
         loop {
             tokio::select! {
@@ -494,7 +493,7 @@ impl Task {
                     });
                 }
                 reply = self.stop_requests.recv() => return RunEnd::Stop(reply),
-                () = sleep_until(healthy_since + self.options.stable_after), if !stable && failures == 0 => {
+                () = sleep_until(later(healthy_since, self.options.stable_after)), if !stable && failures == 0 => {
                     stable = true;
                     if self.attempt > 0 {
                         tracing::info!(target: "vibes_supervisor", child = %self.spec.name, pid, "stable; backoff starts over");
@@ -502,16 +501,15 @@ impl Task {
                     self.attempt = 0;
                 }
                 () = sleep_until(next_check), if check.is_none() && health.is_some() => {
-                    if let Some(probe) = &health {
-                        let probe = probe.check(pid);
+                    if let Some(probe) = health.clone() {
                         check = Some(Box::pin(async move {
-                            timeout(probe_timeout, probe).await.unwrap_or(false)
+                            probe_once(&probe, pid, probe_timeout).await
                         }));
                     }
                 }
                 healthy = in_flight(&mut check) => {
                     check = None;
-                    next_check = Instant::now() + interval;
+                    next_check = later(Instant::now(), interval);
                     if healthy {
                         if failures > 0 {
                             failures = 0;
@@ -582,6 +580,36 @@ impl Task {
         }
         self.subscribers.publish(&state);
         self.state.send_replace(state);
+    }
+}
+
+/// `from + by`, or a century later if that overflows (a setting of `Duration::MAX`
+/// means "never").
+fn later(from: Instant, by: Duration) -> Instant {
+    from.checked_add(by)
+        .unwrap_or_else(|| from + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// One check by `probe`: `true` only if it answers `true` within `limit`. It runs as a
+/// task of its own, so a probe that panics counts as a failed check instead of ending
+/// supervision; the task is aborted once the answer is no longer awaited.
+async fn probe_once(probe: &Probe, pid: u32, limit: Duration) -> bool {
+    struct AbortOnDrop(AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+
+    let task = tokio::spawn(probe.check(pid));
+    let _abort = AbortOnDrop(task.abort_handle());
+    match timeout(limit, task).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(err)) => {
+            tracing::warn!(target: "vibes_supervisor", pid, error = %err, "probe panicked; counted as failed");
+            false
+        }
+        Err(_elapsed) => false,
     }
 }
 

@@ -74,7 +74,8 @@ pub enum Error {
     /// The health probe failed this many times in a row; the child has been stopped
     /// (SIGTERM, then SIGKILL after the grace period).
     #[error(
-        "{name} failed {failures} health probes in a row and was stopped; its last output:\n{output_tail}"
+        "{name} failed {failures} health probes in a row and was stopped; \
+         its last output:\n{output_tail}"
     )]
     Unhealthy {
         /// The child's name.

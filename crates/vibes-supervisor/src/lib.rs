@@ -42,7 +42,9 @@
 //! # let log_dir = dir.path().to_path_buf();
 //! let spec = ChildSpec::new("server", "sleep").arg("600").log_dir(&log_dir);
 //! // A real probe would connect to the server's port.
-//! let alive = Probe::new(|pid| async move { std::path::Path::new(&format!("/proc/{pid}")).exists() });
+//! let alive = Probe::new(|pid| async move {
+//!     std::fs::exists(format!("/proc/{pid}")).unwrap_or(false)
+//! });
 //! let options = SupervisorOptions::new()
 //!     .readiness(alive.clone())
 //!     .startup_timeout(Duration::from_secs(10))

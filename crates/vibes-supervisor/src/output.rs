@@ -131,7 +131,7 @@ impl LogFile {
                         child,
                         path = %self.path.display(),
                         error = %err,
-                        "cannot write the child's output log; lines go to tracing only until it works again"
+                        "cannot write the output log; lines go only to tracing until it works again"
                     );
                 }
             }

@@ -2,6 +2,7 @@
 //! and stops the child.
 
 use std::collections::VecDeque;
+use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -294,14 +295,15 @@ impl Task {
             match self.next_after(&failure) {
                 Next::Restart => {}
                 Next::Stop => {
-                    tracing::info!(target: "vibes_supervisor", child = %self.spec.name, "exited with status 0; not restarting");
+                    let child = self.spec.name.as_str();
+                    tracing::info!(target: "vibes_supervisor", child, "exited with 0; done");
                     return self.set(State::Stopped);
                 }
                 Next::Fail => {
-                    tracing::error!(target: "vibes_supervisor", child = %self.spec.name, error = %failure, "failed; not restarting");
-                    return self.set(State::Failed {
-                        error: Arc::new(failure),
-                    });
+                    let child = self.spec.name.as_str();
+                    tracing::error!(target: "vibes_supervisor", child, error = %failure, "failed");
+                    let error = Arc::new(failure);
+                    return self.set(State::Failed { error });
                 }
             }
             match self.restart(failure).await {
@@ -332,7 +334,8 @@ impl Task {
                     window: self.options.restart_window,
                     last: Box::new(failure),
                 };
-                tracing::error!(target: "vibes_supervisor", child = %self.spec.name, error = %error, "giving up");
+                let child = self.spec.name.as_str();
+                tracing::error!(target: "vibes_supervisor", child, error = %error, "giving up");
                 self.set(State::Failed {
                     error: Arc::new(error),
                 });
@@ -393,10 +396,7 @@ impl Task {
         self.set(State::Starting {
             attempt: self.attempt,
         });
-        let io = |source| Error::Io {
-            name: self.spec.name.clone(),
-            source,
-        };
+        let io = |source| self.io_error(source);
         let (stdout, stdout_writer) = std::io::pipe().map_err(io)?;
         let (stderr, stderr_writer) = std::io::pipe().map_err(io)?;
         let command = process::command(&self.spec, stdout_writer.into(), stderr_writer.into());
@@ -446,22 +446,14 @@ impl Task {
                     }
                 }
                 status = run.child.wait() => {
-                    let status = status.map_err(|source| Error::Io { name: self.spec.name.clone(), source })?;
                     let output_tail = run.output.drain(DRAIN).await;
-                    return Err(Error::ExitedDuringStartup { name: self.spec.name.clone(), status, output_tail });
-                }
-                () = sleep_until(deadline) => {
-                    self.set(State::Stopping { pid });
-                    process::terminate(&mut run.child, self.options.stop_grace)
-                        .await
-                        .map_err(|source| Error::Io { name: self.spec.name.clone(), source })?;
-                    let output_tail = run.output.drain(DRAIN).await;
-                    return Err(Error::ReadinessTimeout {
-                        name: self.spec.name.clone(),
-                        after: self.options.startup_timeout,
-                        output_tail,
+                    let name = self.spec.name.clone();
+                    return Err(match status {
+                        Ok(status) => Error::ExitedDuringStartup { name, status, output_tail },
+                        Err(source) => Error::Io { name, source },
                     });
                 }
+                () = sleep_until(deadline) => return Err(self.not_ready(run).await),
                 reply = self.stop_requests.recv() => {
                     self.stop(run, reply).await;
                     return Ok(None);
@@ -476,7 +468,11 @@ impl Task {
         let pid = run.pid;
         self.set(State::Running { pid });
         let health = self.options.health.clone();
-        let (interval, probe_timeout) = (self.options.health_interval, self.options.probe_timeout);
+        let (interval, probe_timeout, stable_after) = (
+            self.options.health_interval,
+            self.options.probe_timeout,
+            self.options.stable_after,
+        );
         let mut failures = 0u32;
         let mut healthy_since = Instant::now();
         let mut stable = false;
@@ -493,12 +489,11 @@ impl Task {
                     });
                 }
                 reply = self.stop_requests.recv() => return RunEnd::Stop(reply),
-                () = sleep_until(later(healthy_since, self.options.stable_after)), if !stable && failures == 0 => {
+                () = sleep_until(later(healthy_since, stable_after)),
+                    if !stable && failures == 0 =>
+                {
                     stable = true;
-                    if self.attempt > 0 {
-                        tracing::info!(target: "vibes_supervisor", child = %self.spec.name, pid, "stable; backoff starts over");
-                    }
-                    self.attempt = 0;
+                    self.stable(pid);
                 }
                 () = sleep_until(next_check), if check.is_none() && health.is_some() => {
                     if let Some(probe) = health.clone() {
@@ -524,14 +519,62 @@ impl Task {
                         self.set(State::Unhealthy { pid, failures });
                         continue;
                     }
-                    self.set(State::Stopping { pid });
-                    if let Err(err) = process::terminate(&mut run.child, self.options.stop_grace).await {
-                        tracing::warn!(target: "vibes_supervisor", child = %self.spec.name, pid, error = %err, "cannot stop the unhealthy child; it is killed when dropped");
-                    }
-                    let output_tail = run.output.drain(DRAIN).await;
-                    return RunEnd::Failed(Error::Unhealthy { name: self.spec.name.clone(), failures, output_tail });
+                    return RunEnd::Failed(self.unhealthy(run, failures).await);
                 }
             }
+        }
+    }
+
+    /// The run has been healthy for the stable period: the next failure is attempt 1
+    /// again.
+    fn stable(&mut self, pid: u32) {
+        if self.attempt > 0 {
+            tracing::info!(
+                target: "vibes_supervisor",
+                child = %self.spec.name,
+                pid,
+                "stable; backoff starts over"
+            );
+        }
+        self.attempt = 0;
+    }
+
+    /// Stops a run whose readiness deadline passed.
+    async fn not_ready(&self, mut run: Run) -> Error {
+        self.set(State::Stopping { pid: run.pid });
+        if let Err(source) = process::terminate(&mut run.child, self.options.stop_grace).await {
+            return self.io_error(source);
+        }
+        Error::ReadinessTimeout {
+            name: self.spec.name.clone(),
+            after: self.options.startup_timeout,
+            output_tail: run.output.drain(DRAIN).await,
+        }
+    }
+
+    /// Stops a run that failed too many health checks.
+    async fn unhealthy(&self, run: &mut Run, failures: u32) -> Error {
+        self.set(State::Stopping { pid: run.pid });
+        if let Err(err) = process::terminate(&mut run.child, self.options.stop_grace).await {
+            tracing::warn!(
+                target: "vibes_supervisor",
+                child = %self.spec.name,
+                pid = run.pid,
+                error = %err,
+                "cannot stop the unhealthy child; it is killed when dropped"
+            );
+        }
+        Error::Unhealthy {
+            name: self.spec.name.clone(),
+            failures,
+            output_tail: run.output.drain(DRAIN).await,
+        }
+    }
+
+    fn io_error(&self, source: io::Error) -> Error {
+        Error::Io {
+            name: self.spec.name.clone(),
+            source,
         }
     }
 
@@ -541,18 +584,20 @@ impl Task {
         self.set(State::Stopping { pid: run.pid });
         let outcome = process::terminate(&mut run.child, self.options.stop_grace)
             .await
-            .map_err(|source| Error::Io {
-                name: self.spec.name.clone(),
-                source,
-            });
+            .map_err(|source| self.io_error(source));
         let _ = run.output.drain(DRAIN).await;
+        let (child, pid) = (self.spec.name.as_str(), run.pid);
         match &outcome {
             Ok(outcome) => {
-                tracing::info!(target: "vibes_supervisor", child = %self.spec.name, pid = run.pid, ?outcome, "stopped");
+                tracing::info!(target: "vibes_supervisor", child, pid, ?outcome, "stopped");
             }
-            Err(err) => {
-                tracing::warn!(target: "vibes_supervisor", child = %self.spec.name, pid = run.pid, error = %err, "stopping failed; the child is killed when dropped");
-            }
+            Err(err) => tracing::warn!(
+                target: "vibes_supervisor",
+                child,
+                pid,
+                error = %err,
+                "stopping failed; the child is killed when dropped"
+            ),
         }
         drop(run);
         self.set(State::Stopped);
@@ -571,7 +616,7 @@ impl Task {
                 tracing::info!(target: "vibes_supervisor", child, pid, "running");
             }
             State::Unhealthy { pid, failures } => {
-                tracing::warn!(target: "vibes_supervisor", child, pid, failures, "health check failed");
+                tracing::warn!(target: "vibes_supervisor", child, pid, failures, "unhealthy");
             }
             State::Stopping { pid } => {
                 tracing::info!(target: "vibes_supervisor", child, pid, "stopping");
@@ -606,7 +651,7 @@ async fn probe_once(probe: &Probe, pid: u32, limit: Duration) -> bool {
     match timeout(limit, task).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(err)) => {
-            tracing::warn!(target: "vibes_supervisor", pid, error = %err, "probe panicked; counted as failed");
+            tracing::warn!(target: "vibes_supervisor", pid, error = %err, "probe panicked");
             false
         }
         Err(_elapsed) => false,

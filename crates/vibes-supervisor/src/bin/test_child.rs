@@ -1,0 +1,180 @@
+//! Test helper for the integration tests: a child process whose behaviour its
+//! arguments choose.
+//!
+//! Usage: `supervisor-test-child MODE ARGS...`, where MODE is one of
+//!
+//! - `exit CODE MS LINES`: prints `line 0` to `line LINES-1` on stdout and
+//!   `stderr says bye` on stderr, sleeps MS milliseconds, and exits with CODE.
+//! - `forever`: prints `started pid=PID` and sleeps until killed.
+//! - `heartbeat FILE HANG_AFTER_MS ONCE_MARKER`: rewrites FILE every 50 ms. If
+//!   ONCE_MARKER does not exist, it creates it and stops rewriting FILE after
+//!   HANG_AFTER_MS, but keeps running (hung); otherwise it never stops.
+//! - `term READY MARKER`: catches SIGTERM, then creates READY; on SIGTERM it writes
+//!   `SIGTERM` to MARKER and exits with 0.
+//! - `ignore-term READY`: catches and ignores SIGTERM, creates READY, sleeps until
+//!   killed.
+//! - `flood LINES LEN`: prints LINES numbered lines of LEN bytes on stdout, one line on
+//!   stderr, then `flood done`, and sleeps until killed.
+//! - `env-dump FILE`: writes its working directory and environment to FILE (the
+//!   directory on the first line, then `KEY=VALUE` with both hex-encoded), and sleeps
+//!   until killed.
+//! - `supervise LOG_DIR`: runs a `Supervisor` over `supervisor-test-child forever` (a
+//!   grandchild), prints `grandchild PID`, and sleeps until killed.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{SignalKind, signal};
+use vibes_supervisor::{ChildSpec, Supervisor, SupervisorOptions};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["exit", code, ms, lines] => exit(code, ms, lines),
+        ["forever"] => {
+            println!("started pid={}", std::process::id());
+            sleep_forever()
+        }
+        ["heartbeat", file, hang_after, marker] => heartbeat(file, hang_after, marker),
+        ["term", ready, marker] => term(ready, marker),
+        ["ignore-term", ready] => ignore_term(ready),
+        ["flood", lines, len] => flood(lines, len),
+        ["env-dump", file] => env_dump(file),
+        ["supervise", log_dir] => supervise(log_dir),
+        _ => Err(format!("bad arguments {args:?}; see the source for usage")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("supervisor-test-child: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.parse().map_err(|_| format!("not a number: {text}"))
+}
+
+fn sleep_forever() -> Result<(), String> {
+    loop {
+        thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn exit(code: &str, ms: &str, lines: &str) -> Result<(), String> {
+    let (code, ms, lines): (i32, u64, u32) = (number(code)?, number(ms)?, number(lines)?);
+    for n in 0..lines {
+        println!("line {n}");
+    }
+    eprintln!("stderr says bye");
+    thread::sleep(Duration::from_millis(ms));
+    std::process::exit(code)
+}
+
+fn heartbeat(file: &str, hang_after: &str, marker: &str) -> Result<(), String> {
+    let hang_after = Duration::from_millis(number(hang_after)?);
+    let hangs = !Path::new(marker).exists();
+    if hangs {
+        fs::write(marker, "hung once").map_err(|e| e.to_string())?;
+    }
+    let started = Instant::now();
+    let mut beat = 0u64;
+    while !hangs || started.elapsed() < hang_after {
+        fs::write(file, beat.to_string()).map_err(|e| e.to_string())?;
+        beat += 1;
+        thread::sleep(Duration::from_millis(50));
+    }
+    println!("hanging");
+    sleep_forever()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn term(ready: &str, marker: &str) -> Result<(), String> {
+    runtime()?.block_on(async {
+        let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        fs::write(ready, "ready").map_err(|e| e.to_string())?;
+        println!("waiting for SIGTERM");
+        terminate.recv().await;
+        fs::write(marker, "SIGTERM").map_err(|e| e.to_string())?;
+        println!("got SIGTERM; exiting");
+        Ok(())
+    })
+}
+
+fn ignore_term(ready: &str) -> Result<(), String> {
+    runtime()?.block_on(async {
+        let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        fs::write(ready, "ready").map_err(|e| e.to_string())?;
+        loop {
+            terminate.recv().await;
+            println!("ignoring SIGTERM");
+        }
+    })
+}
+
+fn flood(lines: &str, len: &str) -> Result<(), String> {
+    let (lines, len): (u32, usize) = (number(lines)?, number(len)?);
+    let mut out = std::io::stdout().lock();
+    for n in 0..lines {
+        let mut line = format!("{n:06} ");
+        while line.len() < len {
+            line.push('x');
+        }
+        writeln!(out, "{line}").map_err(|e| e.to_string())?;
+    }
+    writeln!(out, "flood done").map_err(|e| e.to_string())?;
+    drop(out);
+    eprintln!("flood on stderr");
+    sleep_forever()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn env_dump(file: &str) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    let mut text = format!("{}\n", cwd.display());
+    for (key, value) in std::env::vars_os() {
+        text.push_str(&format!(
+            "{}={}\n",
+            hex(key.as_bytes()),
+            hex(value.as_bytes())
+        ));
+    }
+    // Written whole and renamed, so the test never reads half of it.
+    let partial = format!("{file}.partial");
+    fs::write(&partial, text).map_err(|e| e.to_string())?;
+    fs::rename(&partial, file).map_err(|e| e.to_string())?;
+    sleep_forever()
+}
+
+fn supervise(log_dir: &str) -> Result<(), String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    runtime()?.block_on(async {
+        let spec = ChildSpec::new("grandchild", me)
+            .arg("forever")
+            .log_dir(log_dir);
+        let supervisor = Supervisor::start(spec, SupervisorOptions::new())
+            .await
+            .map_err(|e| e.to_string())?;
+        let pid = supervisor.pid().ok_or("grandchild not running")?;
+        println!("grandchild {pid}");
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+}

@@ -1,0 +1,51 @@
+//! Iggy errors as [`LogError`]s, classified by variant (never by message text).
+
+use iggy::prelude::IggyError;
+use vibes_log::LogError;
+
+/// Whether the error means the server could not be reached or the connection broke:
+/// worth retrying, and what sends appends to the outbox.
+pub(crate) fn is_connection_error(error: &IggyError) -> bool {
+    matches!(
+        error,
+        IggyError::Disconnected
+            | IggyError::CannotEstablishConnection
+            | IggyError::NotConnected
+            | IggyError::ConnectionClosed
+            | IggyError::TcpError
+            | IggyError::StaleClient
+            | IggyError::Unauthenticated
+            | IggyError::IoError(_)
+            | IggyError::TaskTimeout
+    )
+}
+
+/// Whether the error says a stream, topic, partition or group does not exist.
+pub(crate) fn is_not_found(error: &IggyError) -> bool {
+    matches!(
+        error,
+        IggyError::StreamIdNotFound(_)
+            | IggyError::StreamNameNotFound(_)
+            | IggyError::TopicIdNotFound(..)
+            | IggyError::TopicNameNotFound(..)
+            | IggyError::PartitionNotFound(..)
+            | IggyError::ConsumerGroupIdNotFound(..)
+            | IggyError::ConsumerGroupNameNotFound(..)
+            | IggyError::ResourceNotFound(_)
+    )
+}
+
+/// `error` with what was being done.
+pub(crate) fn from_iggy(error: IggyError, context: impl Into<String>) -> LogError {
+    let context = context.into();
+    if is_not_found(&error) {
+        return LogError::NotFound {
+            what: format!("{context}: {error}"),
+        };
+    }
+    LogError::Backend {
+        message: format!("{context}: {error}"),
+        transient: is_connection_error(&error),
+        source: Some(Box::new(error)),
+    }
+}

@@ -1,0 +1,19 @@
+//! The Apache Iggy backend of the vibes event log, and a managed iggy-server.
+//!
+//! [`IggyLog`] implements [`vibes_log::LogBackend`] on an iggy-server 0.8 through the
+//! `iggy` 0.10 SDK: a vibes topic `stream/topic` is the Iggy stream and topic of those
+//! names, offsets are the server's, the event id is the Iggy message id, and message
+//! headers carry the event type, source and partition key. Consumers are members of
+//! real Iggy consumer groups: the server assigns partitions and stores commits.
+//!
+//! This crate must never depend on the host (`vibes`) or on any plugin.
+
+#![warn(missing_docs)]
+
+mod connection;
+mod consumer;
+mod error;
+mod log;
+
+pub use connection::Connection;
+pub use log::{IggyLog, IggyLogOptions};

@@ -1,0 +1,589 @@
+//! [`IggyLog`]: the vibes log on an iggy-server.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use iggy::prelude::{
+    Client, CompressionAlgorithm, Consumer, ConsumerGroupClient, ConsumerOffsetClient, HeaderKey,
+    HeaderValue, Identifier, IggyClient, IggyError, IggyExpiry, IggyMessage, MaxTopicSize,
+    MessageClient, Partitioning, PollingStrategy, StreamClient, TopicClient,
+};
+use jiff::Timestamp;
+use tokio::sync::Notify;
+use vibes_log::{
+    AppendAck, AppendOptions, ConsumerOptions, Durability, GroupInfo, GroupName, LogBackend,
+    LogError, Offset, Record, RecordConsumer, StoredRecord, TopicConfig, TopicInfo, TopicName,
+    Watermarks,
+};
+
+use crate::connection::Connection;
+use crate::consumer::IggyConsumer;
+use crate::error::from_iggy;
+
+/// The user header that carries a record's partition key.
+pub(crate) const KEY_HEADER: &str = "vibes-key";
+
+/// Options of an [`IggyLog`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IggyLogOptions {
+    /// Durability of appends that do not ask for their own. `Always` makes each append
+    /// wait for the server to write and fsync the partition's buffered messages;
+    /// `Interval` and `Never` are acknowledged once the server holds them in memory
+    /// (it saves them on its own schedule; see docs/IGGY.md). Default: `Always`.
+    pub durability: Durability,
+    /// Longest wait between two polls of the server by an idle consumer. Appends made
+    /// through the same `IggyLog` wake its consumers at once. Default 50 ms.
+    pub max_poll_interval: Duration,
+}
+
+impl Default for IggyLogOptions {
+    fn default() -> Self {
+        IggyLogOptions {
+            durability: Durability::Always,
+            max_poll_interval: Duration::from_millis(50),
+        }
+    }
+}
+
+impl IggyLogOptions {
+    /// Sets the default durability.
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets the longest idle poll interval (at least 1 ms).
+    #[must_use]
+    pub fn max_poll_interval(mut self, interval: Duration) -> Self {
+        self.max_poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+}
+
+/// The vibes log on Apache Iggy. A vibes topic `stream/topic` is the Iggy stream and
+/// topic of those names; vibes partition `p` is Iggy partition `p`; offsets are the
+/// server's.
+///
+/// Cloning gives another handle to the same connection. Call [`IggyLog::shutdown`]
+/// when done: the SDK client has no `Drop`.
+#[derive(Clone)]
+pub struct IggyLog {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What every handle and consumer of one `IggyLog` shares.
+pub(crate) struct Shared {
+    pub(crate) client: IggyClient,
+    pub(crate) connection: Connection,
+    pub(crate) options: IggyLogOptions,
+    /// Partition counts of topics seen, so appends need not ask.
+    partitions: parking_lot::Mutex<HashMap<TopicName, u32>>,
+    /// Per partition: a lock that orders this process's appends, and the high-water
+    /// mark after the last one (where a search for an appended batch starts).
+    append_locks: parking_lot::Mutex<HashMap<(TopicName, u32), Arc<tokio::sync::Mutex<Offset>>>>,
+    /// Signalled after every append, to wake this log's consumers.
+    pub(crate) appended: Notify,
+}
+
+impl fmt::Debug for IggyLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IggyLog")
+            .field("connection", &self.shared.connection)
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IggyLog {
+    /// Connects to the server.
+    ///
+    /// Errors: `Backend` (transient) if the server cannot be reached within the
+    /// connection's timeout, `Backend` if signing in fails.
+    pub async fn connect(
+        connection: Connection,
+        options: IggyLogOptions,
+    ) -> Result<Self, LogError> {
+        let client = connection.connect().await?;
+        Ok(IggyLog {
+            shared: Arc::new(Shared {
+                client,
+                connection,
+                options,
+                partitions: parking_lot::Mutex::new(HashMap::new()),
+                append_locks: parking_lot::Mutex::new(HashMap::new()),
+                appended: Notify::new(),
+            }),
+        })
+    }
+
+    /// The connection settings.
+    pub fn connection(&self) -> &Connection {
+        &self.shared.connection
+    }
+
+    /// Closes the connection. Consumers created from this log keep their own.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.shared.client.shutdown().await {
+            tracing::debug!("iggy client shutdown: {e}");
+        }
+    }
+
+    /// Whether the server answers a ping now.
+    pub async fn ping(&self) -> bool {
+        iggy::prelude::SystemClient::ping(&self.shared.client)
+            .await
+            .is_ok()
+    }
+}
+
+pub(crate) fn stream_id(topic: &TopicName) -> Result<Identifier, LogError> {
+    Identifier::named(topic.stream()).map_err(|e| from_iggy(e, format!("stream name of {topic}")))
+}
+
+pub(crate) fn topic_id(topic: &TopicName) -> Result<Identifier, LogError> {
+    Identifier::named(topic.topic()).map_err(|e| from_iggy(e, format!("topic name of {topic}")))
+}
+
+/// The offsets an Iggy partition holds, from its current offset and message count.
+pub(crate) fn watermarks(current_offset: u64, messages_count: u64) -> Watermarks {
+    let high = if messages_count == 0 && current_offset == 0 {
+        0
+    } else {
+        current_offset + 1
+    };
+    Watermarks {
+        low: high.saturating_sub(messages_count),
+        high,
+    }
+}
+
+/// A stored Iggy message as a vibes record.
+pub(crate) fn stored_record(partition: u32, message: IggyMessage) -> StoredRecord {
+    let key = message
+        .user_headers_map()
+        .ok()
+        .flatten()
+        .and_then(|headers| {
+            let key = HeaderKey::try_from(KEY_HEADER).ok()?;
+            headers.get(&key).map(|v| v.value())
+        });
+    let micros = message.header.timestamp;
+    StoredRecord {
+        address: vibes_log::RecordAddress {
+            partition,
+            offset: message.header.offset,
+        },
+        timestamp: Timestamp::from_microsecond(micros as i64).unwrap_or(Timestamp::UNIX_EPOCH),
+        key,
+        id: message.header.id,
+        payload: message.payload,
+    }
+}
+
+impl Shared {
+    pub(crate) async fn topic_details(
+        &self,
+        topic: &TopicName,
+    ) -> Result<iggy::prelude::TopicDetails, LogError> {
+        let details = self
+            .client
+            .get_topic(&stream_id(topic)?, &topic_id(topic)?)
+            .await
+            .map_err(|e| from_iggy(e, format!("reading topic {topic}")))?;
+        let details = details.ok_or_else(|| LogError::NotFound {
+            what: format!("topic {topic}"),
+        })?;
+        self.partitions
+            .lock()
+            .insert(topic.clone(), details.partitions_count);
+        Ok(details)
+    }
+
+    pub(crate) async fn partition_count(&self, topic: &TopicName) -> Result<u32, LogError> {
+        if let Some(n) = self.partitions.lock().get(topic) {
+            return Ok(*n);
+        }
+        Ok(self.topic_details(topic).await?.partitions_count)
+    }
+
+    pub(crate) async fn watermarks(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+    ) -> Result<Watermarks, LogError> {
+        let details = self.topic_details(topic).await?;
+        let p = details
+            .partitions
+            .iter()
+            .find(|p| p.id == partition)
+            .ok_or_else(|| {
+                LogError::no_such_partition(topic, details.partitions_count, partition)
+            })?;
+        Ok(watermarks(p.current_offset, p.messages_count))
+    }
+
+    fn append_lock(&self, topic: &TopicName, partition: u32) -> Arc<tokio::sync::Mutex<Offset>> {
+        self.append_locks
+            .lock()
+            .entry((topic.clone(), partition))
+            .or_default()
+            .clone()
+    }
+
+    /// Reads `count` messages of `partition` from `offset` without any consumer state.
+    pub(crate) async fn read(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        strategy: PollingStrategy,
+        count: u32,
+    ) -> Result<Vec<IggyMessage>, LogError> {
+        let polled = self
+            .client
+            .poll_messages(
+                &stream_id(topic)?,
+                &topic_id(topic)?,
+                Some(partition),
+                &reader(),
+                &strategy,
+                count,
+                false,
+            )
+            .await
+            .map_err(|e| from_iggy(e, format!("reading {topic} partition {partition}")))?;
+        Ok(polled.messages)
+    }
+
+    /// Finds where the batch whose ids are `ids` was stored: first at the end of the
+    /// partition (the usual case), else by scanning forward from `from`.
+    async fn locate(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        ids: &[u128],
+        from: Offset,
+    ) -> Result<(Offset, Timestamp), LogError> {
+        let n = ids.len() as u32;
+        let tail = self
+            .read(topic, partition, PollingStrategy::last(), n)
+            .await?;
+        if let Some(found) = match_batch(&tail, ids) {
+            return Ok(found);
+        }
+        // Another producer appended after us: scan from where we were.
+        let mut offset = from;
+        let mut last_match = None;
+        loop {
+            let chunk = self
+                .read(topic, partition, PollingStrategy::offset(offset), 1000)
+                .await?;
+            let Some(last) = chunk.last() else { break };
+            let next = last.header.offset + 1;
+            for (i, message) in chunk.iter().enumerate() {
+                if message.header.id == ids[0] {
+                    let window = &chunk[i..];
+                    if window.len() >= ids.len() {
+                        if let Some(found) = match_batch(&window[..ids.len()], ids) {
+                            last_match = Some(found);
+                        }
+                    } else {
+                        // The batch crosses the chunk boundary: read it whole.
+                        let whole = self
+                            .read(
+                                topic,
+                                partition,
+                                PollingStrategy::offset(message.header.offset),
+                                n,
+                            )
+                            .await?;
+                        if let Some(found) = match_batch(&whole, ids) {
+                            last_match = Some(found);
+                        }
+                    }
+                }
+            }
+            offset = next;
+        }
+        last_match.ok_or_else(|| LogError::Backend {
+            message: format!(
+                "the server accepted a batch of {n} records for {topic} partition {partition}, but they are not there"
+            ),
+            transient: false,
+            source: None,
+        })
+    }
+}
+
+/// `messages` are exactly the batch `ids`: its base offset and append time.
+fn match_batch(messages: &[IggyMessage], ids: &[u128]) -> Option<(Offset, Timestamp)> {
+    if messages.len() != ids.len() || messages.iter().zip(ids).any(|(m, id)| m.header.id != *id) {
+        return None;
+    }
+    let first = messages.first()?;
+    let time = Timestamp::from_microsecond(first.header.timestamp as i64).ok()?;
+    Some((first.header.offset, time))
+}
+
+/// The consumer used for reads that keep no position on the server.
+fn reader() -> Consumer {
+    Consumer::new(Identifier::numeric(1).expect("1 is a valid numeric id"))
+}
+
+fn to_message(topic: &TopicName, record: Record) -> Result<IggyMessage, LogError> {
+    if record.payload.is_empty() {
+        return Err(LogError::InvalidArgument(format!(
+            "{topic}: Iggy cannot store an empty payload"
+        )));
+    }
+    if record.id == 0 {
+        return Err(LogError::InvalidArgument(format!(
+            "{topic}: Iggy reserves message id 0 (it assigns a random id instead)"
+        )));
+    }
+    let mut headers = BTreeMap::new();
+    let mut header = |name: &str, value: HeaderValue| -> Result<(), LogError> {
+        let key =
+            HeaderKey::try_from(name).map_err(|e| from_iggy(e, format!("header name {name}")))?;
+        headers.insert(key, value);
+        Ok(())
+    };
+    if let Some(key) = &record.key {
+        let value = HeaderValue::try_from(&key[..]).map_err(|_| {
+            LogError::InvalidArgument(format!(
+                "{topic}: a partition key must be 1 to 255 bytes on Iggy, not {}",
+                key.len()
+            ))
+        })?;
+        header(KEY_HEADER, value)?;
+    }
+    for (name, value) in &record.headers {
+        // Headers are a convenience for other readers; one that Iggy cannot hold
+        // (empty, or over 255 bytes) is left out, the payload still has it all.
+        if let Ok(value) = HeaderValue::try_from(value.as_str()) {
+            header(name, value)?;
+        }
+    }
+    IggyMessage::builder()
+        .id(record.id)
+        .payload(record.payload)
+        .maybe_user_headers((!headers.is_empty()).then_some(headers))
+        .build()
+        .map_err(|e| match e {
+            IggyError::TooBigMessagePayload => LogError::InvalidArgument(format!(
+                "{topic}: a record payload is larger than Iggy accepts"
+            )),
+            e => from_iggy(e, format!("building a message for {topic}")),
+        })
+}
+
+#[async_trait]
+impl LogBackend for IggyLog {
+    fn kind(&self) -> &'static str {
+        "iggy"
+    }
+
+    fn wants_headers(&self) -> bool {
+        true
+    }
+
+    async fn ensure_topic(
+        &self,
+        topic: &TopicName,
+        config: TopicConfig,
+    ) -> Result<TopicInfo, LogError> {
+        config.check(topic)?;
+        let shared = &self.shared;
+        let sid = stream_id(topic)?;
+        let stream = shared
+            .client
+            .get_stream(&sid)
+            .await
+            .map_err(|e| from_iggy(e, format!("reading stream {}", topic.stream())))?;
+        if stream.is_none() {
+            match shared.client.create_stream(topic.stream()).await {
+                Ok(_) | Err(IggyError::StreamNameAlreadyExists(_)) => {}
+                Err(e) => return Err(from_iggy(e, format!("creating stream {}", topic.stream()))),
+            }
+        }
+        let existing = shared
+            .client
+            .get_topic(&sid, &topic_id(topic)?)
+            .await
+            .map_err(|e| from_iggy(e, format!("reading topic {topic}")))?;
+        if existing.is_none() {
+            match shared
+                .client
+                .create_topic(
+                    &sid,
+                    topic.topic(),
+                    config.partitions,
+                    CompressionAlgorithm::None,
+                    None,
+                    IggyExpiry::ServerDefault,
+                    MaxTopicSize::ServerDefault,
+                )
+                .await
+            {
+                Ok(_) | Err(IggyError::TopicNameAlreadyExists(..)) => {}
+                Err(e) => return Err(from_iggy(e, format!("creating topic {topic}"))),
+            }
+        }
+        let details = shared.topic_details(topic).await?;
+        if details.partitions_count != config.partitions {
+            return Err(LogError::PartitionCountMismatch {
+                topic: topic.to_string(),
+                existing: details.partitions_count,
+                requested: config.partitions,
+            });
+        }
+        self.topic_info(topic).await
+    }
+
+    async fn topic_info(&self, topic: &TopicName) -> Result<TopicInfo, LogError> {
+        let details = self.shared.topic_details(topic).await?;
+        let mut partitions: Vec<_> = details.partitions.iter().collect();
+        partitions.sort_by_key(|p| p.id);
+        Ok(TopicInfo {
+            name: topic.clone(),
+            partitions: partitions
+                .iter()
+                .map(|p| watermarks(p.current_offset, p.messages_count))
+                .collect(),
+        })
+    }
+
+    async fn list_topics(&self) -> Result<Vec<TopicName>, LogError> {
+        let client = &self.shared.client;
+        let mut names = Vec::new();
+        let streams = client
+            .get_streams()
+            .await
+            .map_err(|e| from_iggy(e, "listing streams"))?;
+        for stream in streams {
+            let sid = Identifier::numeric(stream.id).map_err(|e| from_iggy(e, "stream id"))?;
+            let topics = client
+                .get_topics(&sid)
+                .await
+                .map_err(|e| from_iggy(e, format!("listing topics of {}", stream.name)))?;
+            for topic in topics {
+                // Streams and topics that are not valid vibes names are not vibes topics.
+                if let Ok(name) = TopicName::new(&format!("{}/{}", stream.name, topic.name)) {
+                    names.push(name);
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    async fn append(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        records: Vec<Record>,
+        options: AppendOptions,
+    ) -> Result<AppendAck, LogError> {
+        let shared = &self.shared;
+        if records.is_empty() {
+            return Err(LogError::InvalidArgument(
+                "an append needs at least one record".into(),
+            ));
+        }
+        let partitions = shared.partition_count(topic).await?;
+        if partition >= partitions {
+            return Err(LogError::no_such_partition(topic, partitions, partition));
+        }
+        let ids: Vec<u128> = records.iter().map(|r| r.id).collect();
+        let mut messages = records
+            .into_iter()
+            .map(|r| to_message(topic, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let durability = options.durability.unwrap_or(shared.options.durability);
+        let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
+
+        let lock = shared.append_lock(topic, partition);
+        let mut high = lock.lock().await;
+        shared
+            .client
+            .send_messages(
+                &sid,
+                &tid,
+                &Partitioning::partition_id(partition),
+                &mut messages,
+            )
+            .await
+            .map_err(|e| from_iggy(e, format!("appending to {topic} partition {partition}")))?;
+        if durability == Durability::Always {
+            shared
+                .client
+                .flush_unsaved_buffer(&sid, &tid, partition, true)
+                .await
+                .map_err(|e| from_iggy(e, format!("flushing {topic} partition {partition}")))?;
+        }
+        let (base, timestamp) = shared.locate(topic, partition, &ids, *high).await?;
+        let last = base + ids.len() as u64 - 1;
+        *high = last + 1;
+        drop(high);
+        shared.appended.notify_waiters();
+        Ok(AppendAck {
+            partition,
+            base_offset: base,
+            last_offset: last,
+            timestamp,
+        })
+    }
+
+    async fn watermarks(&self, topic: &TopicName, partition: u32) -> Result<Watermarks, LogError> {
+        self.shared.watermarks(topic, partition).await
+    }
+
+    async fn consumer(
+        &self,
+        topic: &TopicName,
+        group: &GroupName,
+        options: ConsumerOptions,
+    ) -> Result<Box<dyn RecordConsumer>, LogError> {
+        let consumer = IggyConsumer::join(Arc::clone(&self.shared), topic, group, options).await?;
+        Ok(Box::new(consumer))
+    }
+
+    async fn groups(&self, topic: &TopicName) -> Result<Vec<GroupInfo>, LogError> {
+        let shared = &self.shared;
+        let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
+        let partitions = shared.partition_count(topic).await?;
+        let groups = shared
+            .client
+            .get_consumer_groups(&sid, &tid)
+            .await
+            .map_err(|e| from_iggy(e, format!("listing the consumer groups of {topic}")))?;
+        let mut infos = Vec::new();
+        for group in groups {
+            let Ok(name) = GroupName::new(&group.name) else {
+                continue;
+            };
+            let consumer = Consumer::group(
+                Identifier::named(&group.name).map_err(|e| from_iggy(e, "group name"))?,
+            );
+            let mut committed = Vec::with_capacity(partitions as usize);
+            for p in 0..partitions {
+                let offset = shared
+                    .client
+                    .get_consumer_offset(&consumer, &sid, &tid, Some(p))
+                    .await
+                    .map_err(|e| from_iggy(e, format!("reading the offsets of group {name}")))?;
+                committed.push(offset.map(|o| o.stored_offset + 1));
+            }
+            infos.push(GroupInfo {
+                group: name,
+                committed,
+            });
+        }
+        infos.sort_by(|a, b| a.group.as_str().cmp(b.group.as_str()));
+        Ok(infos)
+    }
+}

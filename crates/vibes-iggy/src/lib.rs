@@ -6,14 +6,21 @@
 //! headers carry the event type, source and partition key. Consumers are members of
 //! real Iggy consumer groups: the server assigns partitions and stores commits.
 //!
+//! [`IggyConfig`] says how to reach Iggy: a server vibes runs itself
+//! ([`IggyManager`], on `vibes-supervisor`) or one someone else runs
+//! ([`IggyConfig::external_connection`]). [`preflight`] checks whether this machine can
+//! run the server, for `vibes doctor`.
+//!
 //! This crate must never depend on the host (`vibes`) or on any plugin.
 
 #![warn(missing_docs)]
 
+pub mod config;
 mod connection;
 mod consumer;
 mod error;
 mod log;
 
+pub use config::{ConfigError, IggyConfig, Mode};
 pub use connection::Connection;
 pub use log::{IggyLog, IggyLogOptions};

@@ -20,6 +20,7 @@ mod connection;
 mod consumer;
 mod error;
 mod log;
+pub mod preflight;
 
 pub use config::{ConfigError, IggyConfig, Mode};
 pub use connection::Connection;

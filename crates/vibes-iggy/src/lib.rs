@@ -20,8 +20,10 @@ mod connection;
 mod consumer;
 mod error;
 mod log;
+pub mod manager;
 pub mod preflight;
 
 pub use config::{ConfigError, IggyConfig, Mode};
 pub use connection::Connection;
 pub use log::{IggyLog, IggyLogOptions};
+pub use manager::{IggyManager, ManagerError};

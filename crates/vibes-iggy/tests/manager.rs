@@ -260,11 +260,26 @@ async fn a_killed_server_is_restarted_on_the_same_addresses() {
     assert_ne!(second_pid, first_pid);
     assert!(seen[0].starts_with("Backoff"), "{seen:?}");
     assert!(seen.iter().any(|s| s.starts_with("Starting")), "{seen:?}");
+    // The supervisor sends a change to `events` just before the watch channel.
+    let mut states = manager.subscribe();
+    let running = states.wait_for(|s| s.pid() == Some(second_pid));
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(manager.pid(), Some(second_pid));
     assert_eq!((manager.tcp_address(), manager.http_address()), (tcp, http));
     assert!(ping(&manager, &config).await);
 
-    let status = IggyManager::status(&config).await.unwrap();
+    // The pid file is rewritten by the manager's own task, soon after the change.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        let status = IggyManager::status(&config).await.unwrap();
+        if status.pid == Some(second_pid) || Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(status.pid, Some(second_pid));
     assert!(status.ping);
     manager.stop().await.unwrap();

@@ -30,7 +30,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use vibes_log::Durability;
+use vibes_log::{Durability, TopicConfig};
 
 use crate::connection::Connection;
 use crate::log::IggyLogOptions;
@@ -637,6 +637,11 @@ impl IggyConfig {
         IggyLogOptions::default().durability(self.durability())
     }
 
+    /// The [`TopicConfig`] of a new topic: `partitions` partitions.
+    pub fn topic_config(&self) -> TopicConfig {
+        TopicConfig::partitions(self.partitions)
+    }
+
     /// `flush` as a [`Durability`].
     pub fn durability(&self) -> Durability {
         match self.flush {
@@ -1034,7 +1039,7 @@ mod tests {
     }
 
     #[test]
-    fn flush_maps_to_the_log_durability() {
+    fn flush_and_partitions_map_to_the_log_options() {
         let with = |flush| IggyConfig {
             flush,
             ..IggyConfig::default()
@@ -1051,6 +1056,11 @@ mod tests {
             with(Flush::Interval).log_options().durability,
             Durability::Interval(Duration::from_secs(1))
         );
+        let four = IggyConfig {
+            partitions: 4,
+            ..IggyConfig::default()
+        };
+        assert_eq!(four.topic_config(), TopicConfig::partitions(4));
     }
 
     fn executable(dir: &Path, name: &str) -> PathBuf {

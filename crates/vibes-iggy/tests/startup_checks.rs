@@ -80,10 +80,11 @@ async fn start_refuses_a_binary_of_another_version() {
     let err = IggyManager::start(&config(dir.path(), old))
         .await
         .unwrap_err();
+    let ManagerError::WrongVersion { found, .. } = &err else {
+        panic!("expected WrongVersion, got {err:?}");
+    };
+    assert_eq!(found, "server 0.7.1");
     let message = err.to_string();
-    let wrong =
-        matches!(err, ManagerError::WrongVersion { ref found, .. } if found == "server 0.7.1");
-    assert!(wrong, "{err:?}");
     assert!(message.contains("0.8.x"), "{message}");
     assert!(
         !dir.path().join("data").exists(),
@@ -102,8 +103,10 @@ async fn start_refuses_a_fixed_port_that_already_answers() {
         ..config(dir.path(), bin)
     };
     let err = IggyManager::start(&config).await.unwrap_err();
-    let in_use = matches!(err, ManagerError::PortInUse { address, field: "http_address" } if address == taken);
-    assert!(in_use, "{err:?}");
+    let ManagerError::PortInUse { address, field } = &err else {
+        panic!("expected PortInUse, got {err:?}");
+    };
+    assert_eq!((*address, *field), (taken, "http_address"));
     let message = err.to_string();
     assert!(message.contains("stray"), "{message}");
     assert!(

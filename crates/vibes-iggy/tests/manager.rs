@@ -287,3 +287,56 @@ async fn a_killed_server_is_restarted_on_the_same_addresses() {
     assert!(status.ping);
     manager.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
+async fn a_port_taken_after_the_check_is_a_start_up_error_with_the_server_output() {
+    // Bound but not listening: nothing answers, so the check passes, but the server's
+    // bind fails.
+    let holder = tokio::net::TcpSocket::new_v4().unwrap();
+    holder.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let taken = holder.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = IggyConfig {
+        tcp_address: taken.to_string(),
+        ..config(dir.path())
+    };
+    let err = IggyManager::start(&config).await.unwrap_err();
+    eprintln!("{err}");
+    let ManagerError::Supervisor(inner) = &err else {
+        panic!("expected a supervisor error, got {err:?}");
+    };
+    let tail = inner.output_tail().unwrap_or_default();
+    assert!(
+        tail.contains(&format!("Cannot bind to socket with addr: {taken}")),
+        "{err}"
+    );
+    assert!(!dir.path().join("server.pid").exists());
+    drop(holder);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
+async fn a_stale_runtime_config_is_not_taken_for_readiness() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("server/runtime");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let stale = runtime.join("current_config.toml");
+    // A file left by an earlier run, naming ports that nothing serves now.
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/current_config.toml"),
+        &stale,
+    )
+    .unwrap();
+    let manager = start(&config(dir.path())).await;
+    let written = std::fs::read_to_string(&stale).unwrap();
+    assert!(
+        written.contains(&format!("address = \"{}\"", manager.tcp_address())),
+        "{written}"
+    );
+    assert!(
+        written.contains(&format!("address = \"{}\"", manager.http_address())),
+        "{written}"
+    );
+    manager.stop().await.unwrap();
+}

@@ -18,8 +18,9 @@
 //! Ready: the server has written `server/runtime/current_config.toml` (it does so
 //! once every listener is bound), the TCP and HTTP addresses there are the ones it
 //! was given, `GET /ping` on the HTTP address answers 200, and the TCP address
-//! accepts a connection. A stale file from an earlier run is deleted before each
-//! start, so it cannot pass for a new one.
+//! accepts a connection. The file of an earlier run is deleted before the first start
+//! and whenever a run ends; a restarted run must also answer on the same ports, so an
+//! old file cannot pass for a new one.
 //!
 //! Healthy: `GET /ping` answers 200, every 5 s; 3 failures in a row make the run
 //! failed and it is restarted. HTTP rather than an SDK ping: an SDK client must sign

@@ -340,3 +340,39 @@ async fn a_stale_runtime_config_is_not_taken_for_readiness() {
     );
     manager.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
+async fn the_server_takes_the_sizing_and_durability_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = IggyConfig {
+        cpu_allocation: vibes_iggy::config::CpuAllocation::All,
+        memory_pool_mib: 0,
+        fsync: false,
+        saver_interval: Duration::from_millis(250),
+        ..config(dir.path())
+    };
+    let manager = start(&config).await;
+    assert!(ping(&manager, &config).await);
+    // What the server runs with, as it wrote it back.
+    let written =
+        std::fs::read_to_string(dir.path().join("server/runtime/current_config.toml")).unwrap();
+    let table: toml::Table = written.parse().unwrap();
+    let get = |path: &str| {
+        let mut value = &toml::Value::Table(table.clone());
+        for key in path.split('.') {
+            value = &value[key];
+        }
+        value.clone()
+    };
+    assert_eq!(get("system.sharding.cpu_allocation").as_str(), Some("all"));
+    assert_eq!(get("system.memory_pool.enabled").as_bool(), Some(false));
+    assert_eq!(get("system.partition.enforce_fsync").as_bool(), Some(false));
+    assert_eq!(get("system.state.enforce_fsync").as_bool(), Some(false));
+    assert_eq!(get("message_saver.enforce_fsync").as_bool(), Some(false));
+    assert_eq!(get("message_saver.interval").as_str(), Some("250ms"));
+    assert_eq!(get("quic.enabled").as_bool(), Some(false));
+    assert_eq!(get("websocket.enabled").as_bool(), Some(false));
+    assert_eq!(get("system.logging.file_enabled").as_bool(), Some(false));
+    manager.stop().await.unwrap();
+}

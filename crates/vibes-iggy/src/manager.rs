@@ -187,14 +187,21 @@ pub enum ManagerError {
     /// output (see [`vibes_supervisor::Error::output_tail`]).
     #[error(transparent)]
     Supervisor(#[from] vibes_supervisor::Error),
-    /// The server is ready but the root user cannot sign in.
-    #[error("iggy-server at {address} is ready but signing in as {ROOT_USERNAME} failed: {source}")]
+    /// The server is ready but the root user cannot sign in; it has been stopped.
+    #[error(
+        "iggy-server at {address} is ready but signing in as {ROOT_USERNAME} failed: {source}. \
+         The server keeps the root password it was first started with; if {} was changed \
+         since, restore it",
+        credentials.display()
+    )]
     SignIn {
         /// The server's TCP address.
         address: SocketAddr,
+        /// The root credentials file.
+        credentials: PathBuf,
         /// What the client said.
         #[source]
-        source: LogError,
+        source: Box<LogError>,
     },
 }
 
@@ -837,6 +844,7 @@ impl IggyManager {
         {
             tracing::warn!(error = %e, "cannot write the iggy-server pid file");
         }
+        let credentials = layout.credentials.clone();
         let records = tokio::spawn(keep_records(events, layout.clone(), binary, lock));
         let manager = IggyManager {
             supervisor,
@@ -857,7 +865,11 @@ impl IggyManager {
                 if let Err(e) = manager.stop().await {
                     tracing::warn!(error = %e, "stopping iggy-server after a failed sign-in");
                 }
-                Err(ManagerError::SignIn { address, source })
+                Err(ManagerError::SignIn {
+                    address,
+                    credentials,
+                    source: Box::new(source),
+                })
             }
         }
     }

@@ -302,7 +302,6 @@ async fn a_port_taken_after_the_check_is_a_start_up_error_with_the_server_output
         ..config(dir.path())
     };
     let err = IggyManager::start(&config).await.unwrap_err();
-    eprintln!("{err}");
     let ManagerError::Supervisor(inner) = &err else {
         panic!("expected a supervisor error, got {err:?}");
     };
@@ -375,4 +374,28 @@ async fn the_server_takes_the_sizing_and_durability_settings() {
     assert_eq!(get("websocket.enabled").as_bool(), Some(false));
     assert_eq!(get("system.logging.file_enabled").as_bool(), Some(false));
     manager.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
+async fn a_root_password_the_server_does_not_know_fails_start_and_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = IggyConfig {
+        connect_timeout: Duration::from_secs(2),
+        ..config(dir.path())
+    };
+    start(&config).await.stop().await.unwrap();
+    // Someone replaced the password; the server keeps the one it was created with.
+    std::fs::write(dir.path().join("root-credentials"), "not-the-password\n").unwrap();
+
+    let err = IggyManager::start(&config).await.unwrap_err();
+    let ManagerError::SignIn { .. } = &err else {
+        panic!("expected SignIn, got {err:?}");
+    };
+    let message = err.to_string();
+    assert!(message.contains("signing in as iggy failed"), "{message}");
+    assert!(message.contains("root-credentials"), "{message}");
+    assert!(!message.contains("not-the-password"), "{message}");
+    let status = IggyManager::status(&config).await.unwrap();
+    assert!(!status.running(), "{status:?}");
 }

@@ -15,8 +15,8 @@ use jiff::Timestamp;
 use tokio::sync::Notify;
 use vibes_log::{
     AppendAck, AppendOptions, ConsumerOptions, Durability, GroupInfo, GroupName, LogBackend,
-    LogError, Offset, Record, RecordConsumer, StoredRecord, TopicConfig, TopicInfo, TopicName,
-    Watermarks,
+    LogError, MAX_PAYLOAD_BYTES, Offset, Record, RecordConsumer, StoredRecord, TopicConfig,
+    TopicInfo, TopicName, Watermarks,
 };
 
 use crate::connection::Connection;
@@ -25,6 +25,10 @@ use crate::error::from_iggy;
 
 /// The user header that carries a record's partition key.
 pub(crate) const KEY_HEADER: &str = "vibes-key";
+
+/// Orders one partition's appends in this process; holds the high-water mark after
+/// the last one.
+type AppendLock = Arc<tokio::sync::Mutex<Offset>>;
 
 /// Options of an [`IggyLog`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,14 +82,15 @@ pub struct IggyLog {
 
 /// What every handle and consumer of one `IggyLog` shares.
 pub(crate) struct Shared {
-    pub(crate) client: IggyClient,
+    /// `None` only while being dropped.
+    client: Option<IggyClient>,
     pub(crate) connection: Connection,
     pub(crate) options: IggyLogOptions,
     /// Partition counts of topics seen, so appends need not ask.
     partitions: parking_lot::Mutex<HashMap<TopicName, u32>>,
     /// Per partition: a lock that orders this process's appends, and the high-water
     /// mark after the last one (where a search for an appended batch starts).
-    append_locks: parking_lot::Mutex<HashMap<(TopicName, u32), Arc<tokio::sync::Mutex<Offset>>>>,
+    append_locks: parking_lot::Mutex<HashMap<(TopicName, u32), AppendLock>>,
     /// Signalled after every append, to wake this log's consumers.
     pub(crate) appended: Notify,
 }
@@ -111,7 +116,7 @@ impl IggyLog {
         let client = connection.connect().await?;
         Ok(IggyLog {
             shared: Arc::new(Shared {
-                client,
+                client: Some(client),
                 connection,
                 options,
                 partitions: parking_lot::Mutex::new(HashMap::new()),
@@ -128,16 +133,30 @@ impl IggyLog {
 
     /// Closes the connection. Consumers created from this log keep their own.
     pub async fn shutdown(&self) {
-        if let Err(e) = self.shared.client.shutdown().await {
+        if let Err(e) = self.shared.client().shutdown().await {
             tracing::debug!("iggy client shutdown: {e}");
         }
     }
 
     /// Whether the server answers a ping now.
     pub async fn ping(&self) -> bool {
-        iggy::prelude::SystemClient::ping(&self.shared.client)
+        iggy::prelude::SystemClient::ping(self.shared.client())
             .await
             .is_ok()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The SDK client has no Drop: close it on the runtime when the last handle goes.
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = client.shutdown().await;
+            });
+        }
     }
 }
 
@@ -186,12 +205,18 @@ pub(crate) fn stored_record(partition: u32, message: IggyMessage) -> StoredRecor
 }
 
 impl Shared {
+    pub(crate) fn client(&self) -> &IggyClient {
+        self.client
+            .as_ref()
+            .expect("the client is taken only on drop")
+    }
+
     pub(crate) async fn topic_details(
         &self,
         topic: &TopicName,
     ) -> Result<iggy::prelude::TopicDetails, LogError> {
         let details = self
-            .client
+            .client()
             .get_topic(&stream_id(topic)?, &topic_id(topic)?)
             .await
             .map_err(|e| from_iggy(e, format!("reading topic {topic}")))?;
@@ -227,7 +252,7 @@ impl Shared {
         Ok(watermarks(p.current_offset, p.messages_count))
     }
 
-    fn append_lock(&self, topic: &TopicName, partition: u32) -> Arc<tokio::sync::Mutex<Offset>> {
+    fn append_lock(&self, topic: &TopicName, partition: u32) -> AppendLock {
         self.append_locks
             .lock()
             .entry((topic.clone(), partition))
@@ -244,7 +269,7 @@ impl Shared {
         count: u32,
     ) -> Result<Vec<IggyMessage>, LogError> {
         let polled = self
-            .client
+            .client()
             .poll_messages(
                 &stream_id(topic)?,
                 &topic_id(topic)?,
@@ -340,6 +365,12 @@ fn to_message(topic: &TopicName, record: Record) -> Result<IggyMessage, LogError
             "{topic}: Iggy cannot store an empty payload"
         )));
     }
+    if record.payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(LogError::InvalidArgument(format!(
+            "{topic}: a record of {} bytes is over the limit of {MAX_PAYLOAD_BYTES}",
+            record.payload.len()
+        )));
+    }
     if record.id == 0 {
         return Err(LogError::InvalidArgument(format!(
             "{topic}: Iggy reserves message id 0 (it assigns a random id instead)"
@@ -400,24 +431,24 @@ impl LogBackend for IggyLog {
         let shared = &self.shared;
         let sid = stream_id(topic)?;
         let stream = shared
-            .client
+            .client()
             .get_stream(&sid)
             .await
             .map_err(|e| from_iggy(e, format!("reading stream {}", topic.stream())))?;
         if stream.is_none() {
-            match shared.client.create_stream(topic.stream()).await {
+            match shared.client().create_stream(topic.stream()).await {
                 Ok(_) | Err(IggyError::StreamNameAlreadyExists(_)) => {}
                 Err(e) => return Err(from_iggy(e, format!("creating stream {}", topic.stream()))),
             }
         }
         let existing = shared
-            .client
+            .client()
             .get_topic(&sid, &topic_id(topic)?)
             .await
             .map_err(|e| from_iggy(e, format!("reading topic {topic}")))?;
         if existing.is_none() {
             match shared
-                .client
+                .client()
                 .create_topic(
                     &sid,
                     topic.topic(),
@@ -458,7 +489,7 @@ impl LogBackend for IggyLog {
     }
 
     async fn list_topics(&self) -> Result<Vec<TopicName>, LogError> {
-        let client = &self.shared.client;
+        let client = &self.shared.client();
         let mut names = Vec::new();
         let streams = client
             .get_streams()
@@ -509,7 +540,7 @@ impl LogBackend for IggyLog {
         let lock = shared.append_lock(topic, partition);
         let mut high = lock.lock().await;
         shared
-            .client
+            .client()
             .send_messages(
                 &sid,
                 &tid,
@@ -520,7 +551,7 @@ impl LogBackend for IggyLog {
             .map_err(|e| from_iggy(e, format!("appending to {topic} partition {partition}")))?;
         if durability == Durability::Always {
             shared
-                .client
+                .client()
                 .flush_unsaved_buffer(&sid, &tid, partition, true)
                 .await
                 .map_err(|e| from_iggy(e, format!("flushing {topic} partition {partition}")))?;
@@ -557,7 +588,7 @@ impl LogBackend for IggyLog {
         let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
         let partitions = shared.partition_count(topic).await?;
         let groups = shared
-            .client
+            .client()
             .get_consumer_groups(&sid, &tid)
             .await
             .map_err(|e| from_iggy(e, format!("listing the consumer groups of {topic}")))?;
@@ -572,16 +603,20 @@ impl LogBackend for IggyLog {
             let mut committed = Vec::with_capacity(partitions as usize);
             for p in 0..partitions {
                 let offset = shared
-                    .client
+                    .client()
                     .get_consumer_offset(&consumer, &sid, &tid, Some(p))
                     .await
                     .map_err(|e| from_iggy(e, format!("reading the offsets of group {name}")))?;
                 committed.push(offset.map(|o| o.stored_offset + 1));
             }
-            infos.push(GroupInfo {
-                group: name,
-                committed,
-            });
+            // Listed are the groups that committed (a group is created when a member
+            // joins, before it has committed anything).
+            if committed.iter().any(Option::is_some) {
+                infos.push(GroupInfo {
+                    group: name,
+                    committed,
+                });
+            }
         }
         infos.sort_by(|a, b| a.group.as_str().cmp(b.group.as_str()));
         Ok(infos)

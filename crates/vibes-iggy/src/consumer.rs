@@ -21,7 +21,7 @@ use vibes_log::{
     StoredRecord, TopicName,
 };
 
-use crate::error::from_iggy;
+use crate::error::{from_iggy, is_member_lost};
 use crate::log::{Shared, stored_record, stream_id, topic_id};
 
 /// The shortest wait between polls of an idle consumer; it doubles up to the log's
@@ -228,6 +228,13 @@ impl IggyConsumer {
     /// changed since it was last learned.
     async fn follow_rebalance(&mut self) -> Result<(), LogError> {
         let details = self.group_details().await?;
+        if details.members.is_empty() {
+            return Err(LogError::Backend {
+                message: format!("consumer group {} has no members", self.group),
+                transient: true,
+                source: Some(Box::new(IggyError::StaleClient)),
+            });
+        }
         if layout_of(&details) != self.layout {
             self.refresh_assignment().await?;
         }
@@ -380,6 +387,7 @@ impl IggyConsumer {
                 Err(IggyError::ConsumerGroupMemberNotFound(..)) => {
                     // The server forgot this member (a reconnect, a restart): join again.
                     self.positions.clear();
+                    self.committed.clear();
                     self.enter_group().await?;
                     return Ok(Vec::new());
                 }
@@ -421,7 +429,17 @@ impl RecordConsumer for IggyConsumer {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut interval = MIN_POLL_INTERVAL;
         loop {
-            self.follow_rebalance().await?;
+            if let Err(e) = self.follow_rebalance().await {
+                if !is_member_lost(&e) {
+                    return Err(e);
+                }
+                // The server forgot this member (it restarted, or the connection was
+                // re-established): join again and resume from the group's commits.
+                tracing::info!(topic = %self.topic, group = %self.group, "rejoining the consumer group");
+                self.positions.clear();
+                self.committed.clear();
+                self.enter_group().await?;
+            }
             // Armed before reading, so an append in between is not missed.
             let shared = Arc::clone(&self.shared);
             let appended = shared.appended.notified();

@@ -13,7 +13,10 @@
 mod connection;
 mod consumer;
 mod error;
+mod headers;
 mod log;
+pub mod outbox;
 
 pub use connection::Connection;
 pub use log::{IggyLog, IggyLogOptions};
+pub use outbox::{OutboxDepth, OutboxedIggy, Receipt};

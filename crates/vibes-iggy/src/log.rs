@@ -42,6 +42,10 @@ pub struct IggyLogOptions {
     /// Longest wait between two polls of the server by an idle consumer. Appends made
     /// through the same `IggyLog` wake its consumers at once. Default 50 ms.
     pub max_poll_interval: Duration,
+    /// How long an append waits for the server before it fails with a transient
+    /// error (the SDK would otherwise wait for its reconnection). An append that timed
+    /// out may still have been stored. Default 5 s.
+    pub request_timeout: Duration,
 }
 
 impl Default for IggyLogOptions {
@@ -49,6 +53,7 @@ impl Default for IggyLogOptions {
         IggyLogOptions {
             durability: Durability::Always,
             max_poll_interval: Duration::from_millis(50),
+            request_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -58,6 +63,13 @@ impl IggyLogOptions {
     #[must_use]
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+
+    /// Sets how long an append waits for the server (at least 1 ms).
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -539,24 +551,36 @@ impl LogBackend for IggyLog {
 
         let lock = shared.append_lock(topic, partition);
         let mut high = lock.lock().await;
-        shared
-            .client()
-            .send_messages(
-                &sid,
-                &tid,
-                &Partitioning::partition_id(partition),
-                &mut messages,
-            )
-            .await
-            .map_err(|e| from_iggy(e, format!("appending to {topic} partition {partition}")))?;
-        if durability == Durability::Always {
+        let store = async {
             shared
                 .client()
-                .flush_unsaved_buffer(&sid, &tid, partition, true)
+                .send_messages(
+                    &sid,
+                    &tid,
+                    &Partitioning::partition_id(partition),
+                    &mut messages,
+                )
                 .await
-                .map_err(|e| from_iggy(e, format!("flushing {topic} partition {partition}")))?;
-        }
-        let (base, timestamp) = shared.locate(topic, partition, &ids, *high).await?;
+                .map_err(|e| from_iggy(e, format!("appending to {topic} partition {partition}")))?;
+            if durability == Durability::Always {
+                shared
+                    .client()
+                    .flush_unsaved_buffer(&sid, &tid, partition, true)
+                    .await
+                    .map_err(|e| from_iggy(e, format!("flushing {topic} partition {partition}")))?;
+            }
+            shared.locate(topic, partition, &ids, *high).await
+        };
+        let timeout = shared.options.request_timeout;
+        let (base, timestamp) = tokio::time::timeout(timeout, store)
+            .await
+            .map_err(|_| LogError::Backend {
+                message: format!(
+                    "appending to {topic} partition {partition}: no answer from iggy-server within {timeout:?}"
+                ),
+                transient: true,
+                source: None,
+            })??;
         let last = base + ids.len() as u64 - 1;
         *high = last + 1;
         drop(high);

@@ -38,11 +38,12 @@ fn bound_address(config: &str, section: &str) -> Option<String> {
 }
 
 /// Starts the server on `tcp` and `http` and waits until it has written the addresses
-/// it bound.
+/// it bound. The child goes to a `TestServer`, which waits for it on stop and drop.
+#[allow(clippy::zombie_processes)]
 fn launch(dir: &TempDir, password: &str, tcp: &str, http: &str) -> (Child, String, String) {
     let runtime = dir.path().join("data/runtime/current_config.toml");
     let _ = std::fs::remove_file(&runtime);
-    let child = Command::new(server_bin())
+    let mut child = Command::new(server_bin())
         .current_dir(dir.path())
         .env("IGGY_TCP_ADDRESS", tcp)
         .env("IGGY_HTTP_ADDRESS", http)
@@ -67,10 +68,11 @@ fn launch(dir: &TempDir, password: &str, tcp: &str, http: &str) -> (Child, Strin
                 return (child, tcp, http);
             }
         }
-        assert!(
-            Instant::now() < deadline,
-            "iggy-server did not become ready"
-        );
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("iggy-server did not become ready");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -65,6 +65,7 @@ impl Connection {
             )))
             .with_reconnection_max_retries(Some(retries))
             .with_reconnection_interval(IggyDuration::from(interval))
+            .with_reestablish_after(IggyDuration::from(interval))
             .with_no_delay()
             .build()
             .map_err(|e| from_iggy(e, format!("building a client for {}", self.tcp_address)))?;

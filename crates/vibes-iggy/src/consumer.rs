@@ -9,23 +9,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use iggy::prelude::{
-    Client, Consumer, ConsumerGroupClient, ConsumerOffsetClient, Identifier, IggyClient, IggyError,
-    IggyTimestamp, MessageClient, PollingStrategy,
+    Client, Consumer, ConsumerGroupClient, ConsumerGroupDetails, ConsumerOffsetClient, Identifier,
+    IggyClient, IggyError, IggyTimestamp, MessageClient, PollingStrategy,
 };
 use vibes_log::{
     ConsumerOptions, GroupName, LogError, Offset, RecordConsumer, SeekPosition, StartFrom,
     StoredRecord, TopicName,
 };
 
-use crate::error::from_iggy;
+use crate::error::{from_iggy, is_member_lost};
 use crate::log::{Shared, stored_record, stream_id, topic_id};
 
-/// How often a member asks the server which partitions it owns.
-const ASSIGNMENT_REFRESH: Duration = Duration::from_secs(1);
 /// The shortest wait between polls of an idle consumer; it doubles up to the log's
 /// `max_poll_interval`.
 const MIN_POLL_INTERVAL: Duration = Duration::from_millis(1);
@@ -46,7 +44,8 @@ pub(crate) struct IggyConsumer {
     positions: BTreeMap<u32, Offset>,
     /// The group's commit as last stored or read, per owned partition.
     committed: BTreeMap<u32, Option<Offset>>,
-    refreshed_at: Option<Instant>,
+    /// The group's members and their partitions when the assignment was last learned.
+    layout: Vec<Vec<u32>>,
     /// Where the next poll starts its round over the owned partitions.
     next_partition: usize,
 }
@@ -84,7 +83,7 @@ impl IggyConsumer {
             start: options.start,
             positions: BTreeMap::new(),
             committed: BTreeMap::new(),
-            refreshed_at: None,
+            layout: Vec::new(),
             next_partition: 0,
         };
         if let Err(e) = consumer.enter_group().await {
@@ -127,8 +126,9 @@ impl IggyConsumer {
     /// Asks the server which partitions this member owns, and starts reading newly
     /// owned ones after the group's commit (or where `start` says).
     async fn refresh_assignment(&mut self) -> Result<(), LogError> {
-        let owned = self.discover_assignment().await?;
-        self.refreshed_at = Some(Instant::now());
+        let details = self.group_details().await?;
+        self.layout = layout_of(&details);
+        let owned = self.discover_assignment(details).await?;
         self.positions.retain(|p, _| owned.contains(p));
         self.committed.retain(|p, _| owned.contains(p));
         for p in owned {
@@ -158,15 +158,11 @@ impl IggyConsumer {
     /// found by the partitions the server picks for it: a poll without a partition
     /// (asking for an offset past the end, so nothing is read) answers with the next
     /// partition of the caller's, round robin.
-    async fn discover_assignment(&self) -> Result<BTreeSet<u32>, LogError> {
+    async fn discover_assignment(
+        &self,
+        details: ConsumerGroupDetails,
+    ) -> Result<BTreeSet<u32>, LogError> {
         let client = self.client()?;
-        let details = client
-            .get_consumer_group(&self.stream_id, &self.topic_id, &self.group_id)
-            .await
-            .map_err(|e| from_iggy(e, format!("reading consumer group {}", self.group)))?
-            .ok_or_else(|| LogError::NotFound {
-                what: format!("consumer group {} of {}", self.group, self.topic),
-            })?;
         let members = details.members;
         if members.len() == 1 {
             return Ok(members[0].partitions.iter().copied().collect());
@@ -216,6 +212,33 @@ impl IggyConsumer {
             }
         }
         Ok(BTreeSet::new())
+    }
+
+    async fn group_details(&self) -> Result<ConsumerGroupDetails, LogError> {
+        self.client()?
+            .get_consumer_group(&self.stream_id, &self.topic_id, &self.group_id)
+            .await
+            .map_err(|e| from_iggy(e, format!("reading consumer group {}", self.group)))?
+            .ok_or_else(|| LogError::NotFound {
+                what: format!("consumer group {} of {}", self.group, self.topic),
+            })
+    }
+
+    /// Asks for the assignment again if the group's members or their partitions
+    /// changed since it was last learned.
+    async fn follow_rebalance(&mut self) -> Result<(), LogError> {
+        let details = self.group_details().await?;
+        if details.members.is_empty() {
+            return Err(LogError::Backend {
+                message: format!("consumer group {} has no members", self.group),
+                transient: true,
+                source: Some(Box::new(IggyError::StaleClient)),
+            });
+        }
+        if layout_of(&details) != self.layout {
+            self.refresh_assignment().await?;
+        }
+        Ok(())
     }
 
     async fn load_commit(&self, partition: u32) -> Result<Option<Offset>, LogError> {
@@ -270,7 +293,7 @@ impl IggyConsumer {
                     topic = %self.topic, group = %self.group, partition,
                     "commit skipped: the partition now belongs to another member"
                 );
-                self.refreshed_at = None;
+                self.layout.clear();
                 Ok(())
             }
             Err(e) => Err(from_iggy(
@@ -364,6 +387,7 @@ impl IggyConsumer {
                 Err(IggyError::ConsumerGroupMemberNotFound(..)) => {
                     // The server forgot this member (a reconnect, a restart): join again.
                     self.positions.clear();
+                    self.committed.clear();
                     self.enter_group().await?;
                     return Ok(Vec::new());
                 }
@@ -405,11 +429,16 @@ impl RecordConsumer for IggyConsumer {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut interval = MIN_POLL_INTERVAL;
         loop {
-            if self
-                .refreshed_at
-                .is_none_or(|at| at.elapsed() >= ASSIGNMENT_REFRESH)
-            {
-                self.refresh_assignment().await?;
+            if let Err(e) = self.follow_rebalance().await {
+                if !is_member_lost(&e) {
+                    return Err(e);
+                }
+                // The server forgot this member (it restarted, or the connection was
+                // re-established): join again and resume from the group's commits.
+                tracing::info!(topic = %self.topic, group = %self.group, "rejoining the consumer group");
+                self.positions.clear();
+                self.committed.clear();
+                self.enter_group().await?;
             }
             // Armed before reading, so an append in between is not missed.
             let shared = Arc::clone(&self.shared);
@@ -529,4 +558,19 @@ impl Drop for IggyConsumer {
             }
         }
     }
+}
+
+/// Members and their partitions, in a comparable form.
+fn layout_of(details: &ConsumerGroupDetails) -> Vec<Vec<u32>> {
+    let mut layout: Vec<Vec<u32>> = details
+        .members
+        .iter()
+        .map(|m| {
+            let mut partitions = m.partitions.clone();
+            partitions.sort_unstable();
+            partitions
+        })
+        .collect();
+    layout.sort();
+    layout
 }

@@ -49,3 +49,26 @@ pub(crate) fn from_iggy(error: IggyError, context: impl Into<String>) -> LogErro
         source: Some(Box::new(error)),
     }
 }
+
+/// The Iggy error inside `error`, if it came from one.
+pub(crate) fn iggy_error(error: &LogError) -> Option<&IggyError> {
+    match error {
+        LogError::Backend {
+            source: Some(source),
+            ..
+        } => source.downcast_ref::<IggyError>(),
+        _ => None,
+    }
+}
+
+/// Whether the server no longer knows this client as a member of the group (it
+/// restarted, or the connection was re-established): the member must join again.
+pub(crate) fn is_member_lost(error: &LogError) -> bool {
+    let lost = iggy_error(error).map(|e| {
+        matches!(
+            e,
+            IggyError::ConsumerGroupMemberNotFound(..) | IggyError::StaleClient
+        )
+    });
+    lost == Some(true)
+}

@@ -19,11 +19,14 @@ pub mod config;
 mod connection;
 mod consumer;
 mod error;
+mod headers;
 mod log;
 pub mod manager;
+pub mod outbox;
 pub mod preflight;
 
 pub use config::{ConfigError, IggyConfig, Mode};
 pub use connection::Connection;
 pub use log::{IggyLog, IggyLogOptions};
 pub use manager::{IggyManager, ManagerError};
+pub use outbox::{OutboxDepth, OutboxedIggy, Receipt};

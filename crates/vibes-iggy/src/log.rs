@@ -15,8 +15,8 @@ use jiff::Timestamp;
 use tokio::sync::Notify;
 use vibes_log::{
     AppendAck, AppendOptions, ConsumerOptions, Durability, GroupInfo, GroupName, LogBackend,
-    LogError, Offset, Record, RecordConsumer, StoredRecord, TopicConfig, TopicInfo, TopicName,
-    Watermarks,
+    LogError, MAX_PAYLOAD_BYTES, Offset, Record, RecordConsumer, StoredRecord, TopicConfig,
+    TopicInfo, TopicName, Watermarks,
 };
 
 use crate::connection::Connection;
@@ -25,6 +25,10 @@ use crate::error::from_iggy;
 
 /// The user header that carries a record's partition key.
 pub(crate) const KEY_HEADER: &str = "vibes-key";
+
+/// Orders one partition's appends in this process; holds the high-water mark after
+/// the last one.
+type AppendLock = Arc<tokio::sync::Mutex<Offset>>;
 
 /// Options of an [`IggyLog`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +42,10 @@ pub struct IggyLogOptions {
     /// Longest wait between two polls of the server by an idle consumer. Appends made
     /// through the same `IggyLog` wake its consumers at once. Default 50 ms.
     pub max_poll_interval: Duration,
+    /// How long an append waits for the server before it fails with a transient
+    /// error (the SDK would otherwise wait for its reconnection). An append that timed
+    /// out may still have been stored. Default 5 s.
+    pub request_timeout: Duration,
 }
 
 impl Default for IggyLogOptions {
@@ -45,6 +53,7 @@ impl Default for IggyLogOptions {
         IggyLogOptions {
             durability: Durability::Always,
             max_poll_interval: Duration::from_millis(50),
+            request_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -54,6 +63,13 @@ impl IggyLogOptions {
     #[must_use]
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+
+    /// Sets how long an append waits for the server (at least 1 ms).
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -78,14 +94,15 @@ pub struct IggyLog {
 
 /// What every handle and consumer of one `IggyLog` shares.
 pub(crate) struct Shared {
-    pub(crate) client: IggyClient,
+    /// `None` only while being dropped.
+    client: Option<IggyClient>,
     pub(crate) connection: Connection,
     pub(crate) options: IggyLogOptions,
     /// Partition counts of topics seen, so appends need not ask.
     partitions: parking_lot::Mutex<HashMap<TopicName, u32>>,
     /// Per partition: a lock that orders this process's appends, and the high-water
     /// mark after the last one (where a search for an appended batch starts).
-    append_locks: parking_lot::Mutex<HashMap<(TopicName, u32), Arc<tokio::sync::Mutex<Offset>>>>,
+    append_locks: parking_lot::Mutex<HashMap<(TopicName, u32), AppendLock>>,
     /// Signalled after every append, to wake this log's consumers.
     pub(crate) appended: Notify,
 }
@@ -111,7 +128,7 @@ impl IggyLog {
         let client = connection.connect().await?;
         Ok(IggyLog {
             shared: Arc::new(Shared {
-                client,
+                client: Some(client),
                 connection,
                 options,
                 partitions: parking_lot::Mutex::new(HashMap::new()),
@@ -128,16 +145,30 @@ impl IggyLog {
 
     /// Closes the connection. Consumers created from this log keep their own.
     pub async fn shutdown(&self) {
-        if let Err(e) = self.shared.client.shutdown().await {
+        if let Err(e) = self.shared.client().shutdown().await {
             tracing::debug!("iggy client shutdown: {e}");
         }
     }
 
     /// Whether the server answers a ping now.
     pub async fn ping(&self) -> bool {
-        iggy::prelude::SystemClient::ping(&self.shared.client)
+        iggy::prelude::SystemClient::ping(self.shared.client())
             .await
             .is_ok()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The SDK client has no Drop: close it on the runtime when the last handle goes.
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = client.shutdown().await;
+            });
+        }
     }
 }
 
@@ -186,12 +217,18 @@ pub(crate) fn stored_record(partition: u32, message: IggyMessage) -> StoredRecor
 }
 
 impl Shared {
+    pub(crate) fn client(&self) -> &IggyClient {
+        self.client
+            .as_ref()
+            .expect("the client is taken only on drop")
+    }
+
     pub(crate) async fn topic_details(
         &self,
         topic: &TopicName,
     ) -> Result<iggy::prelude::TopicDetails, LogError> {
         let details = self
-            .client
+            .client()
             .get_topic(&stream_id(topic)?, &topic_id(topic)?)
             .await
             .map_err(|e| from_iggy(e, format!("reading topic {topic}")))?;
@@ -227,7 +264,7 @@ impl Shared {
         Ok(watermarks(p.current_offset, p.messages_count))
     }
 
-    fn append_lock(&self, topic: &TopicName, partition: u32) -> Arc<tokio::sync::Mutex<Offset>> {
+    fn append_lock(&self, topic: &TopicName, partition: u32) -> AppendLock {
         self.append_locks
             .lock()
             .entry((topic.clone(), partition))
@@ -244,7 +281,7 @@ impl Shared {
         count: u32,
     ) -> Result<Vec<IggyMessage>, LogError> {
         let polled = self
-            .client
+            .client()
             .poll_messages(
                 &stream_id(topic)?,
                 &topic_id(topic)?,
@@ -340,6 +377,12 @@ fn to_message(topic: &TopicName, record: Record) -> Result<IggyMessage, LogError
             "{topic}: Iggy cannot store an empty payload"
         )));
     }
+    if record.payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(LogError::InvalidArgument(format!(
+            "{topic}: a record of {} bytes is over the limit of {MAX_PAYLOAD_BYTES}",
+            record.payload.len()
+        )));
+    }
     if record.id == 0 {
         return Err(LogError::InvalidArgument(format!(
             "{topic}: Iggy reserves message id 0 (it assigns a random id instead)"
@@ -400,24 +443,24 @@ impl LogBackend for IggyLog {
         let shared = &self.shared;
         let sid = stream_id(topic)?;
         let stream = shared
-            .client
+            .client()
             .get_stream(&sid)
             .await
             .map_err(|e| from_iggy(e, format!("reading stream {}", topic.stream())))?;
         if stream.is_none() {
-            match shared.client.create_stream(topic.stream()).await {
+            match shared.client().create_stream(topic.stream()).await {
                 Ok(_) | Err(IggyError::StreamNameAlreadyExists(_)) => {}
                 Err(e) => return Err(from_iggy(e, format!("creating stream {}", topic.stream()))),
             }
         }
         let existing = shared
-            .client
+            .client()
             .get_topic(&sid, &topic_id(topic)?)
             .await
             .map_err(|e| from_iggy(e, format!("reading topic {topic}")))?;
         if existing.is_none() {
             match shared
-                .client
+                .client()
                 .create_topic(
                     &sid,
                     topic.topic(),
@@ -458,7 +501,7 @@ impl LogBackend for IggyLog {
     }
 
     async fn list_topics(&self) -> Result<Vec<TopicName>, LogError> {
-        let client = &self.shared.client;
+        let client = &self.shared.client();
         let mut names = Vec::new();
         let streams = client
             .get_streams()
@@ -508,24 +551,36 @@ impl LogBackend for IggyLog {
 
         let lock = shared.append_lock(topic, partition);
         let mut high = lock.lock().await;
-        shared
-            .client
-            .send_messages(
-                &sid,
-                &tid,
-                &Partitioning::partition_id(partition),
-                &mut messages,
-            )
-            .await
-            .map_err(|e| from_iggy(e, format!("appending to {topic} partition {partition}")))?;
-        if durability == Durability::Always {
+        let store = async {
             shared
-                .client
-                .flush_unsaved_buffer(&sid, &tid, partition, true)
+                .client()
+                .send_messages(
+                    &sid,
+                    &tid,
+                    &Partitioning::partition_id(partition),
+                    &mut messages,
+                )
                 .await
-                .map_err(|e| from_iggy(e, format!("flushing {topic} partition {partition}")))?;
-        }
-        let (base, timestamp) = shared.locate(topic, partition, &ids, *high).await?;
+                .map_err(|e| from_iggy(e, format!("appending to {topic} partition {partition}")))?;
+            if durability == Durability::Always {
+                shared
+                    .client()
+                    .flush_unsaved_buffer(&sid, &tid, partition, true)
+                    .await
+                    .map_err(|e| from_iggy(e, format!("flushing {topic} partition {partition}")))?;
+            }
+            shared.locate(topic, partition, &ids, *high).await
+        };
+        let timeout = shared.options.request_timeout;
+        let (base, timestamp) = tokio::time::timeout(timeout, store)
+            .await
+            .map_err(|_| LogError::Backend {
+                message: format!(
+                    "appending to {topic} partition {partition}: no answer from iggy-server within {timeout:?}"
+                ),
+                transient: true,
+                source: None,
+            })??;
         let last = base + ids.len() as u64 - 1;
         *high = last + 1;
         drop(high);
@@ -557,7 +612,7 @@ impl LogBackend for IggyLog {
         let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
         let partitions = shared.partition_count(topic).await?;
         let groups = shared
-            .client
+            .client()
             .get_consumer_groups(&sid, &tid)
             .await
             .map_err(|e| from_iggy(e, format!("listing the consumer groups of {topic}")))?;
@@ -572,16 +627,20 @@ impl LogBackend for IggyLog {
             let mut committed = Vec::with_capacity(partitions as usize);
             for p in 0..partitions {
                 let offset = shared
-                    .client
+                    .client()
                     .get_consumer_offset(&consumer, &sid, &tid, Some(p))
                     .await
                     .map_err(|e| from_iggy(e, format!("reading the offsets of group {name}")))?;
                 committed.push(offset.map(|o| o.stored_offset + 1));
             }
-            infos.push(GroupInfo {
-                group: name,
-                committed,
-            });
+            // Listed are the groups that committed (a group is created when a member
+            // joins, before it has committed anything).
+            if committed.iter().any(Option::is_some) {
+                infos.push(GroupInfo {
+                    group: name,
+                    committed,
+                });
+            }
         }
         infos.sort_by(|a, b| a.group.as_str().cmp(b.group.as_str()));
         Ok(infos)

@@ -35,6 +35,40 @@ pub trait Harness: Send + Sync {
     /// suite drops the previous backend first where it simulates a restart. A backend
     /// kept in memory returns a new handle to the same store.
     async fn open(&self) -> Arc<dyn LogBackend>;
+
+    /// What the backend can store; the suite checks the rest is refused clearly.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+}
+
+/// Differences between backends that the suite takes as arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Records with an empty payload can be stored (Iggy: no).
+    pub empty_payload: bool,
+    /// Records with id 0 can be stored (Iggy: no, it reserves 0).
+    pub zero_id: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities {
+            empty_payload: true,
+            zero_id: true,
+        }
+    }
+}
+
+impl Capabilities {
+    /// A backend that stores neither empty payloads nor id 0 (Apache Iggy).
+    pub fn no_empty_payload_or_zero_id() -> Self {
+        Capabilities {
+            empty_payload: false,
+            zero_id: false,
+        }
+    }
 }
 
 /// Expands to one `#[tokio::test]` per conformance behaviour, each calling the
@@ -78,6 +112,51 @@ macro_rules! conformance_tests {
         )+
     };
 }
+
+/// Declares [`BEHAVIOURS`] and [`run`] from one list of behaviour functions.
+macro_rules! behaviours {
+    ($($name:ident),+ $(,)?) => {
+        /// Every behaviour's name, in suite order: for harnesses that run the whole
+        /// suite inside one test (one external server per run) with [`run`].
+        pub const BEHAVIOURS: &[&str] = &[$(stringify!($name)),+];
+
+        /// Runs the behaviour called `name` (one of [`BEHAVIOURS`]) on `h`.
+        ///
+        /// # Panics
+        /// When the behaviour fails, or there is no behaviour of that name.
+        pub async fn run(name: &str, h: &dyn Harness) {
+            match name {
+                $(stringify!($name) => $name(h).await,)+
+                other => panic!("no conformance behaviour named {other}"),
+            }
+        }
+    };
+}
+
+behaviours!(
+    offsets_are_dense_and_assigned_by_the_backend,
+    append_batch_is_all_or_nothing,
+    concurrent_batches_stay_contiguous,
+    append_to_a_missing_topic_or_partition_is_an_error,
+    ensure_topic_is_idempotent_and_checks_the_partition_count,
+    invalid_names_are_rejected,
+    consumer_resumes_after_the_last_commit,
+    every_commit_is_stored,
+    commit_survives_a_restart,
+    dropped_consumer_replays_from_the_last_commit,
+    poll_waits_up_to_its_timeout,
+    poll_returns_as_soon_as_a_record_arrives,
+    every_seek_position_works,
+    seeking_outside_the_log_is_an_error,
+    undecodable_record_is_reported_with_its_address_and_skipped,
+    group_members_split_partitions_and_see_every_record_once,
+    groups_are_independent,
+    high_water_mark_is_the_backend_truth,
+    keyed_records_keep_their_order,
+    new_group_can_start_at_the_end,
+    commits_are_validated,
+    records_keep_key_id_payload_and_time,
+);
 
 const POLL: Duration = Duration::from_secs(5);
 
@@ -807,16 +886,41 @@ pub async fn commits_are_validated(h: &dyn Harness) {
 /// A stored record keeps its key, id and payload, and gets a non-decreasing append time.
 pub async fn records_keep_key_id_payload_and_time(h: &dyn Harness) {
     let backend = h.open().await;
+    let caps = h.capabilities();
     let log = open_log(Arc::clone(&backend), "fields", 1).await;
     let before = jiff::Timestamp::now() - Duration::from_millis(1);
     let name = log.topic().clone();
+    // The edge values where the backend stores them; otherwise plain ones, and the
+    // edge values must be refused with InvalidArgument, storing nothing.
+    let (id, payload): (u128, &'static [u8]) = (
+        if caps.zero_id { 0 } else { 7 },
+        if caps.empty_payload { b"" } else { b"2" },
+    );
+    for (refused, edge_id, edge_payload) in [
+        (!caps.zero_id, 0, &b"x"[..]),
+        (!caps.empty_payload, 9, &b""[..]),
+    ] {
+        if refused {
+            let err = backend
+                .append(
+                    &name,
+                    0,
+                    vec![Record::new(None, edge_id, Bytes::from_static(edge_payload))],
+                    AppendOptions::default(),
+                )
+                .await
+                .expect_err("a record the backend cannot store is refused");
+            let invalid = matches!(err, LogError::InvalidArgument(_));
+            assert!(invalid, "refused with InvalidArgument, got {err:?}");
+        }
+    }
     let records = vec![
         Record::new(
             Some(Bytes::from_static(b"sess-1")),
             u128::MAX - 1,
             Bytes::from_static(b"one"),
         ),
-        Record::new(None, 0, Bytes::new()),
+        Record::new(None, id, Bytes::from_static(payload)),
     ];
     let ack = backend
         .append(&name, 0, records, AppendOptions::default())
@@ -837,8 +941,8 @@ pub async fn records_keep_key_id_payload_and_time(h: &dyn Harness) {
     assert_eq!(got[0].id, u128::MAX - 1);
     assert_eq!(&got[0].payload[..], b"one");
     assert_eq!(got[1].key, None);
-    assert_eq!(got[1].id, 0);
-    assert!(got[1].payload.is_empty());
+    assert_eq!(got[1].id, id);
+    assert_eq!(&got[1].payload[..], payload);
     assert!(got[0].timestamp >= before, "append time is now");
     assert!(got[0].timestamp <= got[1].timestamp);
     assert_eq!(got[0].timestamp, ack.timestamp);

@@ -157,7 +157,12 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
         partition_for_key(event.partition_key().map(str::as_bytes), self.partitions)
     }
 
-    fn record(&self, event: &E) -> Result<Record> {
+    /// The record `event` is stored as on this log's backend: encoded payload, key, id,
+    /// and headers if the backend wants them. For producers that append records
+    /// themselves (an outbox in front of the backend, for one).
+    ///
+    /// Errors: `InvalidArgument` if the event cannot be encoded.
+    pub fn record(&self, event: &E) -> Result<Record> {
         let payload = self
             .codec
             .encode(event)

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod output;
+mod producer;
 mod storage;
 
 use clap::Parser;

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use tokio::runtime::Runtime;
 use vibes_events::Event;
 use vibes_filelog::{FileLog, FileLogOptions, Retention};
+use vibes_iggy::OutboxedIggy;
 use vibes_log::{EventLog, InMemoryLog, JsonCodec, LogBackend, LogError, TopicConfig};
 
 use crate::config::{BackendKind, Config};
@@ -18,6 +19,8 @@ pub(crate) struct Storage {
     pub(crate) backend: Arc<dyn LogBackend>,
     /// The file log, when that is the backend (for bytes on disk and checks).
     pub(crate) file: Option<FileLog>,
+    /// The outbox in front of Iggy, when that is the backend.
+    outbox: Option<OutboxedIggy>,
     runtime: Runtime,
 }
 
@@ -47,8 +50,14 @@ impl Storage {
             config,
             backend,
             file,
+            outbox: None,
             runtime,
         })
+    }
+
+    /// The outbox in front of Iggy, if that is the backend.
+    pub(crate) fn outbox(&self) -> Option<&OutboxedIggy> {
+        self.outbox.as_ref()
     }
 
     /// Runs a future of the log to completion.

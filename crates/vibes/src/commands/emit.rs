@@ -4,11 +4,12 @@ use std::io::BufRead;
 
 use anyhow::{Context, Result};
 use vibes_events::Event;
-use vibes_log::{AppendOptions, EventLog};
+use vibes_log::AppendOptions;
 
 use super::Input;
 use crate::cli::EmitArgs;
 use crate::output::{self, DataOut, Outcome};
+use crate::producer::Producer;
 use crate::storage::Storage;
 
 const MAX_BATCH: usize = 1024;
@@ -20,7 +21,7 @@ pub(crate) fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
     };
     let options = AppendOptions::durability(durability);
     let mut input = Input::open(args.input.as_deref())?;
-    let log = storage.events()?;
+    let producer = Producer::open(storage)?;
     let mut acks = args.print_acks.then(|| DataOut::new(false));
     let mut batch: Vec<Event> = Vec::with_capacity(MAX_BATCH);
     let mut line = Vec::new();
@@ -49,11 +50,11 @@ pub(crate) fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
         }
         let due =
             batch.len() >= MAX_BATCH || (!batch.is_empty() && input.reader.buffer().is_empty());
-        if due && !flush(storage, &log, &mut batch, options, &mut acks, &mut stored)? {
+        if due && !flush(&producer, &mut batch, options, &mut acks, &mut stored)? {
             return Ok(Outcome::Clean);
         }
     }
-    if !flush(storage, &log, &mut batch, options, &mut acks, &mut stored)? {
+    if !flush(&producer, &mut batch, options, &mut acks, &mut stored)? {
         return Ok(Outcome::Clean);
     }
     storage.enforce_retention()?;
@@ -73,8 +74,7 @@ pub(crate) fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
 /// Appends and empties `batch`, printing acks. Returns false if the acks' reader went
 /// away (then there is no one left to tell, and the command stops).
 fn flush(
-    storage: &Storage,
-    log: &EventLog<Event>,
+    producer: &Producer<'_>,
     batch: &mut Vec<Event>,
     options: AppendOptions,
     acks: &mut Option<DataOut>,
@@ -83,14 +83,14 @@ fn flush(
     if batch.is_empty() {
         return Ok(true);
     }
-    let addresses = storage
-        .block_on(log.append_batch_with(batch, options))
-        .with_context(|| format!("storing events ({stored} stored before this failure)"))?;
+    let results = producer
+        .append(batch, options)
+        .with_context(|| format!("{stored} events stored before this failure"))?;
     *stored += batch.len() as u64;
     batch.clear();
     if let Some(out) = acks {
-        for address in addresses {
-            let line = format!("{} {} {}", log.topic(), address.partition, address.offset);
+        for ack in results {
+            let line = ack.line(producer.log().topic());
             if out.line(&line)?.is_err() {
                 return Ok(false);
             }

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use vibes_events::Event;
-use vibes_log::EventLog;
+use vibes_log::AppendOptions;
 use vibes_sources::bd::{BdChange, BdSnapshot, BdWatchOptions, BdWatcher};
 
 use crate::cli::IngestBdArgs;
 use crate::output::{self, Outcome};
+use crate::producer::Producer;
 use crate::storage::Storage;
 
 pub(crate) fn run(storage: &Storage, args: &IngestBdArgs) -> Result<Outcome> {
@@ -28,7 +29,7 @@ pub(crate) fn run(storage: &Storage, args: &IngestBdArgs) -> Result<Outcome> {
         Some(state) if !args.replay => state.load()?,
         _ => None,
     };
-    let log = storage.events()?;
+    let producer = Producer::open(storage)?;
     let resumed = previous.is_some();
     let first = match previous {
         Some(previous) => watcher.resume(previous),
@@ -36,7 +37,7 @@ pub(crate) fn run(storage: &Storage, args: &IngestBdArgs) -> Result<Outcome> {
     }
     .with_context(|| format!("reading {}", path.display()))?;
     let malformed = report_errors(&path, &first);
-    let stored = store(storage, &log, &first.events)?;
+    let stored = store(storage, &producer, &first.events)?;
     if let Some(state) = &state {
         state.save(watcher.snapshot())?;
     }
@@ -82,7 +83,7 @@ pub(crate) fn run(storage: &Storage, args: &IngestBdArgs) -> Result<Outcome> {
             .with_context(|| format!("watching {}", path.display()))?;
         let Some(change) = change else { continue };
         report_errors(&path, &change);
-        let stored = store(storage, &log, &change.events)?;
+        let stored = store(storage, &producer, &change.events)?;
         if let Some(state) = &state {
             state.save(watcher.snapshot())?;
         }
@@ -135,12 +136,12 @@ fn report_errors(path: &Path, change: &BdChange) -> bool {
     !change.errors.is_empty()
 }
 
-fn store(storage: &Storage, log: &EventLog<Event>, events: &[Event]) -> Result<usize> {
+fn store(storage: &Storage, producer: &Producer<'_>, events: &[Event]) -> Result<usize> {
     if events.is_empty() {
         return Ok(0);
     }
-    storage
-        .block_on(log.append_batch(events))
+    producer
+        .append(events, AppendOptions::default())
         .context("storing bead events")?;
     storage.enforce_retention()?;
     Ok(events.len())

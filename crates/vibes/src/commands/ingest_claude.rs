@@ -9,13 +9,14 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use vibes_events::Event;
-use vibes_log::EventLog;
+use vibes_log::AppendOptions;
 use vibes_sources::claude::{ClaudeParser, ParseSummary};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::Input;
 use crate::cli::{GlobalArgs, IngestClaudeArgs};
 use crate::output::{self, Outcome};
+use crate::producer::Producer;
 use crate::storage::Storage;
 
 /// Events are appended in batches of at most this many, and sooner whenever the input
@@ -51,7 +52,7 @@ pub(crate) fn run(
         return Ok(Outcome::Clean);
     }
 
-    let log = storage.events()?;
+    let producer = Producer::open(storage)?;
     let mut parser = ClaudeParser::new();
     if let Some(name) = &args.session_name {
         parser = parser.session_name(name.clone());
@@ -78,10 +79,10 @@ pub(crate) fn run(
         }
         batch.extend(outcome.into_events());
         if batch.len() >= MAX_BATCH || (!batch.is_empty() && input.reader.buffer().is_empty()) {
-            stored += append(storage, &log, &mut batch, stored)?;
+            stored += append(&producer, &mut batch, stored)?;
         }
     }
-    stored += append(storage, &log, &mut batch, stored)?;
+    stored += append(&producer, &mut batch, stored)?;
     progress.finish_and_clear();
     storage.enforce_retention()?;
 
@@ -102,18 +103,13 @@ pub(crate) fn run(
 }
 
 /// Appends and empties `batch`; returns how many were stored.
-fn append(
-    storage: &Storage,
-    log: &EventLog<Event>,
-    batch: &mut Vec<Event>,
-    stored_before: u64,
-) -> Result<u64> {
+fn append(producer: &Producer<'_>, batch: &mut Vec<Event>, stored_before: u64) -> Result<u64> {
     if batch.is_empty() {
         return Ok(0);
     }
-    storage
-        .block_on(log.append_batch(batch))
-        .with_context(|| format!("storing events ({stored_before} stored before this failure)"))?;
+    producer
+        .append(batch, AppendOptions::default())
+        .with_context(|| format!("{stored_before} events stored before this failure"))?;
     let n = batch.len() as u64;
     batch.clear();
     Ok(n)

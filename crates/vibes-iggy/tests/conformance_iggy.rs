@@ -1,0 +1,71 @@
+//! The vibes-log conformance suite, in full, against a real iggy-server 0.8: one
+//! server for the whole run (started on free ports in a temp dir, stopped with
+//! SIGTERM), every behaviour on its own topic.
+
+mod common;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use vibes_iggy::{Connection, IggyLog, IggyLogOptions};
+use vibes_log::LogBackend;
+use vibes_log::testkit::{self, Capabilities, Harness};
+
+struct IggyHarness {
+    connection: Connection,
+}
+
+#[async_trait]
+impl Harness for IggyHarness {
+    async fn open(&self) -> Arc<dyn LogBackend> {
+        Arc::new(
+            IggyLog::connect(self.connection.clone(), IggyLogOptions::default())
+                .await
+                .expect("connect to iggy-server"),
+        )
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::no_empty_payload_or_zero_id()
+    }
+}
+
+#[test]
+#[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
+fn conformance_suite_on_a_real_iggy_server() {
+    let server = common::TestServer::start();
+    let harness = Arc::new(IggyHarness {
+        connection: server.connection.clone(),
+    });
+    let only = std::env::var("CONFORMANCE_ONLY").ok();
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for name in testkit::BEHAVIOURS {
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        ran += 1;
+        // Each behaviour on its own thread and runtime, so one that panics is reported
+        // and the others still run.
+        let h = Arc::clone(&harness);
+        let result = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(testkit::run(name, &*h));
+        })
+        .join();
+        match result {
+            Ok(()) => eprintln!("ok    {name}"),
+            Err(_) => {
+                eprintln!("FAIL  {name}");
+                failures.push(*name);
+            }
+        }
+    }
+    server.stop();
+    assert!(ran > 0, "no behaviour ran");
+    assert!(failures.is_empty(), "failed on iggy-server: {failures:?}");
+}

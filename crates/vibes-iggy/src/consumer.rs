@@ -354,6 +354,20 @@ impl IggyConsumer {
         }
     }
 
+    /// Replaces this member's connection and joins the group again; reading resumes
+    /// from the group's commits.
+    async fn reconnect(&mut self) -> Result<(), LogError> {
+        let fresh = self.shared.connection.connect().await?;
+        if let Some(old) = self.client.replace(fresh) {
+            tokio::spawn(async move {
+                let _ = old.shutdown().await;
+            });
+        }
+        self.positions.clear();
+        self.committed.clear();
+        self.enter_group().await
+    }
+
     /// Leaves the group and closes the connection.
     async fn close(&mut self) {
         if let Some(client) = self.client.take() {
@@ -430,15 +444,19 @@ impl RecordConsumer for IggyConsumer {
         let mut interval = MIN_POLL_INTERVAL;
         loop {
             if let Err(e) = self.follow_rebalance().await {
-                if !is_member_lost(&e) {
+                if is_member_lost(&e) {
+                    // The server forgot this member (it restarted, or the connection
+                    // was re-established): join again and resume from the commits.
+                    tracing::info!(topic = %self.topic, group = %self.group, "rejoining the consumer group");
+                    self.positions.clear();
+                    self.committed.clear();
+                    self.enter_group().await?;
+                } else if e.is_transient() {
+                    // A connection the SDK did not bring back: replace it, then rejoin.
+                    self.reconnect().await.map_err(|_| e)?;
+                } else {
                     return Err(e);
                 }
-                // The server forgot this member (it restarted, or the connection was
-                // re-established): join again and resume from the group's commits.
-                tracing::info!(topic = %self.topic, group = %self.group, "rejoining the consumer group");
-                self.positions.clear();
-                self.committed.clear();
-                self.enter_group().await?;
             }
             // Armed before reading, so an append in between is not missed.
             let shared = Arc::clone(&self.shared);

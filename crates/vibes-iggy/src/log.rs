@@ -26,6 +26,9 @@ use crate::error::from_iggy;
 /// The user header that carries a record's partition key.
 pub(crate) const KEY_HEADER: &str = "vibes-key";
 
+/// The least time between two replacements of a log's connection.
+const MIN_RECONNECT_GAP: Duration = Duration::from_secs(1);
+
 /// Orders one partition's appends in this process; holds the high-water mark after
 /// the last one.
 type AppendLock = Arc<tokio::sync::Mutex<Offset>>;
@@ -94,8 +97,10 @@ pub struct IggyLog {
 
 /// What every handle and consumer of one `IggyLog` shares.
 pub(crate) struct Shared {
-    /// `None` only while being dropped.
-    client: Option<IggyClient>,
+    /// The connection; replaced by [`Shared::reconnect`] when it stops working.
+    client: parking_lot::RwLock<Arc<IggyClient>>,
+    /// When the client was last replaced.
+    reconnected_at: parking_lot::Mutex<Option<std::time::Instant>>,
     pub(crate) connection: Connection,
     pub(crate) options: IggyLogOptions,
     /// Partition counts of topics seen, so appends need not ask.
@@ -128,7 +133,8 @@ impl IggyLog {
         let client = connection.connect().await?;
         Ok(IggyLog {
             shared: Arc::new(Shared {
-                client: Some(client),
+                client: parking_lot::RwLock::new(Arc::new(client)),
+                reconnected_at: parking_lot::Mutex::new(None),
                 connection,
                 options,
                 partitions: parking_lot::Mutex::new(HashMap::new()),
@@ -152,7 +158,7 @@ impl IggyLog {
 
     /// Whether the server answers a ping now.
     pub async fn ping(&self) -> bool {
-        iggy::prelude::SystemClient::ping(self.shared.client())
+        iggy::prelude::SystemClient::ping(&*self.shared.client())
             .await
             .is_ok()
     }
@@ -161,9 +167,7 @@ impl IggyLog {
 impl Drop for Shared {
     fn drop(&mut self) {
         // The SDK client has no Drop: close it on the runtime when the last handle goes.
-        let Some(client) = self.client.take() else {
-            return;
-        };
+        let client = Arc::clone(&self.client.read());
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
                 let _ = client.shutdown().await;
@@ -217,20 +221,41 @@ pub(crate) fn stored_record(partition: u32, message: IggyMessage) -> StoredRecor
 }
 
 impl Shared {
-    pub(crate) fn client(&self) -> &IggyClient {
-        self.client
-            .as_ref()
-            .expect("the client is taken only on drop")
+    pub(crate) fn client(&self) -> Arc<IggyClient> {
+        Arc::clone(&self.client.read())
+    }
+
+    /// Replaces the connection with a new one, at most once per `MIN_RECONNECT_GAP`.
+    /// The SDK reconnects on its own, but a client whose requests were cancelled
+    /// mid-reconnect can stay disconnected long after the server is back.
+    pub(crate) async fn reconnect(&self) -> Result<(), LogError> {
+        {
+            let mut at = self.reconnected_at.lock();
+            if at.is_some_and(|t| t.elapsed() < MIN_RECONNECT_GAP) {
+                return Ok(());
+            }
+            *at = Some(std::time::Instant::now());
+        }
+        let fresh = Arc::new(self.connection.connect().await?);
+        let old = std::mem::replace(&mut *self.client.write(), fresh);
+        tokio::spawn(async move {
+            let _ = old.shutdown().await;
+        });
+        tracing::info!(address = %self.connection.tcp_address, "reconnected to iggy-server");
+        Ok(())
     }
 
     pub(crate) async fn topic_details(
         &self,
         topic: &TopicName,
     ) -> Result<iggy::prelude::TopicDetails, LogError> {
+        let client = self.client();
+        let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
         let details = self
-            .client()
-            .get_topic(&stream_id(topic)?, &topic_id(topic)?)
-            .await
+            .within_timeout(client.get_topic(&sid, &tid), || {
+                format!("reading topic {topic}")
+            })
+            .await?
             .map_err(|e| from_iggy(e, format!("reading topic {topic}")))?;
         let details = details.ok_or_else(|| LogError::NotFound {
             what: format!("topic {topic}"),
@@ -280,20 +305,40 @@ impl Shared {
         strategy: PollingStrategy,
         count: u32,
     ) -> Result<Vec<IggyMessage>, LogError> {
+        let client = self.client();
+        let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
+        let consumer = reader();
+        let poll = client.poll_messages(
+            &sid,
+            &tid,
+            Some(partition),
+            &consumer,
+            &strategy,
+            count,
+            false,
+        );
         let polled = self
-            .client()
-            .poll_messages(
-                &stream_id(topic)?,
-                &topic_id(topic)?,
-                Some(partition),
-                &reader(),
-                &strategy,
-                count,
-                false,
-            )
-            .await
+            .within_timeout(poll, || format!("reading {topic} partition {partition}"))
+            .await?
             .map_err(|e| from_iggy(e, format!("reading {topic} partition {partition}")))?;
         Ok(polled.messages)
+    }
+
+    /// `call`, failing with a transient error if the server does not answer within
+    /// the request timeout.
+    pub(crate) async fn within_timeout<T>(
+        &self,
+        call: impl Future<Output = T>,
+        what: impl FnOnce() -> String,
+    ) -> Result<T, LogError> {
+        let timeout = self.options.request_timeout;
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| LogError::Backend {
+                message: format!("{}: no answer from iggy-server within {timeout:?}", what()),
+                transient: true,
+                source: None,
+            })
     }
 
     /// Finds where the batch whose ids are `ids` was stored: first at the end of the
@@ -501,7 +546,7 @@ impl LogBackend for IggyLog {
     }
 
     async fn list_topics(&self) -> Result<Vec<TopicName>, LogError> {
-        let client = &self.shared.client();
+        let client = self.shared.client();
         let mut names = Vec::new();
         let streams = client
             .get_streams()
@@ -571,16 +616,11 @@ impl LogBackend for IggyLog {
             }
             shared.locate(topic, partition, &ids, *high).await
         };
-        let timeout = shared.options.request_timeout;
-        let (base, timestamp) = tokio::time::timeout(timeout, store)
-            .await
-            .map_err(|_| LogError::Backend {
-                message: format!(
-                    "appending to {topic} partition {partition}: no answer from iggy-server within {timeout:?}"
-                ),
-                transient: true,
-                source: None,
-            })??;
+        let (base, timestamp) = shared
+            .within_timeout(store, || {
+                format!("appending to {topic} partition {partition}")
+            })
+            .await??;
         let last = base + ids.len() as u64 - 1;
         *high = last + 1;
         drop(high);

@@ -134,6 +134,11 @@ impl OutboxedIggy {
                     && let Err(e) = inner.forward().await
                 {
                     tracing::debug!("outbox forwarding paused: {e}");
+                    if e.is_transient()
+                        && let Err(e) = inner.iggy.shared.reconnect().await
+                    {
+                        tracing::debug!("iggy-server still unreachable: {e}");
+                    }
                 }
                 let retry = inner.total_waiting() > 0;
                 drop(inner);

@@ -1,6 +1,6 @@
 //! The vibes-log conformance suite, in full, against a real iggy-server 0.8: one
-//! server for the whole run (started on free ports in a temp dir, stopped with
-//! SIGTERM), every behaviour on its own topic.
+//! server for the whole run (run by `IggyManager` on free ports in a temp dir, stopped
+//! with SIGTERM), every behaviour on its own topic.
 
 mod common;
 
@@ -33,9 +33,15 @@ impl Harness for IggyHarness {
 #[test]
 #[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
 fn conformance_suite_on_a_real_iggy_server() {
-    let server = common::TestServer::start();
+    // The manager's supervisor runs on this runtime for the whole suite.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = runtime.block_on(common::TestServer::start());
     let harness = Arc::new(IggyHarness {
-        connection: server.connection.clone(),
+        connection: server.connection(),
     });
     let only = std::env::var("CONFORMANCE_ONLY").ok();
     let mut failures = Vec::new();
@@ -65,7 +71,7 @@ fn conformance_suite_on_a_real_iggy_server() {
             }
         }
     }
-    server.stop();
+    runtime.block_on(server.stop());
     assert!(ran > 0, "no behaviour ran");
     assert!(failures.is_empty(), "failed on iggy-server: {failures:?}");
 }

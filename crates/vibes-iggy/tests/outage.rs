@@ -16,12 +16,13 @@ use vibes_log::{
 
 const PARTITIONS: u32 = 2;
 
+/// A log whose appends give up quickly, so the outbox takes over during the outage.
 async fn connect(server: &TestServer) -> IggyLog {
-    let mut connection = server.connection.clone();
+    let mut connection = server.connection();
     connection.connect_timeout = Duration::from_secs(1);
     IggyLog::connect(
         connection,
-        IggyLogOptions::default().request_timeout(Duration::from_secs(1)),
+        IggyLogOptions::default().request_timeout(Duration::from_millis(200)),
     )
     .await
     .expect("connect")
@@ -60,7 +61,11 @@ async fn everything(log: &IggyLog, topic: &TopicName) -> BTreeMap<u32, Vec<(u64,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
 async fn kill_9_mid_stream_loses_nothing_and_stores_each_event_once() {
-    let mut server = TestServer::start();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("vibes_iggy=debug"))
+        .with_test_writer()
+        .try_init();
+    let server = TestServer::start().await;
     let iggy = connect(&server).await;
     let topic = TopicName::new("outage/events").unwrap();
     iggy.ensure_topic(&topic, TopicConfig::partitions(PARTITIONS))
@@ -112,11 +117,7 @@ async fn kill_9_mid_stream_loses_nothing_and_stores_each_event_once() {
     };
 
     tokio::time::sleep(Duration::from_millis(300)).await;
-    tokio::task::block_in_place(|| {
-        server.kill();
-        std::thread::sleep(Duration::from_secs(4));
-        server.restart();
-    });
+    server.kill_9_and_wait_for_restart().await;
     let (acked, queued) = producer.await.expect("producer");
     assert!(queued > 0, "some appends went through the outbox");
     assert!(
@@ -157,13 +158,13 @@ async fn kill_9_mid_stream_loses_nothing_and_stores_each_event_once() {
         acked.len()
     );
     outbox.shutdown().await;
-    server.stop();
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
 async fn a_consumer_group_resumes_from_its_commit_after_a_server_restart() {
-    let mut server = TestServer::start();
+    let server = TestServer::start().await;
     let iggy = connect(&server).await;
     let topic = TopicName::new("restart/events").unwrap();
     iggy.ensure_topic(&topic, TopicConfig::partitions(1))
@@ -192,7 +193,7 @@ async fn a_consumer_group_resumes_from_its_commit_after_a_server_restart() {
         .expect("commit the first 20 only");
 
     // Mid-batch: 30 polled, 20 committed. The server dies and comes back.
-    tokio::task::block_in_place(|| server.restart());
+    server.kill_9_and_wait_for_restart().await;
 
     let mut after: Vec<u128> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -222,13 +223,13 @@ async fn a_consumer_group_resumes_from_its_commit_after_a_server_restart() {
         "every record delivered at least once"
     );
     drop(consumer);
-    server.stop();
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
 async fn records_queued_before_a_restart_of_the_producer_are_shipped_by_the_next_run() {
-    let mut server = TestServer::start();
+    let mut server = TestServer::start().await;
     let iggy = connect(&server).await;
     let topic = TopicName::new("handover/events").unwrap();
     iggy.ensure_topic(&topic, TopicConfig::partitions(1))
@@ -239,7 +240,8 @@ async fn records_queued_before_a_restart_of_the_producer_are_shipped_by_the_next
         .await
         .expect("outbox");
 
-    tokio::task::block_in_place(|| server.kill());
+    // The server is down (stopped, so that nothing restarts it).
+    server.stop_for_now().await;
     let records: Vec<Record> = (1..=50u128)
         .map(|id| Record::new(None, id, Bytes::from(format!("{id}"))))
         .collect();
@@ -259,7 +261,7 @@ async fn records_queued_before_a_restart_of_the_producer_are_shipped_by_the_next
     outbox.shutdown().await;
     drop(outbox);
 
-    tokio::task::block_in_place(|| server.restart());
+    server.start_again().await;
     let iggy = connect(&server).await;
     let outbox = OutboxedIggy::open(iggy.clone(), dir.path())
         .await
@@ -270,5 +272,5 @@ async fn records_queued_before_a_restart_of_the_producer_are_shipped_by_the_next
     let ids: Vec<u128> = stored[&0].iter().map(|(_, id)| *id).collect();
     assert_eq!(ids, (1..=50).collect::<Vec<_>>());
     outbox.shutdown().await;
-    server.stop();
+    server.stop().await;
 }

@@ -1,133 +1,90 @@
-//! A real iggy-server for tests: started from `IGGY_SERVER_BIN` (or `iggy-server` on
-//! PATH) in a temp dir on free ports, stopped with SIGTERM.
+//! A real iggy-server for tests, run by `IggyManager` from `IGGY_SERVER_BIN` (or
+//! `iggy-server` on PATH) in a temp dir on free ports, stopped with SIGTERM.
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use rustix::process::{Pid, Signal};
 use tempfile::TempDir;
-use vibes_iggy::Connection;
+use vibes_iggy::config::ServerBinary;
+use vibes_iggy::{Connection, IggyConfig, IggyManager};
+use vibes_supervisor::State;
 
 pub struct TestServer {
-    child: Option<Child>,
+    manager: Option<IggyManager>,
+    pub config: IggyConfig,
     pub dir: TempDir,
-    pub connection: Connection,
-    password: String,
-    http_address: String,
-}
-
-fn server_bin() -> PathBuf {
-    std::env::var_os("IGGY_SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("iggy-server"))
-}
-
-/// The bound address of `[section]` in the server's runtime config.
-fn bound_address(config: &str, section: &str) -> Option<String> {
-    let start = config.find(&format!("\n[{section}]\n"))?;
-    let body = &config[start + section.len() + 3..];
-    let body = &body[..body.find("\n[").unwrap_or(body.len())];
-    let line = body.lines().find(|l| l.starts_with("address = "))?;
-    Some(
-        line.trim_start_matches("address = ")
-            .trim_matches('"')
-            .to_owned(),
-    )
-}
-
-/// Starts the server on `tcp` and `http` and waits until it has written the addresses
-/// it bound. The child goes to a `TestServer`, which waits for it on stop and drop.
-#[allow(clippy::zombie_processes)]
-fn launch(dir: &TempDir, password: &str, tcp: &str, http: &str) -> (Child, String, String) {
-    let runtime = dir.path().join("data/runtime/current_config.toml");
-    let _ = std::fs::remove_file(&runtime);
-    let mut child = Command::new(server_bin())
-        .current_dir(dir.path())
-        .env("IGGY_TCP_ADDRESS", tcp)
-        .env("IGGY_HTTP_ADDRESS", http)
-        .env("IGGY_QUIC_ENABLED", "false")
-        .env("IGGY_WEBSOCKET_ENABLED", "false")
-        .env("IGGY_SYSTEM_PATH", dir.path().join("data"))
-        .env("IGGY_ROOT_USERNAME", "iggy")
-        .env("IGGY_ROOT_PASSWORD", password)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start iggy-server (set IGGY_SERVER_BIN)");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&runtime) {
-            let text = format!("\n{text}");
-            if let (Some(tcp), Some(http)) =
-                (bound_address(&text, "tcp"), bound_address(&text, "http"))
-                && !tcp.ends_with(":0")
-                && !http.ends_with(":0")
-            {
-                return (child, tcp, http);
-            }
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("iggy-server did not become ready");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 impl TestServer {
-    pub fn start() -> TestServer {
+    /// Starts a managed server in a new temp dir; returns once it is ready.
+    pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let password = format!("test-{}", std::process::id());
-        let (child, tcp, http) = launch(&dir, &password, "127.0.0.1:0", "127.0.0.1:0");
+        let ServerBinary { path, .. } = IggyConfig::default()
+            .resolve_server_bin()
+            .unwrap_or_else(|e| panic!("these tests need an iggy-server: {e}"));
+        let config = IggyConfig {
+            server_bin: Some(path),
+            data_dir: Some(dir.path().to_owned()),
+            ..IggyConfig::default()
+        };
+        let manager = IggyManager::start(&config)
+            .await
+            .expect("start iggy-server");
         TestServer {
-            child: Some(child),
+            manager: Some(manager),
+            config,
             dir,
-            connection: Connection::new(tcp, "iggy", password.clone()),
-            password,
-            http_address: http,
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
+    fn manager(&self) -> &IggyManager {
+        self.manager.as_ref().expect("running")
     }
 
-    /// SIGKILL, as a crash would.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+    /// Root credentials and the TCP address.
+    pub fn connection(&self) -> Connection {
+        self.manager().connection()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would; its supervisor starts it again
+    /// on the same ports. Returns once it runs again.
+    pub async fn kill_9_and_wait_for_restart(&self) {
+        let manager = self.manager();
+        let old = manager.pid().expect("a running server");
+        let mut states = manager.subscribe();
+        rustix::process::kill_process(Pid::from_raw(old as i32).expect("pid"), Signal::KILL)
+            .expect("kill -9");
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            states.wait_for(|s| matches!(s, State::Running { pid } if *pid != old)),
+        )
+        .await
+        .expect("restarted within a minute")
+        .expect("the manager is alive");
+    }
+
+    /// Stops the server with SIGTERM, keeping its data for [`start_again`](Self::start_again).
+    pub async fn stop_for_now(&mut self) {
+        if let Some(manager) = self.manager.take() {
+            manager.stop().await.expect("graceful stop");
         }
     }
 
-    /// Starts the server again on the same data and ports.
-    pub fn restart(&mut self) {
-        self.kill();
-        let (child, _, _) = launch(
-            &self.dir,
-            &self.password,
-            &self.connection.tcp_address,
-            &self.http_address,
+    /// Starts the server again on the same data (on new free ports).
+    pub async fn start_again(&mut self) {
+        self.manager = Some(
+            IggyManager::start(&self.config)
+                .await
+                .expect("start iggy-server again"),
         );
-        self.child = Some(child);
     }
 
-    /// SIGTERM, then waits for the exit.
-    pub fn stop(mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
+    /// Stops the server with SIGTERM (the manager's graceful stop).
+    pub async fn stop(mut self) {
+        if let Some(manager) = self.manager.take() {
+            manager.stop().await.expect("graceful stop");
         }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.kill();
     }
 }

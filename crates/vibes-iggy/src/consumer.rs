@@ -570,7 +570,9 @@ impl Drop for IggyConsumer {
                         let _ = client.shutdown().await;
                     });
                 }
-                Err(_) => tracing::warn!(
+                // Outside a runtime nothing can run the goodbye; the server drops the
+                // member when the connection closes, at the latest when the process ends.
+                Err(_) => tracing::debug!(
                     "an Iggy consumer was dropped outside a runtime; its connection closes when the process exits"
                 ),
             }

@@ -149,6 +149,15 @@ pub enum ManagerError {
         /// The server's process id, when known.
         pid: Option<u32>,
     },
+    /// No managed server runs from the data directory.
+    #[error(
+        "no managed iggy-server runs from {}; start one with `vibes iggy start`",
+        data_dir.display()
+    )]
+    NotRunning {
+        /// The data directory.
+        data_dir: PathBuf,
+    },
     /// The root credentials file cannot be read, created or trusted.
     #[error("root credentials at {}: {source}", path.display())]
     Credentials {
@@ -999,6 +1008,41 @@ async fn check_version(binary: &Path) -> Result<(), ManagerError> {
             binary: binary.to_owned(),
             detail,
         }),
+    }
+}
+
+impl IggyManager {
+    /// How to reach the managed server that another process runs from this data
+    /// directory: its bound TCP address and the root credentials. Never creates
+    /// credentials.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::NotRunning`] when no server runs there, or it has not written
+    /// its addresses yet; [`ManagerError::Credentials`] when the credentials file is
+    /// missing or not private.
+    pub async fn connect_running(config: &IggyConfig) -> Result<Connection, ManagerError> {
+        let status = IggyManager::status(config).await?;
+        let Some(addresses) = status.addresses.filter(|_| status.running()) else {
+            return Err(ManagerError::NotRunning {
+                data_dir: status.data_dir,
+            });
+        };
+        let layout = Layout::new(status.data_dir);
+        if !layout.credentials.exists() {
+            return Err(ManagerError::Credentials {
+                path: layout.credentials.clone(),
+                source: io::Error::new(io::ErrorKind::NotFound, "the file is missing"),
+            });
+        }
+        let password = root_password(&layout)?;
+        let mut connection = Connection::new(
+            addresses.tcp.to_string(),
+            ROOT_USERNAME,
+            password.expose().to_owned(),
+        );
+        connection.connect_timeout = config.connect_timeout;
+        Ok(connection)
     }
 }
 

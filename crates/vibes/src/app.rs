@@ -31,16 +31,27 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Doctor(args) => commands::doctor::run(config, &args),
         Command::Config(ConfigCommand::Show) => commands::config::show(&config?),
         Command::Config(ConfigCommand::Path) => commands::config::path(&config?),
-        Command::Ingest(IngestCommand::Claude(args)) => {
-            commands::ingest_claude::run(&Storage::open(config?)?, &args, &global)
+        Command::Iggy(command) => commands::iggy::run(&config?, &command),
+        command => {
+            let storage = Storage::open(config?)?;
+            let outcome = match command {
+                Command::Ingest(IngestCommand::Claude(args)) => {
+                    commands::ingest_claude::run(&storage, &args, &global)
+                }
+                Command::Ingest(IngestCommand::Bd(args)) => {
+                    commands::ingest_bd::run(&storage, &args)
+                }
+                Command::Emit(args) => commands::emit::run(&storage, &args),
+                Command::Tail(args) => commands::tail::run(&storage, &args, &global),
+                Command::Stats(args) => commands::stats::run(&storage, &args),
+                Command::Topics => commands::topics::run(&storage),
+                Command::Doctor(_) | Command::Config(_) | Command::Iggy(_) => {
+                    unreachable!("handled above")
+                }
+            };
+            storage.close();
+            outcome
         }
-        Command::Ingest(IngestCommand::Bd(args)) => {
-            commands::ingest_bd::run(&Storage::open(config?)?, &args)
-        }
-        Command::Emit(args) => commands::emit::run(&Storage::open(config?)?, &args),
-        Command::Tail(args) => commands::tail::run(&Storage::open(config?)?, &args, &global),
-        Command::Stats(args) => commands::stats::run(&Storage::open(config?)?, &args),
-        Command::Topics => commands::topics::run(&Storage::open(config?)?),
     }
 }
 

@@ -34,7 +34,7 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
 
-    /// Log backend (overrides `backend`): memory or file
+    /// Log backend (overrides `backend`): memory, file or iggy
     #[arg(long, global = true, value_name = "BACKEND")]
     pub(crate) backend: Option<String>,
 
@@ -80,6 +80,20 @@ pub(crate) enum Command {
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run and inspect the managed iggy-server (for `backend = "iggy"`)
+    #[command(subcommand)]
+    Iggy(IggyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IggyCommand {
+    /// Run the managed iggy-server in the foreground until interrupted (Ctrl-C or
+    /// SIGTERM), restarting it if it crashes or hangs
+    Start,
+    /// Stop the managed iggy-server that `vibes iggy start` runs
+    Stop,
+    /// Whether the managed server runs, where, and whether it answers
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

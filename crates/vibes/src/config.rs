@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
+use vibes_iggy::IggyConfig;
 use vibes_log::{Durability, TopicName};
 
 /// Which log backend the host uses.
@@ -18,6 +19,8 @@ pub(crate) enum BackendKind {
     Memory,
     /// vibes-filelog under `data_dir` (the default).
     File,
+    /// Apache Iggy, as `[iggy]` configures it.
+    Iggy,
 }
 
 impl BackendKind {
@@ -25,6 +28,7 @@ impl BackendKind {
         match self {
             BackendKind::Memory => "memory",
             BackendKind::File => "file",
+            BackendKind::Iggy => "iggy",
         }
     }
 }
@@ -134,6 +138,8 @@ pub(crate) enum ConfigError {
     NoDataDir,
     #[error("environment variable {var} is not valid UTF-8")]
     EnvNotUnicode { var: &'static str },
+    #[error("invalid [iggy] section in {origin}: {message}")]
+    Iggy { origin: Origin, message: String },
 }
 
 /// The merged configuration.
@@ -153,6 +159,11 @@ pub(crate) struct Config {
     pub(crate) retention_max_bytes: Option<u64>,
     pub(crate) bd_debounce: Duration,
     pub(crate) bd_poll_interval: Duration,
+    /// The `[iggy]` section (for `backend = "iggy"` and `vibes iggy`), with its data
+    /// directory defaulting to `<data_dir>/iggy`.
+    pub(crate) iggy: IggyConfig,
+    /// Where the `[iggy]` section was, if the file had one.
+    pub(crate) iggy_origin: Option<Origin>,
     origins: BTreeMap<&'static str, Origin>,
 }
 
@@ -182,11 +193,12 @@ const KEYS: &[Key] = &[
     Key {
         name: "backend",
         env: "VIBES_BACKEND",
-        allowed: "memory or file",
+        allowed: "memory, file or iggy",
         apply: |c, v| {
             c.backend = match text(v)?.as_str() {
                 "memory" => BackendKind::Memory,
                 "file" => BackendKind::File,
+                "iggy" => BackendKind::Iggy,
                 _ => return Err(String::new()),
             };
             Ok(())
@@ -313,6 +325,7 @@ struct FileShape {
     log: LogShape,
     #[serde(default)]
     bd: BdShape,
+    iggy: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -342,6 +355,7 @@ impl FileShape {
             backend,
             log,
             bd,
+            iggy: _,
         } = self;
         [
             ("data_dir", data_dir),
@@ -408,6 +422,23 @@ impl Config {
                 path: path.clone(),
                 message: syntax_message(&e, &text),
             })?;
+            if let Some(section) = &shape.iggy {
+                let (line, column) = line_column(&text, section.span().start);
+                let origin = Origin::File {
+                    path: path.clone(),
+                    line,
+                    column,
+                };
+                config.iggy = section
+                    .get_ref()
+                    .clone()
+                    .try_into::<IggyConfig>()
+                    .map_err(|e| ConfigError::Iggy {
+                        origin: origin.clone(),
+                        message: e.message().trim_end().to_owned(),
+                    })?;
+                config.iggy_origin = Some(origin);
+            }
             for (key, value) in shape.into_values() {
                 let (line, column) = line_column(&text, value.span().start);
                 let origin = Origin::File {
@@ -432,6 +463,13 @@ impl Config {
         if config.origin("data_dir") == &Origin::Default && config.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::NoDataDir);
         }
+        if config.iggy.data_dir.is_none() {
+            config.iggy.data_dir = Some(config.data_dir.join("iggy"));
+        }
+        config.iggy.validate().map_err(|e| ConfigError::Iggy {
+            origin: config.iggy_origin.clone().unwrap_or(Origin::Default),
+            message: e.to_string(),
+        })?;
         Ok(config)
     }
 
@@ -452,6 +490,8 @@ impl Config {
             retention_max_bytes: None,
             bd_debounce: Duration::from_millis(200),
             bd_poll_interval: Duration::from_millis(100),
+            iggy: IggyConfig::default(),
+            iggy_origin: None,
             origins: BTreeMap::new(),
         }
     }
@@ -483,6 +523,20 @@ impl Config {
     /// Where `key`'s value came from.
     pub(crate) fn origin(&self, key: &str) -> &Origin {
         self.origins.get(key).unwrap_or(&Origin::Default)
+    }
+
+    /// The `[iggy]` section as TOML, passwords and connection strings shown as `***`.
+    pub(crate) fn iggy_toml(&self) -> String {
+        let mut value = toml::Value::try_from(&self.iggy)
+            .unwrap_or_else(|_| toml::Value::Table(toml::Table::new()));
+        if let Some(table) = value.as_table_mut() {
+            for secret in ["password", "connection_string"] {
+                if table.contains_key(secret) {
+                    table.insert(secret.to_owned(), toml::Value::String("***".to_owned()));
+                }
+            }
+        }
+        toml::to_string(&value).unwrap_or_default()
     }
 
     /// Every key, its value as TOML text and its origin, in a fixed order.

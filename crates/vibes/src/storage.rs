@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use tokio::runtime::Runtime;
 use vibes_events::Event;
 use vibes_filelog::{FileLog, FileLogOptions, Retention};
-use vibes_iggy::OutboxedIggy;
+use vibes_iggy::{IggyLog, IggyManager, Mode, OutboxedIggy};
 use vibes_log::{EventLog, InMemoryLog, JsonCodec, LogBackend, LogError, TopicConfig};
 
 use crate::config::{BackendKind, Config};
@@ -28,11 +28,22 @@ impl Storage {
     /// Opens the backend named by `config` (creating the data directory for `file`).
     pub(crate) fn open(config: Config) -> Result<Storage> {
         let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
+            .enable_all()
             .build()
             .context("starting the async runtime")?;
+        let mut outbox = None;
         let (backend, file): (Arc<dyn LogBackend>, Option<FileLog>) = match config.backend {
             BackendKind::Memory => (Arc::new(InMemoryLog::new()), None),
+            BackendKind::Iggy => {
+                let iggy = runtime.block_on(connect_iggy(&config))?;
+                let dir = config.data_dir.join("outbox");
+                outbox = Some(
+                    runtime
+                        .block_on(OutboxedIggy::open(iggy.clone(), &dir))
+                        .with_context(|| format!("opening the outbox in {}", dir.display()))?,
+                );
+                (Arc::new(iggy), None)
+            }
             BackendKind::File => {
                 let file = FileLog::open(&config.data_dir, file_options(&config)).with_context(
                     || {
@@ -50,7 +61,7 @@ impl Storage {
             config,
             backend,
             file,
-            outbox: None,
+            outbox,
             runtime,
         })
     }
@@ -58,6 +69,14 @@ impl Storage {
     /// The outbox in front of Iggy, if that is the backend.
     pub(crate) fn outbox(&self) -> Option<&OutboxedIggy> {
         self.outbox.as_ref()
+    }
+
+    /// Closes the Iggy connection, if any. Records still in the outbox stay there for
+    /// the next command.
+    pub(crate) fn close(&self) {
+        if let Some(outbox) = &self.outbox {
+            self.block_on(outbox.shutdown());
+        }
     }
 
     /// Runs a future of the log to completion.
@@ -125,8 +144,33 @@ impl Storage {
                 self.config.topic,
                 self.config.data_dir.display()
             ),
+            BackendKind::Iggy => format!(
+                "{} on iggy-server {}",
+                self.config.topic,
+                self.outbox
+                    .as_ref()
+                    .map_or("?", |o| o.iggy().connection().tcp_address.as_str())
+            ),
         }
     }
+}
+
+/// Connects to the configured iggy-server: the managed one this data dir's
+/// `vibes iggy start` runs, or the external one.
+async fn connect_iggy(config: &Config) -> Result<IggyLog> {
+    let iggy = &config.iggy;
+    let connection = match iggy.mode {
+        Mode::External => iggy
+            .external_connection()
+            .context("backend iggy (external)")?,
+        Mode::Managed => IggyManager::connect_running(iggy)
+            .await
+            .context("backend iggy (managed)")?,
+    };
+    let address = connection.tcp_address.clone();
+    IggyLog::connect(connection, iggy.log_options())
+        .await
+        .with_context(|| format!("connecting to iggy-server at {address}"))
 }
 
 fn file_options(config: &Config) -> FileLogOptions {

@@ -449,7 +449,7 @@ fn an_invalid_environment_value_names_the_variable() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stderr(&out),
-        "error: invalid value \"postgres\" for `backend` in environment variable VIBES_BACKEND: expected memory or file\n"
+        "error: invalid value \"postgres\" for `backend` in environment variable VIBES_BACKEND: expected memory, file or iggy\n"
     );
 }
 
@@ -1380,4 +1380,201 @@ fn a_progress_bar_is_drawn_only_on_a_terminal() {
         .expect("run");
     assert_eq!(piped.status.code(), Some(0));
     assert!(!stderr(&piped).contains("MiB/"), "{}", stderr(&piped));
+}
+
+// ---------------------------------------------------------------------------
+// The Iggy backend
+
+#[test]
+fn iggy_backend_without_a_running_managed_server_says_how_to_start_one() {
+    let sb = Sandbox::new();
+    let out = sb
+        .vibes()
+        .args(["--backend", "iggy", "ingest", "claude", EXAMPLE])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: backend iggy (managed): no managed iggy-server runs from {}; start one with `vibes iggy start`\n",
+            sb.data().join("iggy").display()
+        )
+    );
+    let status = sb
+        .vibes()
+        .args(["--backend", "iggy", "iggy", "status"])
+        .output()
+        .expect("run");
+    assert_eq!(status.status.code(), Some(1));
+    assert!(
+        stdout(&status).contains("server    not running (start it with `vibes iggy start`)"),
+        "{}",
+        stdout(&status)
+    );
+}
+
+#[test]
+fn an_external_iggy_server_needs_credentials_from_config_or_environment() {
+    let sb = Sandbox::new();
+    let config = sb.path("vibes.toml");
+    std::fs::write(
+        &config,
+        "backend = \"iggy\"\n[iggy]\nmode = \"external\"\ntcp_address = \"127.0.0.1:1\"\n",
+    )
+    .expect("write");
+    let out = sb
+        .vibes()
+        .arg("--config")
+        .arg(&config)
+        .arg("topics")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: backend iggy (external): "), "{err}");
+    assert!(err.contains("IGGY_PASSWORD"), "{err}");
+}
+
+#[test]
+fn an_invalid_iggy_section_names_the_file_and_the_field() {
+    let sb = Sandbox::new();
+    let config = sb.path("vibes.toml");
+    std::fs::write(&config, "[iggy]\nmode = \"sideways\"\n").expect("write");
+    let out = sb
+        .vibes()
+        .arg("--config")
+        .arg(&config)
+        .arg("topics")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "error: invalid [iggy] section in {}:1:1: ",
+            config.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("sideways"), "{err}");
+}
+
+#[test]
+fn config_show_prints_the_iggy_section_without_secrets() {
+    let sb = Sandbox::new();
+    let config = sb.path("vibes.toml");
+    std::fs::write(
+        &config,
+        "[iggy]\nmode = \"external\"\nusername = \"vibes\"\npassword = \"hunter2-but-longer\"\n",
+    )
+    .expect("write");
+    let out = sb
+        .vibes()
+        .arg("--config")
+        .arg(&config)
+        .args(["config", "show"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("\n[iggy]  # "), "{text}");
+    assert!(text.contains("mode = \"external\""), "{text}");
+    assert!(text.contains("password = \"***\""), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+/// The managed server's binary, when this machine has one.
+fn iggy_server_bin() -> PathBuf {
+    std::env::var_os("IGGY_SERVER_BIN")
+        .map(PathBuf::from)
+        .expect("IGGY_SERVER_BIN names an iggy-server 0.8 binary")
+}
+
+#[test]
+#[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
+fn every_command_works_on_a_managed_iggy_server() {
+    let sb = Sandbox::new();
+    let bin = iggy_server_bin();
+    let with_server = |cmd: &mut std::process::Command| {
+        cmd.env("IGGY_SERVER_BIN", &bin);
+    };
+    let mut start = std::process::Command::new(BIN);
+    sb.env(&mut start);
+    with_server(&mut start);
+    let mut server = start
+        .arg("--data-dir")
+        .arg(sb.data())
+        .args(["--backend", "iggy", "iggy", "start"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vibes iggy start");
+    let mut err = BufReader::new(server.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("start line");
+    assert!(line.starts_with("iggy-server running: pid "), "{line}");
+
+    let vibes = || {
+        let mut cmd = sb.vibes();
+        cmd.env("IGGY_SERVER_BIN", &bin).args(["--backend", "iggy"]);
+        cmd
+    };
+    vibes()
+        .args(["ingest", "claude", EXAMPLE])
+        .assert()
+        .code(0)
+        .stderr(predicates::str::contains(
+            "  tools      9 calls, 2 errors\n",
+        ));
+    let events = json_lines(
+        &vibes()
+            .args(["tail", "--json"])
+            .output()
+            .expect("tail")
+            .stdout,
+    );
+    assert_eq!(events.len(), 25);
+    assert_eq!(events[0]["type"], "session.start");
+    let stats: Value = serde_json::from_slice(
+        &vibes()
+            .args(["stats", "--json"])
+            .output()
+            .expect("stats")
+            .stdout,
+    )
+    .expect("json");
+    assert_eq!(stats["totals"]["tool_calls"], 9);
+    vibes()
+        .args(["tail", "--group", "g1", "-n", "5"])
+        .assert()
+        .code(0);
+    let topics = stdout(&vibes().arg("topics").output().expect("topics"));
+    assert!(
+        topics.contains("vibes/events  1 partition, 25 records"),
+        "{topics}"
+    );
+    assert!(
+        topics.contains("  group g1  next offsets 0:5  lag 20"),
+        "{topics}"
+    );
+    assert!(topics.contains("outbox: empty"), "{topics}");
+    vibes()
+        .args(["emit", "--print-acks"])
+        .write_stdin(r#"{"type":"drain.pause","source":"d","timestamp":"2026-11-22T10:00:00Z"}"#)
+        .assert()
+        .code(0)
+        .stdout("vibes/events 0 25\n");
+    vibes().args(["iggy", "status"]).assert().code(0);
+    let doctor = vibes().arg("doctor").output().expect("doctor");
+    assert_eq!(doctor.status.code(), Some(0), "{}", stdout(&doctor));
+    assert!(stdout(&doctor).contains("ok    iggy-server  running (pid "));
+
+    vibes().args(["iggy", "stop"]).assert().code(0);
+    let status = server.wait().expect("vibes iggy start exits");
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).expect("rest of stderr");
+    assert!(rest.contains("iggy-server stopped (Exited("), "{rest}");
 }

@@ -27,6 +27,14 @@ pub(crate) fn show(config: &Config) -> Result<Outcome> {
         let assignment = format!("{key} = {value}");
         let _ = out.line(&format!("{assignment:<width$}  # {origin}"))?;
     }
+    let origin = config
+        .iggy_origin
+        .as_ref()
+        .map_or_else(|| "defaults".to_owned(), ToString::to_string);
+    let _ = out.line(&format!(
+        "\n[iggy]  # {origin}; passwords shown as ***; IGGY_SERVER_BIN, IGGY_CONNECTION_STRING, IGGY_USERNAME and IGGY_PASSWORD apply where unset"
+    ))?;
+    let _ = out.line(config.iggy_toml().trim_end())?;
     let _ = out.flush()?;
     Ok(Outcome::Clean)
 }

@@ -8,6 +8,8 @@ use anyhow::Result;
 use vibes_filelog::{FileLog, FileLogOptions};
 
 use crate::cli::DoctorArgs;
+use vibes_iggy::{IggyLog, IggyManager, Mode};
+
 use crate::config::{BackendKind, Config, ConfigError};
 use crate::output::{self, DataOut, Outcome};
 
@@ -71,6 +73,21 @@ pub(crate) fn run(config: Result<Config, ConfigError>, args: &DoctorArgs) -> Res
                     if checks.iter().all(|c| c.ok) {
                         check_log(&config, args.repair, &mut checks);
                     }
+                }
+                BackendKind::Iggy => {
+                    checks.push(Check::ok(
+                        "backend",
+                        format!(
+                            "iggy ({}); the outbox for outages is in {}",
+                            match config.iggy.mode {
+                                Mode::Managed => "managed",
+                                Mode::External => "external",
+                            },
+                            config.data_dir.join("outbox").display()
+                        ),
+                    ));
+                    check_data_dir(&config.data_dir, &mut checks);
+                    check_iggy(&config, &mut checks);
                 }
             }
         }
@@ -287,6 +304,97 @@ fn check_log(config: &Config, repair: bool, checks: &mut Vec<Check>) {
                 format!("{topic}: {e}"),
                 "`vibes doctor --repair` cuts the log at the damage",
             )),
+        }
+    }
+}
+
+/// The Iggy setup: for a managed server the preflight checks (binary, version,
+/// memlock, io_uring) and whether `vibes iggy start` runs it; for an external one,
+/// whether it answers.
+fn check_iggy(config: &Config, checks: &mut Vec<Check>) {
+    let iggy = &config.iggy;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            checks.push(Check::fail(
+                "iggy",
+                format!("cannot start a runtime: {e}"),
+                "see the error above",
+            ));
+            return;
+        }
+    };
+    match iggy.mode {
+        Mode::Managed => {
+            for check in vibes_iggy::preflight::preflight(iggy) {
+                checks.push(Check {
+                    name: check.name,
+                    ok: check.ok,
+                    detail: check.detail,
+                    fix: check.fix,
+                });
+            }
+            match runtime.block_on(IggyManager::status(iggy)) {
+                Ok(status) if status.running() && status.ping => checks.push(Check::ok(
+                    "iggy-server",
+                    format!(
+                        "running (pid {}), answers on {}",
+                        status.pid.unwrap_or_default(),
+                        status
+                            .addresses
+                            .map_or_else(String::new, |a| a.http.to_string())
+                    ),
+                )),
+                Ok(status) if status.running() => checks.push(Check::fail(
+                    "iggy-server",
+                    format!("runs (pid {}) but does not answer /ping", status.pid.unwrap_or_default()),
+                    "wait for it to finish starting, or see its logs in <iggy data dir>/logs",
+                )),
+                Ok(status) => checks.push(Check::fail(
+                    "iggy-server",
+                    format!("not running from {}", status.data_dir.display()),
+                    "start it with `vibes iggy start` (it stays in the foreground; run it in its own terminal or a service)",
+                )),
+                Err(e) => checks.push(Check::fail("iggy-server", e.to_string(), "fix the [iggy] config")),
+            }
+        }
+        Mode::External => {
+            let connection = match iggy.external_connection() {
+                Ok(c) => c,
+                Err(e) => {
+                    checks.push(Check::fail(
+                        "iggy-server",
+                        e.to_string(),
+                        "set iggy.connection_string or IGGY_CONNECTION_STRING (or username, password and tcp_address)",
+                    ));
+                    return;
+                }
+            };
+            let address = connection.tcp_address.clone();
+            let answered = runtime.block_on(async {
+                match IggyLog::connect(connection, iggy.log_options()).await {
+                    Ok(log) => {
+                        let ok = log.ping().await;
+                        log.shutdown().await;
+                        Ok(ok)
+                    }
+                    Err(e) => Err(e),
+                }
+            });
+            match answered {
+                Ok(true) => checks.push(Check::ok("iggy-server", format!("{address} answers"))),
+                Ok(false) | Err(_) => checks.push(Check::fail(
+                    "iggy-server",
+                    match answered {
+                        Err(e) => format!("cannot connect to {address}: {e}"),
+                        _ => format!("{address} does not answer a ping"),
+                    },
+                    "check that the server runs and the address and credentials are right",
+                )),
+            }
         }
     }
 }

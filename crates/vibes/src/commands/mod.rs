@@ -3,6 +3,7 @@
 pub(crate) mod config;
 pub(crate) mod doctor;
 pub(crate) mod emit;
+pub(crate) mod iggy;
 pub(crate) mod ingest_bd;
 pub(crate) mod ingest_claude;
 pub(crate) mod stats;

@@ -74,6 +74,19 @@ pub(crate) fn run(storage: &Storage) -> Result<Outcome> {
             );
         }
     }
+    if let Some(outbox) = storage.outbox() {
+        let depth = outbox.depth();
+        if depth.is_empty() {
+            let _ = writeln!(s, "outbox: empty (everything reached iggy-server)");
+        }
+        for d in depth {
+            let _ = writeln!(
+                s,
+                "outbox: {} partition {}: {} records waiting for iggy-server",
+                d.topic, d.partition, d.waiting
+            );
+        }
+    }
     let mut out = DataOut::new(false);
     let _ = out.line(s.trim_end())?;
     let _ = out.flush()?;

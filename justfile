@@ -29,7 +29,7 @@ test-iggy:
     #!/usr/bin/env bash
     set -euo pipefail
     if [ -z "${IGGY_SERVER_BIN:-}" ] && ! command -v iggy-server >/dev/null; then
-        echo "test-iggy: set IGGY_SERVER_BIN to an iggy-server 0.8.x binary (see docs/ARCHITECTURE.md)" >&2
+        echo "test-iggy: set IGGY_SERVER_BIN to an iggy-server 0.8.x binary (see docs/IGGY.md)" >&2
         exit 1
     fi
     cargo test --workspace -- --ignored

@@ -11,6 +11,10 @@
 //! ([`IggyConfig::external_connection`]). [`preflight`] checks whether this machine can
 //! run the server, for `vibes doctor`.
 //!
+//! [`OutboxedIggy`] is for producers: while the server cannot be reached, appends go to
+//! a durable local outbox (a vibes-filelog log) that a forwarder ships to Iggy in order,
+//! once, when it answers again. docs/IGGY.md says what holds at each step.
+//!
 //! This crate must never depend on the host (`vibes`) or on any plugin.
 
 #![warn(missing_docs)]

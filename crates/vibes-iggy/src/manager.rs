@@ -50,7 +50,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use iggy::prelude::Client;
+use iggy::prelude::{Client, IggyClient, SystemClient};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -649,6 +649,24 @@ struct Probes {
     expected: BoundAddresses,
     /// What the last successful readiness check read.
     bound: Mutex<Option<BoundAddresses>>,
+    /// How the health probe signs in.
+    connection: Connection,
+    /// The health probe's signed-in client, kept between checks so that a check is
+    /// one ping, not a sign-in (each sign-in verifies an Argon2 password hash).
+    health_client: tokio::sync::Mutex<Option<IggyClient>>,
+}
+
+impl Drop for Probes {
+    fn drop(&mut self) {
+        // The SDK client has no Drop: close the health probe's connection on the runtime.
+        if let Some(client) = self.health_client.get_mut().take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            handle.spawn(async move {
+                let _ = client.shutdown().await;
+            });
+        }
+    }
 }
 
 impl Probes {
@@ -672,8 +690,29 @@ impl Probes {
         true
     }
 
+    /// An SDK ping over a kept connection. A failed ping drops the connection; the
+    /// next check signs in again.
     async fn healthy(&self) -> bool {
-        pings(connectable(self.expected.http)).await
+        let mut slot = self.health_client.lock().await;
+        if slot.is_none() {
+            match self.connection.connect().await {
+                Ok(client) => *slot = Some(client),
+                Err(e) => {
+                    tracing::debug!("health check cannot connect to iggy-server: {e}");
+                    return false;
+                }
+            }
+        }
+        let Some(client) = slot.as_ref() else {
+            return false;
+        };
+        if client.ping().await.is_ok() {
+            return true;
+        }
+        if let Some(client) = slot.take() {
+            let _ = client.shutdown().await;
+        }
+        false
     }
 
     fn bound(&self) -> Option<BoundAddresses> {
@@ -830,10 +869,18 @@ impl IggyManager {
         let env = server_env(config, &layout, tcp, http, &password);
         let spec = server_spec(&binary, &layout, env);
         let expected = BoundAddresses { tcp, http };
+        let mut health_connection = Connection::new(
+            connectable(tcp).to_string(),
+            ROOT_USERNAME,
+            password.expose().to_owned(),
+        );
+        health_connection.connect_timeout = PROBE_TIMEOUT / 2;
         let probes = Arc::new(Probes {
             runtime_config: layout.runtime_config.clone(),
             expected,
             bound: Mutex::new(None),
+            connection: health_connection,
+            health_client: tokio::sync::Mutex::new(None),
         });
         let started = std::time::Instant::now();
         let supervisor = Supervisor::start(spec, supervisor_options(config, &probes)).await?;

@@ -399,3 +399,40 @@ async fn a_root_password_the_server_does_not_know_fails_start_and_stops_the_serv
     let status = IggyManager::status(&config).await.unwrap();
     assert!(!status.running(), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
+async fn a_healthy_server_is_left_alone_and_a_hung_one_is_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let manager = start(&config).await;
+    let first = manager.pid().unwrap();
+    // Two health checks (every 5 s, an SDK ping over a kept connection) pass.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(
+        manager.pid(),
+        Some(first),
+        "a healthy server is not restarted"
+    );
+    let state = manager.subscribe().borrow().clone();
+    let running = matches!(state, State::Running { .. });
+    assert!(running, "{state:?}");
+
+    // Hung: stopped, it still exists but answers nothing. Three failed pings later it
+    // is killed and started again.
+    let pid = rustix::process::Pid::from_raw(first as i32).unwrap();
+    rustix::process::kill_process(pid, Signal::STOP).unwrap();
+    let mut states = manager.subscribe();
+    let restarted = tokio::time::timeout(
+        Duration::from_secs(60),
+        states.wait_for(|s| matches!(s, State::Running { pid } if *pid != first)),
+    )
+    .await
+    .expect("a hung server is restarted within a minute")
+    .expect("the manager is alive")
+    .clone();
+    eprintln!("hung pid {first} replaced: {restarted:?}");
+    assert!(!alive(first), "the hung server was killed");
+    assert!(ping(&manager, &config).await, "the new server answers");
+    manager.stop().await.unwrap();
+}

@@ -6,7 +6,7 @@ use vibes_log::LogError;
 /// Whether the error means the server could not be reached or the connection broke:
 /// worth retrying, and what sends appends to the outbox.
 pub(crate) fn is_connection_error(error: &IggyError) -> bool {
-    matches!(
+    std::matches!(
         error,
         IggyError::Disconnected
             | IggyError::CannotEstablishConnection
@@ -22,7 +22,7 @@ pub(crate) fn is_connection_error(error: &IggyError) -> bool {
 
 /// Whether the error says a stream, topic, partition or group does not exist.
 pub(crate) fn is_not_found(error: &IggyError) -> bool {
-    matches!(
+    std::matches!(
         error,
         IggyError::StreamIdNotFound(_)
             | IggyError::StreamNameNotFound(_)
@@ -65,7 +65,7 @@ pub(crate) fn iggy_error(error: &LogError) -> Option<&IggyError> {
 /// restarted, or the connection was re-established): the member must join again.
 pub(crate) fn is_member_lost(error: &LogError) -> bool {
     let lost = iggy_error(error).map(|e| {
-        matches!(
+        std::matches!(
             e,
             IggyError::ConsumerGroupMemberNotFound(..) | IggyError::StaleClient
         )

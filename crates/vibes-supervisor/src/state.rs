@@ -72,7 +72,7 @@ impl State {
 
     /// Whether this is `Stopped` or `Failed`, after which nothing changes.
     pub fn is_final(&self) -> bool {
-        matches!(self, State::Stopped | State::Failed { .. })
+        std::matches!(self, State::Stopped | State::Failed { .. })
     }
 }
 

@@ -2,9 +2,12 @@
 //!
 //! Backends: the file log with durability `Always`, `Interval(100 ms)` and `Never`
 //! (`filelog-always`, `filelog-interval`, `filelog-never`), the in-memory log
-//! (`memory`), and SQLite in WAL mode with `synchronous=FULL` (`sqlite`, the baseline;
-//! see [`sqlite`]). The vibes logs are driven through the typed `EventLog<Event>` API
-//! (and the byte-level consumer for `replay_raw`) on a two-worker tokio runtime.
+//! (`memory`), the log on Apache Iggy with a managed iggy-server per store, fsync on or
+//! off (`iggy-fsync`, `iggy-nofsync`; see [`iggy`]; skipped, with the reason in the
+//! report, when there is no iggy-server binary), and SQLite in WAL mode with
+//! `synchronous=FULL` (`sqlite`, the baseline; see [`sqlite`]). The vibes logs are
+//! driven through the typed `EventLog<Event>` API (and the byte-level consumer for
+//! `replay_raw`) on a two-worker tokio runtime.
 //!
 //! Every event is a `claude.text` of one of four sessions whose JSON is exactly
 //! [`PAYLOAD_BYTES`] long; its text starts with its sequence number, so replays check
@@ -23,14 +26,16 @@
 //!   (256 bytes written at the end of a growing file, then fdatasync).
 //! - `tail_latency`: a live consumer while a producer appends one event every
 //!   [`TAIL_SPACING`]; latency from the append call to the consumer's receipt.
-//! - `reopen`: time to open a big log again and read its high-water mark.
+//! - `reopen`: time to open a big log again and read its high-water mark (file log and
+//!   SQLite).
 //! - `cross_process_visibility`: how soon a consumer sees records that another process
-//!   appends (see [`cross_process`]).
+//!   appends (the file log only; see [`cross_process`]).
 //!
 //! Every workload checks what it measured (offsets dense and as acknowledged, every
 //! record read back in order, high-water marks) and fails the suite otherwise.
 
 pub(crate) mod cross_process;
+mod iggy;
 mod sqlite;
 mod store;
 
@@ -95,9 +100,14 @@ const QUICK: Sizes = Sizes {
 enum Backend {
     File(Durability),
     Memory,
+    /// A managed iggy-server with fsync on (appends `Always`) or off (`Never`).
+    Iggy {
+        fsync: bool,
+    },
     Sqlite,
 }
 
+/// The backends that run everywhere.
 const BACKENDS: [Backend; 5] = [
     Backend::File(Durability::Always),
     Backend::File(Durability::Interval(Duration::from_millis(100))),
@@ -106,6 +116,21 @@ const BACKENDS: [Backend; 5] = [
     Backend::Sqlite,
 ];
 
+/// The backends that need an iggy-server binary; they come before the baseline.
+const IGGY_BACKENDS: [Backend; 2] = [
+    Backend::Iggy { fsync: true },
+    Backend::Iggy { fsync: false },
+];
+
+/// The backends of a run, the baseline last; the Iggy ones if `iggy`.
+fn backends(iggy: bool) -> Vec<Backend> {
+    let (baseline, others): (Vec<_>, Vec<_>) = BACKENDS
+        .into_iter()
+        .partition(|b| b.name() == BASELINE.name());
+    let iggy = if iggy { &IGGY_BACKENDS[..] } else { &[] };
+    [others, iggy.to_vec(), baseline].concat()
+}
+
 impl Backend {
     fn name(self) -> &'static str {
         match self {
@@ -113,13 +138,16 @@ impl Backend {
             Backend::File(Durability::Interval(_)) => "filelog-interval",
             Backend::File(Durability::Never) => "filelog-never",
             Backend::Memory => "memory",
+            Backend::Iggy { fsync: true } => "iggy-fsync",
+            Backend::Iggy { fsync: false } => "iggy-nofsync",
             Backend::Sqlite => "sqlite",
         }
     }
 
-    /// Whether what it stores outlives the process (and can be reopened).
-    fn persistent(self) -> bool {
-        !matches!(self, Backend::Memory)
+    /// Whether `reopen` applies: a store in files of this process's own that it opens
+    /// again (not memory, and not Iggy, whose files belong to its server).
+    fn reopenable(self) -> bool {
+        matches!(self, Backend::File(_) | Backend::Sqlite)
     }
 
     /// Opens (creating if needed) its store in `dir`.
@@ -130,6 +158,7 @@ impl Backend {
                 Box::new(VibesStore::open(Arc::new(log), runtime)?)
             }
             Backend::Memory => Box::new(VibesStore::open(Arc::new(InMemoryLog::new()), runtime)?),
+            Backend::Iggy { fsync } => Box::new(iggy::open(dir, fsync, runtime)?),
             Backend::Sqlite => Box::new(SqliteStore::open(dir)?),
         })
     }
@@ -143,10 +172,17 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
             .enable_all()
             .build()?,
     );
+    let missing = iggy::server_missing();
+    if let Some(why) = &missing {
+        report.note(&format!(
+            "iggy-fsync and iggy-nofsync skipped (no iggy-server to run): {why}"
+        ));
+    }
+    let backends = &backends(missing.is_none())[..];
 
     // The replays read back what batch_append wrote, so the three share a store.
     let (mut appends, mut raw, mut typed) = (Vec::new(), Vec::new(), Vec::new());
-    for backend in BACKENDS {
+    for &backend in backends {
         let (append, replayed_raw, replayed_typed) = on_fresh_store(backend, &runtime, |store| {
             let (append, written) = labelled(
                 "batch_append",
@@ -171,16 +207,21 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         &format!(
             "Batch append: {} events as {PAYLOAD_BYTES} B JSON records (encoded before the \
              call, the same bytes for every backend) in batches of {BATCH}, each backend in its \
-             own durability mode (filelog-always and sqlite fsync each batch)",
+             own durability mode (filelog-always, iggy-fsync and sqlite fsync each batch)",
             sizes.batch_append
         ),
         &[Column::EventsPerS, Column::MbPerS, Column::Seconds],
         Column::EventsPerS,
         &appends,
     );
-    let typed_appends = each_backend("batch_append_typed", &runtime, |store, backend| {
-        Ok(batch_append(store, backend, sizes.batch_append / 4, Encoding::Inside)?.0)
-    })?;
+    let typed_appends = each_backend(
+        "batch_append_typed",
+        backends,
+        &runtime,
+        |store, backend| {
+            Ok(batch_append(store, backend, sizes.batch_append / 4, Encoding::Inside)?.0)
+        },
+    )?;
     table(
         report,
         &format!(
@@ -202,7 +243,8 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         report,
         &format!(
             "Replay, bytes: the {} records of batch_append read back in polls of {POLL_MAX} \
-             (page cache warm); RSS+ = resident set growth during the replay",
+             (page cache warm); RSS+ = resident set growth during the replay (of this \
+             process: iggy-server's memory is not counted)",
             sizes.batch_append
         ),
         &replay_columns,
@@ -219,7 +261,7 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
 
     for producers in [1, PRODUCERS] {
         let workload = format!("single_append_{producers}");
-        let mut rows = each_backend(&workload, &runtime, |store, backend| {
+        let mut rows = each_backend(&workload, backends, &runtime, |store, backend| {
             single_append(store, backend, &workload, producers, sizes.single_append)
         })?;
         if producers == 1 {
@@ -230,7 +272,8 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         } else {
             format!(
                 "{producers} concurrent producers (tokio tasks; sqlite: threads sharing one \
-                 connection behind a mutex)"
+                 connection behind a mutex; iggy: tasks sharing one IggyLog, whose \
+                 per-partition lock admits one append at a time)"
             )
         };
         table(
@@ -245,15 +288,17 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         );
     }
 
-    let rows = each_backend("tail_latency", &runtime, |store, backend| {
+    let rows = each_backend("tail_latency", backends, &runtime, |store, backend| {
         tail_latency(store, backend, sizes.tail_latency)
     })?;
     table(
         report,
         &format!(
             "Tail latency: {} events appended one at a time every {} µs while a consumer polls \
-             live; from the append call to the consumer's receipt (sqlite cannot notify a \
-             reader: it re-queries every 100 µs)",
+             live; from the append call to the consumer's receipt, so it includes the append \
+             (sqlite cannot notify a reader: it re-queries every 100 µs; iggy: the append \
+             wakes the consumer of the same IggyLog, which then asks the server for the \
+             group's members and polls the partition)",
             sizes.tail_latency,
             TAIL_SPACING.as_micros()
         ),
@@ -263,7 +308,7 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
     );
 
     let mut rows = Vec::new();
-    for backend in BACKENDS.into_iter().filter(|b| b.persistent()) {
+    for &backend in backends.iter().filter(|b| b.reopenable()) {
         rows.push(labelled(
             "reopen",
             backend,
@@ -274,7 +319,8 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         report,
         &format!(
             "Reopen: a log of {} records (loaded without fsync, then closed) opened again and \
-             its high-water mark read (page cache warm; memory: not applicable)",
+             its high-water mark read (page cache warm; not applicable to memory and iggy, \
+             whose data a server process owns)",
             sizes.reopen
         ),
         &[Column::Seconds],
@@ -290,7 +336,9 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
     )?;
     report.section(
         "Cross-process visibility: a child process appends one record every 20 ms; a consumer \
-         here waits in a long poll; from the append time to receipt (sqlite: no notification)",
+         here waits in a long poll; from the append time to receipt (file log only: how it \
+         notices another process's appends; sqlite has no notification, and with iggy \
+         every process talks to the same server)",
         "backend",
         &[Column::P50Us, Column::P99Us],
         "",
@@ -314,19 +362,22 @@ fn on_fresh_store<T>(
     )?;
     let result = workload(&*store);
     // The store goes before its directory.
-    drop(store);
-    result
+    let closed = labelled("closing the store", backend, store.close());
+    let value = result?;
+    closed?;
+    Ok(value)
 }
 
 /// Runs `workload` on a fresh store of every backend.
 fn each_backend(
     workload: &str,
+    backends: &[Backend],
     runtime: &Arc<Runtime>,
     run: impl Fn(&dyn Store, Backend) -> Result<Measurement>,
 ) -> Result<Vec<Measurement>> {
-    BACKENDS
-        .into_iter()
-        .map(|backend| {
+    backends
+        .iter()
+        .map(|&backend| {
             on_fresh_store(backend, runtime, |store| {
                 labelled(workload, backend, run(store, backend))
             })
@@ -760,6 +811,59 @@ mod tests {
             assert_eq!(encoded_len(&e), PAYLOAD_BYTES);
             assert_eq!(seq_of(&e), Some(seq));
             assert!(e.partition_key().is_some());
+        }
+    }
+
+    #[test]
+    fn the_baseline_comes_last_and_iggy_only_when_asked() {
+        let names = |iggy| -> Vec<&str> { backends(iggy).into_iter().map(Backend::name).collect() };
+        assert_eq!(
+            names(false),
+            [
+                "filelog-always",
+                "filelog-interval",
+                "filelog-never",
+                "memory",
+                "sqlite"
+            ]
+        );
+        assert_eq!(
+            names(true),
+            [
+                "filelog-always",
+                "filelog-interval",
+                "filelog-never",
+                "memory",
+                "iggy-fsync",
+                "iggy-nofsync",
+                "sqlite"
+            ]
+        );
+    }
+
+    /// Every workload the Iggy backends run, small, with its checks; the server of each
+    /// store must stop on SIGTERM (closing the store fails otherwise).
+    #[test]
+    #[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
+    fn iggy_stores_pass_every_check_and_stop_their_servers() {
+        let runtime = Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+        );
+        for backend in IGGY_BACKENDS {
+            on_fresh_store(backend, &runtime, |store| {
+                let (_, written) = batch_append(store, backend, 2 * BATCH + 10, Encoding::Before)?;
+                replay_raw(store, backend, &written)?;
+                replay_typed(store, backend, &written)?;
+                batch_append(store, backend, BATCH, Encoding::Inside)?;
+                single_append(store, backend, "single_append_64", PRODUCERS, 200)?;
+                Ok(())
+            })
+            .unwrap();
+            on_fresh_store(backend, &runtime, |store| tail_latency(store, backend, 50)).unwrap();
         }
     }
 

@@ -6,8 +6,8 @@
 //! ```
 //!
 //! Suites: `router` (Router fan-out against `tokio::sync::broadcast`), `log` (the
-//! file log and the in-memory log against SQLite) and `sources` (Claude stream-json
-//! parsing against plain serde_json). Without a suite name every suite
+//! file log, the in-memory log and, with an iggy-server binary, the Iggy log against
+//! SQLite) and `sources` (Claude stream-json parsing against plain serde_json). Without a suite name every suite
 //! runs, in that order. `--quick` runs smaller workloads; `--json` prints one JSON
 //! object per line per (workload, backend) instead of the tables.
 

@@ -135,6 +135,16 @@ impl Report {
         }
     }
 
+    /// Prints a line that is not a measurement, such as why some rows are missing (in
+    /// JSON mode as `{"note": ...}`).
+    pub(crate) fn note(&mut self, text: &str) {
+        if self.json {
+            println!("{}", json!({ "note": text }));
+        } else {
+            println!("\n{text}");
+        }
+    }
+
     /// Prints one measurement; `ratio` compares it with the baseline of its workload
     /// (`None` for the baseline itself).
     pub(crate) fn row(&mut self, m: &Measurement, ratio: Option<f64>) {

@@ -1,6 +1,7 @@
 //! What the workloads need from a log, as blocking calls, so that one workload function
 //! drives the tokio-based vibes logs and SQLite alike; and its implementation over
-//! `vibes-log` (every vibes backend: the file log in each durability mode, memory).
+//! `vibes-log` (every vibes backend: the file log in each durability mode, memory,
+//! Iggy).
 
 use std::ops::{Range, RangeInclusive};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use vibes_log::{
     Record, RecordConsumer,
 };
 
+use super::iggy::ManagedIggy;
 use crate::Result;
 
 /// An event log under test. Offsets are whatever the store assigns (dense, rising).
@@ -45,6 +47,12 @@ pub(crate) trait Store: Send + Sync {
 
     /// A reader of decoded events from the first record on.
     fn typed_reader(&self, group: &str) -> Result<Box<dyn TypedReader>>;
+
+    /// Releases what the store holds beyond its files (a server it runs); an error if
+    /// that does not go cleanly. Dropping the store without it releases them too.
+    fn close(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Calls `visit(offset, payload)` for each record of a poll.
@@ -70,6 +78,9 @@ const LOAD_BATCH: usize = 1000;
 pub(crate) struct VibesStore {
     runtime: Arc<Runtime>,
     log: EventLog<Event>,
+    /// The server `log` talks to, if the store runs one; declared after `log`, so that
+    /// a dropped store drops it last.
+    server: Option<ManagedIggy>,
 }
 
 impl VibesStore {
@@ -78,7 +89,14 @@ impl VibesStore {
         Ok(VibesStore {
             runtime: Arc::clone(runtime),
             log,
+            server: None,
         })
+    }
+
+    /// The store, owning the server its log talks to: [`Store::close`] stops it.
+    pub(crate) fn served_by(mut self, server: ManagedIggy) -> Self {
+        self.server = Some(server);
+        self
     }
 }
 
@@ -168,29 +186,63 @@ impl Store for VibesStore {
             &group,
             ConsumerOptions::default(),
         ))?;
-        Ok(Box::new(VibesRawReader {
-            runtime: Arc::clone(&self.runtime),
+        Ok(Box::new(VibesRawReader(OnRuntime::new(
+            &self.runtime,
             consumer,
-        }))
+        ))))
     }
 
     fn typed_reader(&self, group: &str) -> Result<Box<dyn TypedReader>> {
         let consumer = self.runtime.block_on(self.log.consumer(group))?;
-        Ok(Box::new(VibesTypedReader {
-            runtime: Arc::clone(&self.runtime),
+        Ok(Box::new(VibesTypedReader(OnRuntime::new(
+            &self.runtime,
             consumer,
-        }))
+        ))))
+    }
+
+    fn close(mut self: Box<Self>) -> Result<()> {
+        match self.server.as_mut() {
+            Some(server) => server.close(),
+            None => Ok(()),
+        }
     }
 }
 
-struct VibesRawReader {
+/// A value that is dropped inside its runtime: an Iggy consumer closes its connection
+/// and leaves its group on the runtime when dropped, and cannot outside of one.
+struct OnRuntime<T> {
     runtime: Arc<Runtime>,
-    consumer: Box<dyn RecordConsumer>,
+    /// `Some` until dropped.
+    value: Option<T>,
 }
+
+impl<T> OnRuntime<T> {
+    fn new(runtime: &Arc<Runtime>, value: T) -> Self {
+        OnRuntime {
+            runtime: Arc::clone(runtime),
+            value: Some(value),
+        }
+    }
+
+    /// Runs `f` on the value, blocking on the runtime.
+    fn block_on<'a, F: Future>(&'a mut self, f: impl FnOnce(&'a mut T) -> F) -> F::Output {
+        let value = self.value.as_mut().expect("present until dropped");
+        self.runtime.block_on(f(value))
+    }
+}
+
+impl<T> Drop for OnRuntime<T> {
+    fn drop(&mut self) {
+        let _entered = self.runtime.enter();
+        drop(self.value.take());
+    }
+}
+
+struct VibesRawReader(OnRuntime<Box<dyn RecordConsumer>>);
 
 impl RawReader for VibesRawReader {
     fn poll(&mut self, max: usize, timeout: Duration, visit: VisitRaw<'_>) -> Result<usize> {
-        let records = self.runtime.block_on(self.consumer.poll(max, timeout))?;
+        let records = self.0.block_on(|c| c.poll(max, timeout))?;
         for record in &records {
             visit(record.address.offset, &record.payload)?;
         }
@@ -198,14 +250,11 @@ impl RawReader for VibesRawReader {
     }
 }
 
-struct VibesTypedReader {
-    runtime: Arc<Runtime>,
-    consumer: EventConsumer<Event>,
-}
+struct VibesTypedReader(OnRuntime<EventConsumer<Event>>);
 
 impl TypedReader for VibesTypedReader {
     fn poll(&mut self, max: usize, timeout: Duration, visit: VisitTyped<'_>) -> Result<usize> {
-        let batch = self.runtime.block_on(self.consumer.poll(max, timeout))?;
+        let batch = self.0.block_on(|c| c.poll(max, timeout))?;
         if let Some(failure) = batch.failures.first() {
             return Err(format!(
                 "{} records did not decode, the first: {failure}",

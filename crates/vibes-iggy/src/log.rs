@@ -31,7 +31,7 @@ const MIN_RECONNECT_GAP: Duration = Duration::from_secs(1);
 
 /// Orders one partition's appends in this process; holds the high-water mark after
 /// the last one.
-type AppendLock = Arc<tokio::sync::Mutex<Offset>>;
+type AppendLock = Arc<tokio::sync::Mutex<Option<Offset>>>;
 
 /// Options of an [`IggyLog`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -596,6 +596,13 @@ impl LogBackend for IggyLog {
 
         let lock = shared.append_lock(topic, partition);
         let mut high = lock.lock().await;
+        // Where a search for the batch starts if another producer appends right after
+        // it: the end after this process's last append, or, before its first, the end
+        // as the server reports it now.
+        let from = match *high {
+            Some(offset) => offset,
+            None => shared.watermarks(topic, partition).await?.high,
+        };
         let store = async {
             shared
                 .client()
@@ -614,7 +621,7 @@ impl LogBackend for IggyLog {
                     .await
                     .map_err(|e| from_iggy(e, format!("flushing {topic} partition {partition}")))?;
             }
-            shared.locate(topic, partition, &ids, *high).await
+            shared.locate(topic, partition, &ids, from).await
         };
         let (base, timestamp) = shared
             .within_timeout(store, || {
@@ -622,7 +629,7 @@ impl LogBackend for IggyLog {
             })
             .await??;
         let last = base + ids.len() as u64 - 1;
-        *high = last + 1;
+        *high = Some(last + 1);
         drop(high);
         shared.appended.notify_waiters();
         Ok(AppendAck {

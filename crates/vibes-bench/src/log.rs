@@ -147,7 +147,7 @@ impl Backend {
     /// Whether `reopen` applies: a store in files of this process's own that it opens
     /// again (not memory, and not Iggy, whose files belong to its server).
     fn reopenable(self) -> bool {
-        matches!(self, Backend::File(_) | Backend::Sqlite)
+        std::matches!(self, Backend::File(_) | Backend::Sqlite)
     }
 
     /// Opens (creating if needed) its store in `dir`.

@@ -15,9 +15,11 @@ use jiff::Timestamp;
 use tokio::sync::Notify;
 use vibes_log::{
     AppendAck, AppendOptions, ConsumerOptions, Durability, GroupInfo, GroupName, LogBackend,
-    LogError, MAX_PAYLOAD_BYTES, Offset, Record, RecordConsumer, StoredRecord, TopicConfig,
-    TopicInfo, TopicName, Watermarks,
+    LogError, Offset, Record, RecordConsumer, StoredRecord, TopicConfig, TopicInfo, TopicName,
+    Watermarks,
 };
+
+use vibes_log::local::validate_batch;
 
 use crate::connection::Connection;
 use crate::consumer::IggyConsumer;
@@ -422,12 +424,6 @@ fn to_message(topic: &TopicName, record: Record) -> Result<IggyMessage, LogError
             "{topic}: Iggy cannot store an empty payload"
         )));
     }
-    if record.payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(LogError::InvalidArgument(format!(
-            "{topic}: a record of {} bytes is over the limit of {MAX_PAYLOAD_BYTES}",
-            record.payload.len()
-        )));
-    }
     if record.id == 0 {
         return Err(LogError::InvalidArgument(format!(
             "{topic}: Iggy reserves message id 0 (it assigns a random id instead)"
@@ -577,15 +573,8 @@ impl LogBackend for IggyLog {
         options: AppendOptions,
     ) -> Result<AppendAck, LogError> {
         let shared = &self.shared;
-        if records.is_empty() {
-            return Err(LogError::InvalidArgument(
-                "an append needs at least one record".into(),
-            ));
-        }
         let partitions = shared.partition_count(topic).await?;
-        if partition >= partitions {
-            return Err(LogError::no_such_partition(topic, partitions, partition));
-        }
+        validate_batch(topic, partitions, partition, &records)?;
         let ids: Vec<u128> = records.iter().map(|r| r.id).collect();
         let mut messages = records
             .into_iter()

@@ -318,40 +318,25 @@ impl IggyConsumer {
 
     async fn resolve(&self, partition: u32, position: SeekPosition) -> Result<Offset, LogError> {
         let marks = self.shared.watermarks(&self.topic, partition).await?;
-        let out_of_range = |requested: String| LogError::OffsetOutOfRange {
-            topic: self.topic.to_string(),
-            partition,
-            requested,
-            low: marks.low,
-            high: marks.high,
-        };
-        match position {
-            SeekPosition::Beginning => Ok(marks.low),
-            SeekPosition::End => Ok(marks.high),
-            SeekPosition::Offset(o) if o < marks.low || o > marks.high => {
-                Err(out_of_range(format!("offset {o}")))
-            }
-            SeekPosition::Offset(o) => Ok(o),
-            SeekPosition::FromEnd(n) if n > marks.high - marks.low => {
-                Err(out_of_range(format!("{n} records before the end")))
-            }
-            SeekPosition::FromEnd(n) => Ok(marks.high - n),
-            SeekPosition::Timestamp(t) => {
-                let micros = u64::try_from(t.as_microsecond()).unwrap_or(0);
-                let found = self
-                    .shared
-                    .read(
-                        &self.topic,
-                        partition,
-                        PollingStrategy::timestamp(IggyTimestamp::from(micros)),
-                        1,
-                    )
-                    .await?;
-                Ok(found
-                    .first()
-                    .map_or(marks.high, |m| m.header.offset.max(marks.low)))
-            }
+        if let Some(offset) = position.resolve_within(&self.topic, partition, marks)? {
+            return Ok(offset);
         }
+        let SeekPosition::Timestamp(t) = position else {
+            unreachable!("only a time needs the server");
+        };
+        let micros = u64::try_from(t.as_microsecond()).unwrap_or(0);
+        let found = self
+            .shared
+            .read(
+                &self.topic,
+                partition,
+                PollingStrategy::timestamp(IggyTimestamp::from(micros)),
+                1,
+            )
+            .await?;
+        Ok(found
+            .first()
+            .map_or(marks.high, |m| m.header.offset.max(marks.low)))
     }
 
     /// Replaces this member's connection and joins the group again; reading resumes

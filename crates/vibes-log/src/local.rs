@@ -315,27 +315,17 @@ impl<S: LocalStore> LocalConsumer<S> {
 
     async fn resolve(&self, partition: u32, position: SeekPosition) -> Result<Offset> {
         let marks = self.store.watermarks(&self.topic, partition).await?;
-        let out_of_range = || LogError::OffsetOutOfRange {
-            topic: self.topic.to_string(),
-            partition,
-            requested: position.describe(),
-            low: marks.low,
-            high: marks.high,
-        };
-        match position {
-            SeekPosition::Beginning => Ok(marks.low),
-            SeekPosition::End => Ok(marks.high),
-            SeekPosition::Offset(offset) if (marks.low..=marks.high).contains(&offset) => {
-                Ok(offset)
-            }
-            SeekPosition::Offset(_) => Err(out_of_range()),
-            SeekPosition::FromEnd(n) if n <= marks.len() => Ok(marks.high - n),
-            SeekPosition::FromEnd(_) => Err(out_of_range()),
-            SeekPosition::Timestamp(time) => {
+        match (
+            position.resolve_within(&self.topic, partition, marks)?,
+            position,
+        ) {
+            (Some(offset), _) => Ok(offset),
+            (None, SeekPosition::Timestamp(time)) => {
                 self.store
                     .offset_for_timestamp(&self.topic, partition, time)
                     .await
             }
+            (None, _) => unreachable!("only a time needs the backend"),
         }
     }
 

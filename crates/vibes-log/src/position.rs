@@ -2,7 +2,9 @@
 
 use jiff::Timestamp;
 
-use crate::record::Offset;
+use crate::error::LogError;
+use crate::name::TopicName;
+use crate::record::{Offset, Watermarks};
 
 /// Where to move a consumer's read position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +25,35 @@ pub enum SeekPosition {
 }
 
 impl SeekPosition {
+    /// The offset this position names in a partition holding `marks`, for every
+    /// position but [`Timestamp`](SeekPosition::Timestamp), which needs the backend's
+    /// time index: `Ok(None)`. Errors: `OffsetOutOfRange` outside `marks`.
+    pub fn resolve_within(
+        self,
+        topic: &TopicName,
+        partition: u32,
+        marks: Watermarks,
+    ) -> Result<Option<Offset>, LogError> {
+        let out_of_range = || LogError::OffsetOutOfRange {
+            topic: topic.to_string(),
+            partition,
+            requested: self.describe(),
+            low: marks.low,
+            high: marks.high,
+        };
+        match self {
+            SeekPosition::Beginning => Ok(Some(marks.low)),
+            SeekPosition::End => Ok(Some(marks.high)),
+            SeekPosition::Offset(offset) if (marks.low..=marks.high).contains(&offset) => {
+                Ok(Some(offset))
+            }
+            SeekPosition::Offset(_) => Err(out_of_range()),
+            SeekPosition::FromEnd(n) if n <= marks.len() => Ok(Some(marks.high - n)),
+            SeekPosition::FromEnd(_) => Err(out_of_range()),
+            SeekPosition::Timestamp(_) => Ok(None),
+        }
+    }
+
     /// Describes the position for error messages.
     pub(crate) fn describe(&self) -> String {
         match self {

@@ -42,4 +42,6 @@ pub use record::{
     AppendAck, AppendOptions, Durability, MAX_PAYLOAD_BYTES, Offset, Record, RecordAddress,
     StoredRecord, Watermarks, partition_for_key,
 };
-pub use typed::{Codec, Delivered, EventBatch, EventConsumer, EventLog, JsonCodec, LogEvent};
+pub use typed::{
+    Codec, Delivered, EventBatch, EventConsumer, EventLog, JsonCodec, LogEvent, PartitionBatch,
+};

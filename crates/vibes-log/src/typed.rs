@@ -221,18 +221,6 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let mut by_partition: Vec<(u32, Vec<usize>, Vec<Record>)> = Vec::new();
-        for (index, event) in events.iter().enumerate() {
-            let partition = self.partition_of(event);
-            let record = self.record(event)?;
-            match by_partition.iter_mut().find(|(p, _, _)| *p == partition) {
-                Some((_, indices, records)) => {
-                    indices.push(index);
-                    records.push(record);
-                }
-                None => by_partition.push((partition, vec![index], vec![record])),
-            }
-        }
         let mut addresses = vec![
             RecordAddress {
                 partition: 0,
@@ -240,7 +228,12 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
             };
             events.len()
         ];
-        for (partition, indices, records) in by_partition {
+        for PartitionBatch {
+            partition,
+            indices,
+            records,
+        } in self.records_by_partition(events)?
+        {
             let ack = self
                 .backend
                 .append(&self.topic, partition, records, options)
@@ -250,6 +243,31 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
             }
         }
         Ok(addresses)
+    }
+
+    /// `events` as records, grouped by partition in order of first appearance, each
+    /// group keeping the events' order: what [`append_batch_with`](Self::append_batch_with)
+    /// sends, one backend call per group. For producers that append records themselves.
+    ///
+    /// Errors: `InvalidArgument` if an event cannot be encoded.
+    pub fn records_by_partition(&self, events: &[E]) -> Result<Vec<PartitionBatch>> {
+        let mut batches: Vec<PartitionBatch> = Vec::new();
+        for (index, event) in events.iter().enumerate() {
+            let partition = self.partition_of(event);
+            let record = self.record(event)?;
+            match batches.iter_mut().find(|b| b.partition == partition) {
+                Some(batch) => {
+                    batch.indices.push(index);
+                    batch.records.push(record);
+                }
+                None => batches.push(PartitionBatch {
+                    partition,
+                    indices: vec![index],
+                    records: vec![record],
+                }),
+            }
+        }
+        Ok(batches)
     }
 
     /// A new member of consumer group `group`, starting after the group's last commit
@@ -282,6 +300,17 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
     pub async fn watermarks(&self, partition: u32) -> Result<Watermarks> {
         self.backend.watermarks(&self.topic, partition).await
     }
+}
+
+/// The records of one partition's share of a batch of events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionBatch {
+    /// The partition.
+    pub partition: u32,
+    /// Positions in the batch of the events these records encode, in order.
+    pub indices: Vec<usize>,
+    /// The records, in the same order.
+    pub records: Vec<Record>,
 }
 
 /// An event as delivered by [`EventConsumer::poll`].

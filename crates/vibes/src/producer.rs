@@ -6,7 +6,7 @@ use std::fmt;
 use anyhow::{Context, Result};
 use vibes_events::Event;
 use vibes_iggy::{OutboxedIggy, Receipt};
-use vibes_log::{AppendOptions, EventLog, RecordAddress};
+use vibes_log::{AppendOptions, EventLog, PartitionBatch, RecordAddress};
 
 use crate::storage::Storage;
 
@@ -66,21 +66,17 @@ impl<'a> Producer<'a> {
                 .context("storing events")?;
             return Ok(addresses.into_iter().map(Ack::Stored).collect());
         };
-        let mut by_partition: Vec<(u32, Vec<usize>)> = Vec::new();
-        for (i, event) in events.iter().enumerate() {
-            let p = self.log.partition_of(event);
-            match by_partition.iter_mut().find(|(q, _)| *q == p) {
-                Some((_, indices)) => indices.push(i),
-                None => by_partition.push((p, vec![i])),
-            }
-        }
         let mut acks = vec![Ack::Queued { partition: 0 }; events.len()];
-        for (partition, indices) in by_partition {
-            let records = indices
-                .iter()
-                .map(|&i| self.log.record(&events[i]))
-                .collect::<Result<Vec<_>, _>>()
-                .context("encoding events")?;
+        let batches = self
+            .log
+            .records_by_partition(events)
+            .context("encoding events")?;
+        for PartitionBatch {
+            partition,
+            indices,
+            records,
+        } in batches
+        {
             let receipt = self
                 .storage
                 .block_on(outbox.append(self.log.topic(), partition, records, options))

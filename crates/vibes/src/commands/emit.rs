@@ -1,18 +1,14 @@
 //! `vibes emit [FILE|-]`: appends taxonomy events given as JSON lines.
 
-use std::io::BufRead;
-
 use anyhow::{Context, Result};
 use vibes_events::Event;
 use vibes_log::AppendOptions;
 
-use super::Input;
+use super::{Input, MAX_BATCH};
 use crate::cli::EmitArgs;
 use crate::output::{self, DataOut, Outcome};
 use crate::producer::Producer;
 use crate::storage::Storage;
-
-const MAX_BATCH: usize = 1024;
 
 pub(crate) fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
     let durability = match &args.durability {
@@ -25,19 +21,10 @@ pub(crate) fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
     let mut acks = args.print_acks.then(|| DataOut::new(false));
     let mut batch: Vec<Event> = Vec::with_capacity(MAX_BATCH);
     let mut line = Vec::new();
-    let mut line_number = 0u64;
     let mut stored = 0u64;
     let mut rejected = 0u64;
-    loop {
-        line.clear();
-        let read = input
-            .reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("reading {} after line {line_number}", input.name))?;
-        if read == 0 {
-            break;
-        }
-        line_number += 1;
+    while input.next_line(&mut line)? > 0 {
+        let line_number = input.line_number;
         let text = trim(&line);
         if !text.iter().all(u8::is_ascii_whitespace) {
             match Event::from_json_slice(text) {
@@ -48,9 +35,9 @@ pub(crate) fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
                 }
             }
         }
-        let due =
-            batch.len() >= MAX_BATCH || (!batch.is_empty() && input.reader.buffer().is_empty());
-        if due && !flush(&producer, &mut batch, options, &mut acks, &mut stored)? {
+        if input.batch_due(batch.len())
+            && !flush(&producer, &mut batch, options, &mut acks, &mut stored)?
+        {
             return Ok(Outcome::Clean);
         }
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, BufRead, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -13,16 +13,11 @@ use vibes_log::AppendOptions;
 use vibes_sources::claude::{ClaudeParser, ParseSummary};
 use xxhash_rust::xxh3::Xxh3;
 
-use super::Input;
+use super::{Input, MAX_BATCH};
 use crate::cli::{GlobalArgs, IngestClaudeArgs};
 use crate::output::{self, Outcome};
 use crate::producer::Producer;
 use crate::storage::Storage;
-
-/// Events are appended in batches of at most this many, and sooner whenever the input
-/// has nothing more buffered (so a live `claude | vibes ingest claude` is stored as it
-/// happens).
-const MAX_BATCH: usize = 1024;
 
 /// Malformed lines listed one by one in the summary; the rest are counted.
 const LIST_MALFORMED: usize = 20;
@@ -61,24 +56,19 @@ pub(crate) fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stored = 0u64;
     let mut line = Vec::new();
-    let mut line_number = 0u64;
     loop {
-        line.clear();
-        let read = input
-            .reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("reading {} after line {line_number}", input.name))?;
+        let read = input.next_line(&mut line)?;
         if read == 0 {
             break;
         }
-        line_number += 1;
+        let line_number = input.line_number;
         progress.inc(read as u64);
         let outcome = parser.parse_line(&line, line_number);
         if let vibes_sources::claude::LineOutcome::Malformed { reason, .. } = &outcome {
             tracing::debug!(input = %input.name, line = line_number, "{reason}");
         }
         batch.extend(outcome.into_events());
-        if batch.len() >= MAX_BATCH || (!batch.is_empty() && input.reader.buffer().is_empty()) {
+        if input.batch_due(batch.len()) {
             stored += append(&producer, &mut batch, stored)?;
         }
     }

@@ -11,7 +11,7 @@ pub(crate) mod tail;
 pub(crate) mod topics;
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -25,9 +25,35 @@ pub(crate) struct Input {
     /// Its size when it is a regular file.
     pub(crate) len: Option<u64>,
     pub(crate) reader: BufReader<Box<dyn Read>>,
+    /// Lines read so far.
+    pub(crate) line_number: u64,
 }
 
+/// Events stored per append at most; see [`Input::batch_due`].
+pub(crate) const MAX_BATCH: usize = 1024;
+
 impl Input {
+    /// Reads the next line, with its ending, into `line` (cleared first) and counts
+    /// it. Returns the bytes read: 0 at the end of the input.
+    pub(crate) fn next_line(&mut self, line: &mut Vec<u8>) -> anyhow::Result<usize> {
+        line.clear();
+        let read = self
+            .reader
+            .read_until(b'\n', line)
+            .with_context(|| format!("reading {} after line {}", self.name, self.line_number))?;
+        if read > 0 {
+            self.line_number += 1;
+        }
+        Ok(read)
+    }
+
+    /// Whether `pending` events should be stored now: the batch is full, or the input
+    /// has nothing more buffered, so a live producer (`claude | vibes ingest claude`)
+    /// sees its events stored as they happen.
+    pub(crate) fn batch_due(&self, pending: usize) -> bool {
+        pending >= MAX_BATCH || (pending > 0 && self.reader.buffer().is_empty())
+    }
+
     pub(crate) fn open(path: Option<&Path>) -> anyhow::Result<Input> {
         const BUFFER: usize = 256 * 1024;
         match path {
@@ -46,6 +72,7 @@ impl Input {
                     path: Some(p.to_owned()),
                     len: meta.is_file().then_some(meta.len()),
                     reader: BufReader::with_capacity(BUFFER, Box::new(file)),
+                    line_number: 0,
                 })
             }
         }
@@ -57,6 +84,7 @@ impl Input {
             path: None,
             len: None,
             reader: BufReader::with_capacity(256 * 1024, Box::new(io::stdin())),
+            line_number: 0,
         }
     }
 }

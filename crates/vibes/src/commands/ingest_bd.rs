@@ -9,6 +9,7 @@ use vibes_events::Event;
 use vibes_log::AppendOptions;
 use vibes_sources::bd::{BdChange, BdSnapshot, BdWatchOptions, BdWatcher};
 
+use super::write_state_file;
 use crate::cli::IngestBdArgs;
 use crate::output::{self, Outcome};
 use crate::producer::Producer;
@@ -185,12 +186,6 @@ impl StateFile {
     }
 
     fn save(&self, snapshot: &BdSnapshot) -> Result<()> {
-        let dir = self.path.parent().expect("state files live in a directory");
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = self.path.with_extension("jsonl.tmp");
-        std::fs::write(&tmp, snapshot.to_jsonl())
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &self.path)
-            .with_context(|| format!("writing {}", self.path.display()))
+        write_state_file(&self.path, &snapshot.to_jsonl())
     }
 }

@@ -13,7 +13,7 @@ use vibes_log::AppendOptions;
 use vibes_sources::claude::{ClaudeParser, ParseSummary};
 use xxhash_rust::xxh3::Xxh3;
 
-use super::{Input, MAX_BATCH};
+use super::{Input, MAX_BATCH, write_state_file};
 use crate::cli::{GlobalArgs, IngestClaudeArgs};
 use crate::output::{self, Outcome};
 use crate::producer::Producer;
@@ -236,15 +236,7 @@ impl Ledger {
     }
 
     fn record(&self, entry: &LedgerEntry) -> Result<()> {
-        let dir = self
-            .path
-            .parent()
-            .expect("ledger files live in a directory");
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = self.path.with_extension("json.tmp");
         let json = serde_json::to_vec_pretty(entry).context("encoding the ingest record")?;
-        fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, &self.path).with_context(|| format!("writing {}", self.path.display()))?;
-        Ok(())
+        write_state_file(&self.path, &json)
     }
 }

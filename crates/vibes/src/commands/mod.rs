@@ -97,3 +97,15 @@ impl std::fmt::Debug for Input {
             .finish_non_exhaustive()
     }
 }
+
+/// Replaces the host state file `path` with `contents` (written beside it, then renamed,
+/// so a reader sees the old file or the new one), creating its directory.
+pub(crate) fn write_state_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().context("a state file lives in a directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}

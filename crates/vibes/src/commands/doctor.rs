@@ -8,7 +8,7 @@ use anyhow::Result;
 use vibes_filelog::{FileLog, FileLogOptions};
 
 use crate::cli::DoctorArgs;
-use vibes_iggy::{IggyLog, IggyManager, Mode};
+use vibes_iggy::{IggyManager, Mode};
 
 use crate::config::{BackendKind, Config, ConfigError};
 use crate::output::{self, DataOut, Outcome};
@@ -374,27 +374,22 @@ fn check_iggy(config: &Config, checks: &mut Vec<Check>) {
                 }
             };
             let address = connection.tcp_address.clone();
-            let answered = runtime.block_on(async {
-                match IggyLog::connect(connection, iggy.log_options()).await {
-                    Ok(log) => {
-                        let ok = log.ping().await;
-                        log.shutdown().await;
-                        Ok(ok)
-                    }
-                    Err(e) => Err(e),
-                }
-            });
-            match answered {
-                Ok(true) => checks.push(Check::ok("iggy-server", format!("{address} answers"))),
-                Ok(false) | Err(_) => checks.push(Check::fail(
-                    "iggy-server",
-                    match answered {
-                        Err(e) => format!("cannot connect to {address}: {e}"),
-                        _ => format!("{address} does not answer a ping"),
-                    },
-                    "check that the server runs and the address and credentials are right",
-                )),
-            }
+            let fix = "check that the server runs and the address and credentials are right";
+            checks.push(
+                match runtime.block_on(super::iggy::answers(connection, iggy)) {
+                    Ok(true) => Check::ok("iggy-server", format!("{address} answers")),
+                    Ok(false) => Check::fail(
+                        "iggy-server",
+                        format!("{address} does not answer a ping"),
+                        fix,
+                    ),
+                    Err(e) => Check::fail(
+                        "iggy-server",
+                        format!("cannot connect to {address}: {e}"),
+                        fix,
+                    ),
+                },
+            );
         }
     }
 }

@@ -161,6 +161,18 @@ async fn stop(config: &IggyConfig) -> Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
+/// Connects to `connection`, pings once and disconnects: whether the server answered.
+/// Errors: the connection could not be made.
+pub(crate) async fn answers(
+    connection: vibes_iggy::Connection,
+    config: &IggyConfig,
+) -> Result<bool, vibes_log::LogError> {
+    let log = IggyLog::connect(connection, config.log_options()).await?;
+    let answered = log.ping().await;
+    log.shutdown().await;
+    Ok(answered)
+}
+
 async fn status(config: &IggyConfig) -> Result<Outcome> {
     let mut out = DataOut::new(false);
     let healthy = match config.mode {
@@ -198,12 +210,8 @@ async fn status(config: &IggyConfig) -> Result<Outcome> {
                 "mode      external, server {}",
                 connection.tcp_address
             ))?;
-            let answered = match IggyLog::connect(connection, config.log_options()).await {
-                Ok(log) => {
-                    let ok = log.ping().await;
-                    log.shutdown().await;
-                    ok
-                }
+            let answered = match answers(connection, config).await {
+                Ok(answered) => answered,
                 Err(e) => {
                     let _ = out.line(&format!("connect   failed: {e}"))?;
                     false

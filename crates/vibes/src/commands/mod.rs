@@ -10,11 +10,16 @@ pub(crate) mod stats;
 pub(crate) mod tail;
 pub(crate) mod topics;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use vibes_events::Event;
+use vibes_log::{EventConsumer, EventLog, Offset, RecordAddress};
+
+use crate::storage::Storage;
 
 /// An input named on the command line: a file, or stdin for `-` or nothing.
 pub(crate) struct Input {
@@ -108,4 +113,46 @@ pub(crate) fn write_state_file(path: &Path, contents: &[u8]) -> anyhow::Result<(
     let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A consumer-group name for a reader that never commits, so nothing is stored for it.
+pub(crate) fn private_group(command: &str) -> String {
+    format!(
+        "vibes-{command}-{}-{}",
+        std::process::id(),
+        jiff::Timestamp::now().as_nanosecond()
+    )
+}
+
+/// Where each partition a reader owns ends now: a reader that stops there reads what
+/// was stored when it started, and nothing appended since.
+#[derive(Debug)]
+pub(crate) struct EndsNow(BTreeMap<u32, Offset>);
+
+impl EndsNow {
+    pub(crate) fn read(
+        storage: &Storage,
+        log: &EventLog<Event>,
+        consumer: &EventConsumer<Event>,
+    ) -> anyhow::Result<Self> {
+        let mut ends = BTreeMap::new();
+        for p in consumer.assignment() {
+            ends.insert(p, storage.block_on(log.watermarks(p))?.high);
+        }
+        Ok(EndsNow(ends))
+    }
+
+    /// Whether `consumer` has read up to every end.
+    pub(crate) fn reached(&self, consumer: &EventConsumer<Event>) -> bool {
+        self.0
+            .iter()
+            .all(|(p, end)| consumer.position(*p).is_none_or(|pos| pos >= *end))
+    }
+
+    /// Whether the record at `address` was stored before the ends were read.
+    pub(crate) fn includes(&self, address: RecordAddress) -> bool {
+        self.0
+            .get(&address.partition)
+            .is_some_and(|end| address.offset < *end)
+    }
 }

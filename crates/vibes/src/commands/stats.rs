@@ -10,6 +10,7 @@ use serde::Serialize;
 use vibes_events::{Event, EventData, EventId};
 use vibes_log::{ConsumerOptions, StartFrom};
 
+use super::{EndsNow, private_group};
 use crate::cli::StatsArgs;
 use crate::output::{self, DataOut, Outcome};
 use crate::storage::Storage;
@@ -164,22 +165,12 @@ pub(crate) fn run(storage: &Storage, args: &StatsArgs) -> Result<Outcome> {
     let mut aggregator = Aggregator::default();
     let mut undecodable = 0u64;
     if let Some(log) = storage.existing_events()? {
-        let group = format!(
-            "vibes-stats-{}-{}",
-            std::process::id(),
-            Timestamp::now().as_nanosecond()
-        );
+        let group = private_group("stats");
         let mut consumer = storage
             .block_on(log.consumer_with(&group, ConsumerOptions::start(StartFrom::Beginning)))
             .context("reading events")?;
-        let mut ends = BTreeMap::new();
-        for p in consumer.assignment() {
-            ends.insert(p, storage.block_on(log.watermarks(p))?.high);
-        }
-        while !ends
-            .iter()
-            .all(|(p, end)| consumer.position(*p).is_none_or(|pos| pos >= *end))
-        {
+        let ends = EndsNow::read(storage, &log, &consumer)?;
+        while !ends.reached(&consumer) {
             let batch = storage
                 .block_on(consumer.poll(4096, Duration::from_millis(200)))
                 .context("reading events")?;
@@ -188,10 +179,7 @@ pub(crate) fn run(storage: &Storage, args: &StatsArgs) -> Result<Outcome> {
                 eprintln!("warning: skipped a record that does not decode: {failure}");
             }
             for delivered in &batch.events {
-                if ends
-                    .get(&delivered.address.partition)
-                    .is_some_and(|end| delivered.address.offset < *end)
-                {
+                if ends.includes(delivered.address) {
                     aggregator.add(&delivered.event);
                 }
             }

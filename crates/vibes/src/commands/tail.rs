@@ -12,6 +12,7 @@ use vibes_log::{
     StartFrom,
 };
 
+use super::{EndsNow, private_group};
 use crate::cli::{GlobalArgs, TailArgs};
 use crate::output::{self, DataOut, Outcome};
 use crate::storage::Storage;
@@ -88,11 +89,7 @@ pub(crate) fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Re
     // Without --group, a private group that never commits: nothing is stored for it.
     let group_name = match &group {
         Some(g) => g.as_str().to_owned(),
-        None => format!(
-            "vibes-tail-{}-{}",
-            std::process::id(),
-            Timestamp::now().as_nanosecond()
-        ),
+        None => private_group("tail"),
     };
     let start = match from {
         Some(From::End) => StartFrom::End,
@@ -105,15 +102,10 @@ pub(crate) fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Re
         seek(storage, &log, &mut consumer, from)?;
     }
     // Without -f, stop at the end as it is now.
-    let stop_at: Option<BTreeMap<u32, Offset>> = if args.follow {
+    let stop_at = if args.follow {
         None
     } else {
-        let mut ends = BTreeMap::new();
-        for p in consumer.assignment() {
-            let marks = storage.block_on(log.watermarks(p))?;
-            ends.insert(p, marks.high);
-        }
-        Some(ends)
+        Some(EndsNow::read(storage, &log, &consumer)?)
     };
 
     let color = !args.json && output::use_color(global.color, output::stdout_is_terminal());
@@ -123,11 +115,7 @@ pub(crate) fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Re
     let mut undecodable = 0u64;
     let commits = group.is_some();
     loop {
-        if let Some(ends) = &stop_at
-            && ends
-                .iter()
-                .all(|(p, end)| consumer.position(*p).is_none_or(|pos| pos >= *end))
-        {
+        if stop_at.as_ref().is_some_and(|ends| ends.reached(&consumer)) {
             break;
         }
         let timeout = if args.follow {
@@ -145,10 +133,9 @@ pub(crate) fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Re
         let mut last: BTreeMap<u32, RecordAddress> = BTreeMap::new();
         let mut stop = false;
         for delivered in &batch.events {
-            if let Some(ends) = &stop_at
-                && ends
-                    .get(&delivered.address.partition)
-                    .is_some_and(|end| delivered.address.offset >= *end)
+            if stop_at
+                .as_ref()
+                .is_some_and(|ends| !ends.includes(delivered.address))
             {
                 continue;
             }

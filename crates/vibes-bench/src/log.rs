@@ -50,7 +50,8 @@ use bytes::Bytes;
 use tokio::runtime::Runtime;
 use vibes_events::{Event, EventData, Text};
 use vibes_filelog::{FileLog, FileLogOptions};
-use vibes_log::{Durability, InMemoryLog, Record};
+use vibes_log::backend::Record;
+use vibes_log::{Durability, InMemoryLog};
 
 use crate::report::{Column, Measurement, Report};
 use crate::rss::RssSampler;

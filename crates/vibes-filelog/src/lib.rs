@@ -2,7 +2,7 @@
 //!
 //! A [`FileLog`] keeps topics as directories of partitions, each a sequence of
 //! append-only segment files of checksummed batches with a sparse index. It implements
-//! [`vibes_log::LogBackend`], so everything written against `vibes-log` runs on it.
+//! [`vibes_log::backend::LogBackend`], so everything written against `vibes-log` runs on it.
 //!
 //! - **Durability** per log, overridable per append: `Always` (fdatasync before the
 //!   acknowledgement; concurrent appends share one fsync), `Interval`, `Never`.

@@ -11,10 +11,12 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, oneshot};
-use vibes_log::local::{GroupCoordinator, LocalConsumer, LocalStore, validate_batch};
+use vibes_log::backend::local::{GroupCoordinator, LocalConsumer, LocalStore, validate_batch};
+use vibes_log::backend::{
+    AppendAck, GroupInfo, LogBackend, Record, RecordConsumer, StoredRecord, TopicInfo,
+};
 use vibes_log::{
-    AppendAck, AppendOptions, ConsumerOptions, GroupInfo, GroupName, LogBackend, LogError, Offset,
-    Record, RecordConsumer, StoredRecord, TopicConfig, TopicInfo, TopicName, Watermarks,
+    AppendOptions, ConsumerOptions, GroupName, LogError, Offset, TopicConfig, TopicName, Watermarks,
 };
 
 use crate::fsutil::{create_dir_durable, io_err, sync_dir, write_atomic};

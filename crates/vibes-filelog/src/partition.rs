@@ -14,11 +14,9 @@ use bytes::Bytes;
 use jiff::Timestamp;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, oneshot};
-use vibes_log::local::append_time;
-use vibes_log::{
-    AppendAck, Durability, LogError, Offset, Record, RecordAddress, StoredRecord, TopicName,
-    Watermarks,
-};
+use vibes_log::backend::local::append_time;
+use vibes_log::backend::{AppendAck, Record, StoredRecord};
+use vibes_log::{Durability, LogError, Offset, RecordAddress, TopicName, Watermarks};
 
 use crate::format::{self, FrameError, HEADER_LEN, INDEX_ENTRY_LEN, IndexEntry, MAX_BATCH_LEN};
 use crate::fsutil::{create_dir_durable, io_err, sync_dir};

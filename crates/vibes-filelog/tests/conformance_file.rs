@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tempfile::TempDir;
 use vibes_filelog::{FileLog, FileLogOptions};
-use vibes_log::LogBackend;
+use vibes_log::backend::LogBackend;
 use vibes_log::testkit::Harness;
 
 struct FileHarness(TempDir);

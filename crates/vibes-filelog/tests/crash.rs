@@ -13,9 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tempfile::TempDir;
 use vibes_filelog::{FileLog, FileLogOptions};
-use vibes_log::{
-    AppendOptions, ConsumerOptions, GroupName, LogBackend, Offset, Record, TopicConfig, TopicName,
-};
+use vibes_log::backend::{LogBackend, Record};
+use vibes_log::{AppendOptions, ConsumerOptions, GroupName, Offset, TopicConfig, TopicName};
 
 const TOPIC: &str = "crash/test";
 const CYCLES: usize = 50;

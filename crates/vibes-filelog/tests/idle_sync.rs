@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 use vibes_filelog::{FileLog, FileLogOptions, fault};
-use vibes_log::{AppendOptions, Durability, LogBackend, LogError, Record, TopicConfig, TopicName};
+use vibes_log::backend::{LogBackend, Record};
+use vibes_log::{AppendOptions, Durability, LogError, TopicConfig, TopicName};
 
 fn record(n: u128) -> Vec<Record> {
     vec![Record::new(None, n, format!("payload {n}"))]

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 use vibes_filelog::{FileLog, FileLogOptions, fault};
+use vibes_log::backend::{LogBackend, Record};
 use vibes_log::{
-    AppendOptions, ConsumerOptions, Durability, GroupName, LogBackend, LogError, Record,
-    TopicConfig, TopicName,
+    AppendOptions, ConsumerOptions, Durability, GroupName, LogError, TopicConfig, TopicName,
 };
 
 #[tokio::test]

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 use vibes_filelog::{FileLog, FileLogOptions, Retention};
+use vibes_log::backend::{LogBackend, Record, RecordConsumer, StoredRecord};
 use vibes_log::{
-    AppendOptions, ConsumerOptions, GroupName, LogBackend, LogError, Record, RecordConsumer,
-    SeekPosition, StoredRecord, TopicConfig, TopicName,
+    AppendOptions, ConsumerOptions, GroupName, LogError, SeekPosition, TopicConfig, TopicName,
 };
 
 const TOPIC: &str = "rec/t";

@@ -16,10 +16,8 @@ use iggy::prelude::{
     Client, Consumer, ConsumerGroupClient, ConsumerGroupDetails, ConsumerOffsetClient, Identifier,
     IggyClient, IggyError, IggyTimestamp, MessageClient, PollingStrategy,
 };
-use vibes_log::{
-    ConsumerOptions, GroupName, LogError, Offset, RecordConsumer, SeekPosition, StartFrom,
-    StoredRecord, TopicName,
-};
+use vibes_log::backend::{RecordConsumer, StoredRecord};
+use vibes_log::{ConsumerOptions, GroupName, LogError, Offset, SeekPosition, StartFrom, TopicName};
 
 use crate::error::{from_iggy, is_member_lost};
 use crate::log::{Shared, stored_record, stream_id, topic_id};

@@ -1,6 +1,6 @@
 //! The Apache Iggy backend of the vibes event log, and a managed iggy-server.
 //!
-//! [`IggyLog`] implements [`vibes_log::LogBackend`] on an iggy-server 0.8 through the
+//! [`IggyLog`] implements [`vibes_log::backend::LogBackend`] on an iggy-server 0.8 through the
 //! `iggy` 0.10 SDK: a vibes topic `stream/topic` is the Iggy stream and topic of those
 //! names, offsets are the server's, the event id is the Iggy message id, and message
 //! headers carry the event type, source and partition key. Consumers are members of

@@ -13,13 +13,15 @@ use iggy::prelude::{
 };
 use jiff::Timestamp;
 use tokio::sync::Notify;
+use vibes_log::backend::{
+    AppendAck, GroupInfo, LogBackend, Record, RecordConsumer, StoredRecord, TopicInfo,
+};
 use vibes_log::{
-    AppendAck, AppendOptions, ConsumerOptions, Durability, GroupInfo, GroupName, LogBackend,
-    LogError, Offset, Record, RecordConsumer, StoredRecord, TopicConfig, TopicInfo, TopicName,
-    Watermarks,
+    AppendOptions, ConsumerOptions, Durability, GroupName, LogError, Offset, TopicConfig,
+    TopicName, Watermarks,
 };
 
-use vibes_log::local::validate_batch;
+use vibes_log::backend::local::validate_batch;
 
 use crate::connection::Connection;
 use crate::consumer::IggyConsumer;

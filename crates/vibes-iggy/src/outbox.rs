@@ -21,9 +21,10 @@ use std::time::Duration;
 use iggy::prelude::PollingStrategy;
 use tokio::sync::Notify;
 use vibes_filelog::{FileLog, FileLogOptions};
+use vibes_log::backend::{AppendAck, LogBackend, Record, RecordConsumer, StoredRecord};
 use vibes_log::{
-    AppendAck, AppendOptions, ConsumerOptions, Durability, GroupName, LogBackend, LogError, Offset,
-    Record, RecordConsumer, SeekPosition, StartFrom, StoredRecord, TopicConfig, TopicName,
+    AppendOptions, ConsumerOptions, Durability, GroupName, LogError, Offset, SeekPosition,
+    StartFrom, TopicConfig, TopicName,
 };
 
 use crate::IggyLog;

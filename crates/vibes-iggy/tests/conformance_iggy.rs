@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use vibes_iggy::{Connection, IggyLog, IggyLogOptions};
-use vibes_log::LogBackend;
+use vibes_log::backend::LogBackend;
 use vibes_log::testkit::{self, Capabilities, Harness};
 
 struct IggyHarness {

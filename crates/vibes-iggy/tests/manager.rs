@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal};
 use vibes_iggy::config::ServerBinary;
 use vibes_iggy::{IggyConfig, IggyLog, IggyManager, ManagerError};
-use vibes_log::{AppendOptions, LogBackend, Record, TopicConfig, TopicName};
+use vibes_log::backend::{LogBackend, Record};
+use vibes_log::{AppendOptions, TopicConfig, TopicName};
 use vibes_supervisor::{State, StopOutcome};
 
 fn config(data_dir: &Path) -> IggyConfig {

@@ -9,10 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::TestServer;
 use vibes_iggy::{IggyLog, IggyLogOptions, OutboxedIggy, Receipt};
-use vibes_log::{
-    AppendOptions, ConsumerOptions, GroupName, LogBackend, Record, TopicConfig, TopicName,
-    partition_for_key,
-};
+use vibes_log::backend::{LogBackend, Record, partition_for_key};
+use vibes_log::{AppendOptions, ConsumerOptions, GroupName, TopicConfig, TopicName};
 
 const PARTITIONS: u32 = 2;
 

@@ -10,9 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::TestServer;
 use vibes_iggy::{IggyLog, IggyLogOptions};
-use vibes_log::{
-    AppendOptions, ConsumerOptions, GroupName, LogBackend, Record, TopicConfig, TopicName,
-};
+use vibes_log::backend::{LogBackend, Record};
+use vibes_log::{AppendOptions, ConsumerOptions, GroupName, TopicConfig, TopicName};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]

@@ -1,12 +1,18 @@
 //! The vibes event log: what every producer and consumer codes against.
 //!
-//! - The typed API: [`EventLog<E>`] (append, append_batch, consumer, high_water_mark),
-//!   [`EventConsumer<E>`] (poll, commit, seek, committed_offset, group) and
-//!   [`EventBatch<E>`]. Events are encoded by a [`Codec`], JSON by default, and only here.
-//! - Underneath, the object-safe byte-level [`LogBackend`] and [`RecordConsumer`]
-//!   traits, so the host picks a backend at run time and each backend is written once.
-//! - [`InMemoryLog`], a backend with every semantic and no storage.
-//! - [`local`]: consumer groups for backends in this process's reach (memory, files).
+//! Two audiences, two places:
+//!
+//! - **Applications and plugins** use the crate root: the typed API [`EventLog<E>`]
+//!   (append, append_batch, consumer, high_water_mark), [`EventConsumer<E>`] (poll,
+//!   commit, seek, committed_offset, group) and [`EventBatch<E>`], with positions
+//!   ([`SeekPosition`], [`StartFrom`]), names, durability and [`LogError`]. Events are
+//!   encoded by a [`Codec`], JSON by default, and only here. [`InMemoryLog`] is a
+//!   backend with every semantic and no storage, for tests.
+//! - **Backend implementors** use [`backend`]: the object-safe byte-level
+//!   [`LogBackend`](backend::LogBackend) and [`RecordConsumer`](backend::RecordConsumer)
+//!   traits (so the host picks a backend at run time and each backend is written once),
+//!   the records they store, and [`backend::local`], consumer groups for backends in
+//!   this process's reach (memory, files).
 //! - `testkit` (feature `testkit`, unstable): the conformance suite every backend runs.
 //!
 //! # The model
@@ -22,9 +28,8 @@
 //! depend on a backend crate.
 #![warn(missing_docs)]
 
-mod backend;
+pub mod backend;
 mod error;
-pub mod local;
 mod memory;
 mod name;
 mod position;
@@ -33,15 +38,12 @@ mod record;
 pub mod testkit;
 mod typed;
 
-pub use backend::{ConsumerOptions, GroupInfo, LogBackend, RecordConsumer, TopicConfig, TopicInfo};
+pub use backend::{ConsumerOptions, TopicConfig};
 pub use error::{DecodeError, LogError, Result};
 pub use memory::InMemoryLog;
 pub use name::{GroupName, MAX_NAME_LEN, TopicName};
 pub use position::{SeekPosition, StartFrom};
-pub use record::{
-    AppendAck, AppendOptions, Durability, MAX_PAYLOAD_BYTES, Offset, Record, RecordAddress,
-    StoredRecord, Watermarks, partition_for_key,
-};
+pub use record::{AppendOptions, Durability, Offset, RecordAddress, Watermarks};
 pub use typed::{
     Codec, Delivered, EventBatch, EventConsumer, EventLog, JsonCodec, LogEvent, PartitionBatch,
 };

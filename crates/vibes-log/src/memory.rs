@@ -10,11 +10,13 @@ use jiff::Timestamp;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
+use crate::backend::local::{
+    GroupCoordinator, LocalConsumer, LocalStore, append_time, validate_batch,
+};
 use crate::backend::{
     ConsumerOptions, GroupInfo, LogBackend, RecordConsumer, TopicConfig, TopicInfo,
 };
 use crate::error::{LogError, Result};
-use crate::local::{GroupCoordinator, LocalConsumer, LocalStore, append_time, validate_batch};
 use crate::name::{GroupName, TopicName};
 use crate::record::{
     AppendAck, AppendOptions, Offset, Record, RecordAddress, StoredRecord, Watermarks,

@@ -23,9 +23,10 @@ use bytes::Bytes;
 use tokio::time::Instant;
 use vibes_events::{Event, EventData, Text};
 
+use crate::backend::{LogBackend, MAX_PAYLOAD_BYTES, Record};
 use crate::{
-    AppendOptions, ConsumerOptions, EventConsumer, EventLog, GroupName, LogBackend, LogError,
-    MAX_PAYLOAD_BYTES, Record, RecordAddress, SeekPosition, StartFrom, TopicConfig, TopicName,
+    AppendOptions, ConsumerOptions, EventConsumer, EventLog, GroupName, LogError, RecordAddress,
+    SeekPosition, StartFrom, TopicConfig, TopicName,
 };
 
 /// Gives the suite backends over one storage location.

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use vibes_log::InMemoryLog;
+use vibes_log::backend::LogBackend;
 use vibes_log::testkit::Harness;
-use vibes_log::{InMemoryLog, LogBackend};
 
 /// Every `open` returns a handle to the same store: a "restart" keeps what the store
 /// holds, as a process restart keeps what a durable backend holds.

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use vibes_events::{Event, SessionStart};
+use vibes_log::backend::{AppendAck, GroupInfo, LogBackend, Record, RecordConsumer, TopicInfo};
 use vibes_log::{
-    AppendAck, AppendOptions, ConsumerOptions, EventLog, GroupInfo, GroupName, InMemoryLog,
-    LogBackend, Record, RecordConsumer, Result, TopicConfig, TopicInfo, TopicName, Watermarks,
+    AppendOptions, ConsumerOptions, EventLog, GroupName, InMemoryLog, Result, TopicConfig,
+    TopicName, Watermarks,
 };
 
 /// An in-memory log that remembers the headers of every appended record.

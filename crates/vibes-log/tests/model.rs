@@ -2,7 +2,8 @@
 
 use std::io;
 
-use vibes_log::{LogError, RecordAddress, TopicName, partition_for_key};
+use vibes_log::backend::partition_for_key;
+use vibes_log::{LogError, RecordAddress, TopicName};
 
 #[test]
 fn partition_for_key_is_stable_across_versions_and_backends() {

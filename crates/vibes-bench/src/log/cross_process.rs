@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 use vibes_filelog::{FileLog, FileLogOptions};
-use vibes_log::{
-    AppendOptions, ConsumerOptions, GroupName, LogBackend, Record, TopicConfig, TopicName,
-};
+use vibes_log::backend::{LogBackend, Record};
+use vibes_log::{AppendOptions, ConsumerOptions, GroupName, TopicConfig, TopicName};
 
 use crate::Result;
 use crate::report::Measurement;

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use rusqlite::{Connection, TransactionBehavior, params};
 use vibes_events::Event;
-use vibes_log::Record;
+use vibes_log::backend::Record;
 
 use super::store::{RawReader, Store, TypedReader, VisitRaw, VisitTyped};
 use crate::Result;

@@ -10,10 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::runtime::Runtime;
 use vibes_events::Event;
-use vibes_log::{
-    AppendOptions, ConsumerOptions, Durability, EventConsumer, EventLog, GroupName, LogBackend,
-    Record, RecordConsumer,
-};
+use vibes_log::backend::{LogBackend, Record, RecordConsumer};
+use vibes_log::{AppendOptions, ConsumerOptions, Durability, EventConsumer, EventLog, GroupName};
 
 use super::iggy::ManagedIggy;
 use crate::Result;

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 use bytes::Bytes;
 use vibes_filelog::{FileLog, FileLogOptions};
-use vibes_log::{AppendOptions, LogBackend, Record, TopicConfig, TopicName, partition_for_key};
+use vibes_log::backend::{LogBackend, Record, partition_for_key};
+use vibes_log::{AppendOptions, TopicConfig, TopicName};
 
 fn payload(producer: u64, seq: u64) -> Vec<u8> {
     format!("{producer}:{seq}:").repeat(100 / 8).into_bytes()

@@ -1,17 +1,24 @@
-//! The byte-level backend traits every log backend implements once.
+//! What a backend implementor needs: the byte-level traits every log backend
+//! implements once ([`LogBackend`], [`RecordConsumer`]), the records they store, and
+//! [`local`], the consumer groups shared by backends within this process's reach.
 //!
-//! The typed layer ([`EventLog`](crate::EventLog)) is written against these traits, and
-//! the host picks a backend at run time as an `Arc<dyn LogBackend>`.
+//! Applications and plugins do not need this module: they use
+//! [`EventLog`](crate::EventLog) and [`EventConsumer`](crate::EventConsumer), and hold a
+//! backend only as the `Arc<dyn LogBackend>` the host opened for them.
 
 use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub mod local;
+
+pub use crate::record::{AppendAck, MAX_PAYLOAD_BYTES, Record, StoredRecord, partition_for_key};
+
 use crate::error::Result;
 use crate::name::{GroupName, TopicName};
 use crate::position::{SeekPosition, StartFrom};
-use crate::record::{AppendAck, AppendOptions, Offset, Record, StoredRecord, Watermarks};
+use crate::record::{AppendOptions, Offset, Watermarks};
 
 /// How to create a topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use crate::storage::Storage;
 /// Runs `cli` and returns the process's exit code: 0 when all went well, 1 when some
 /// input was rejected (and reported) but the rest was stored, 2 on usage, config or
 /// I/O errors.
-pub(crate) fn run(cli: Cli) -> ExitCode {
+pub fn run(cli: Cli) -> ExitCode {
     init_tracing(&cli.global);
     match dispatch(cli) {
         Ok(outcome) => outcome.exit_code(),
@@ -56,7 +56,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
 }
 
 /// Loads the config with the global flags on top.
-pub(crate) fn load_config(global: &GlobalArgs) -> Result<Config, ConfigError> {
+pub fn load_config(global: &GlobalArgs) -> Result<Config, ConfigError> {
     let mut flags = FlagValues::default();
     if let Some(dir) = &global.data_dir {
         flags.set("data_dir", "--data-dir", dir.display().to_string());

@@ -15,45 +15,45 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     propagate_version = true,
     max_term_width = 100
 )]
-pub(crate) struct Cli {
+pub struct Cli {
     #[command(flatten)]
-    pub(crate) global: GlobalArgs,
+    pub global: GlobalArgs,
 
     #[command(subcommand)]
-    pub(crate) command: Command,
+    pub command: Command,
 }
 
 /// Flags every command takes.
 #[derive(Debug, Args)]
-pub(crate) struct GlobalArgs {
+pub struct GlobalArgs {
     /// Config file [default: <config dir>/vibes/config.toml]
     #[arg(long, global = true, value_name = "FILE")]
-    pub(crate) config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
 
     /// Where the log lives (overrides `data_dir`)
     #[arg(long, global = true, value_name = "DIR")]
-    pub(crate) data_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
 
     /// Log backend (overrides `backend`): memory, file or iggy
     #[arg(long, global = true, value_name = "BACKEND")]
-    pub(crate) backend: Option<String>,
+    pub backend: Option<String>,
 
     /// More log output on stderr (-v debug, -vv trace); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub(crate) verbose: u8,
+    pub verbose: u8,
 
     /// Only errors on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub(crate) quiet: bool,
+    pub quiet: bool,
 
     /// When to colour output
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
-    pub(crate) color: ColorChoice,
+    pub color: ColorChoice,
 }
 
 /// When to write ANSI colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum ColorChoice {
+pub enum ColorChoice {
     /// On a terminal, unless NO_COLOR is set
     Auto,
     /// Always
@@ -63,7 +63,7 @@ pub(crate) enum ColorChoice {
 }
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum Command {
+pub enum Command {
     /// Store events from a source
     #[command(subcommand)]
     Ingest(IngestCommand),
@@ -86,7 +86,7 @@ pub(crate) enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum IggyCommand {
+pub enum IggyCommand {
     /// Run the managed iggy-server in the foreground until interrupted (Ctrl-C or
     /// SIGTERM), restarting it if it crashes or hangs
     Start,
@@ -97,7 +97,7 @@ pub(crate) enum IggyCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum IngestCommand {
+pub enum IngestCommand {
     /// A Claude Code stream-json recording (`claude -p --output-format stream-json`)
     Claude(IngestClaudeArgs),
     /// A bd issue file (`.beads/issues.jsonl`), once or following changes
@@ -105,106 +105,106 @@ pub(crate) enum IngestCommand {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct IngestClaudeArgs {
+pub struct IngestClaudeArgs {
     /// The recording; `-` or nothing reads stdin
     #[arg(value_name = "FILE|-")]
-    pub(crate) input: Option<PathBuf>,
+    pub input: Option<PathBuf>,
 
     /// A name stored on every event of the session (`session_name`)
     #[arg(long, value_name = "NAME")]
-    pub(crate) session_name: Option<String>,
+    pub session_name: Option<String>,
 
     /// Store the file even if this exact content was ingested before
     #[arg(long)]
-    pub(crate) force: bool,
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct IngestBdArgs {
+pub struct IngestBdArgs {
     /// The issue file, its `.beads` directory, or the project directory holding `.beads`
     #[arg(value_name = "PATH")]
-    pub(crate) path: PathBuf,
+    pub path: PathBuf,
 
     /// Keep watching and store every change until interrupted
     #[arg(short, long)]
-    pub(crate) follow: bool,
+    pub follow: bool,
 
     /// Store a bead.created event for every issue already in the file
     #[arg(long)]
-    pub(crate) replay: bool,
+    pub replay: bool,
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct EmitArgs {
+pub struct EmitArgs {
     /// JSON lines, one event each; `-` or nothing reads stdin
     #[arg(value_name = "FILE|-")]
-    pub(crate) input: Option<PathBuf>,
+    pub input: Option<PathBuf>,
 
     /// When an event counts as stored (overrides `log.durability`): always, interval, never
     #[arg(long, value_name = "LEVEL")]
-    pub(crate) durability: Option<String>,
+    pub durability: Option<String>,
 
     /// Print `<topic> <partition> <offset>` on stdout for each event once stored
     #[arg(long)]
-    pub(crate) print_acks: bool,
+    pub print_acks: bool,
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct TailArgs {
+pub struct TailArgs {
     /// Keep printing events as they are appended, also by other processes
     #[arg(short, long)]
-    pub(crate) follow: bool,
+    pub follow: bool,
 
     /// Where to start: beginning, end, an offset, or an RFC 3339 time
     /// [default: beginning, or the group's last commit with --group]
     #[arg(long, value_name = "WHERE")]
-    pub(crate) from: Option<String>,
+    pub from: Option<String>,
 
     /// Only event types matching this glob (`claude.*`, `bead.status`); repeatable
     #[arg(long = "type", value_name = "GLOB")]
-    pub(crate) types: Vec<String>,
+    pub types: Vec<String>,
 
     /// Only events from this source (claude, bd, vibes, ...); repeatable
     #[arg(long = "source", value_name = "SOURCE")]
-    pub(crate) sources: Vec<String>,
+    pub sources: Vec<String>,
 
     /// Only events of this session (or bead) id
     #[arg(long, value_name = "ID")]
-    pub(crate) session: Option<String>,
+    pub session: Option<String>,
 
     /// Stop after printing this many events
     #[arg(short = 'n', long, value_name = "N")]
-    pub(crate) limit: Option<u64>,
+    pub limit: Option<u64>,
 
     /// One canonical JSON event per line
     #[arg(long)]
-    pub(crate) json: bool,
+    pub json: bool,
 
     /// Read as this consumer group and commit as it goes, so the next run resumes
     #[arg(long, value_name = "NAME")]
-    pub(crate) group: Option<String>,
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct StatsArgs {
+pub struct StatsArgs {
     /// Only this session
     #[arg(long, value_name = "ID")]
-    pub(crate) session: Option<String>,
+    pub session: Option<String>,
 
     /// JSON instead of a table
     #[arg(long)]
-    pub(crate) json: bool,
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct DoctorArgs {
+pub struct DoctorArgs {
     /// Cut damaged partitions at the first damage (the records after it are lost)
     #[arg(long)]
-    pub(crate) repair: bool,
+    pub repair: bool,
 }
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum ConfigCommand {
+pub enum ConfigCommand {
     /// Print the merged config and where each value came from
     Show,
     /// Print the path of the config file in use

@@ -14,7 +14,7 @@ use vibes_log::{Durability, TopicName};
 
 /// Which log backend the host uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BackendKind {
+pub enum BackendKind {
     /// In memory: gone when the command ends. For trying things out and tests.
     Memory,
     /// vibes-filelog under `data_dir` (the default).
@@ -35,14 +35,14 @@ impl BackendKind {
 
 /// The durability level named in config or on a flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DurabilityLevel {
+pub enum DurabilityLevel {
     Always,
     Interval,
     Never,
 }
 
 impl DurabilityLevel {
-    pub(crate) fn parse(text: &str) -> Option<Self> {
+    pub fn parse(text: &str) -> Option<Self> {
         match text {
             "always" => Some(DurabilityLevel::Always),
             "interval" => Some(DurabilityLevel::Interval),
@@ -59,12 +59,12 @@ impl DurabilityLevel {
         }
     }
 
-    pub(crate) const ALLOWED: &'static str = "always, interval or never";
+    pub const ALLOWED: &'static str = "always, interval or never";
 }
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Origin {
+pub enum Origin {
     Default,
     File {
         path: PathBuf,
@@ -117,7 +117,7 @@ impl RawValue {
 
 /// A bad config value, or a config file that cannot be read.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ConfigError {
+pub enum ConfigError {
     #[error("invalid value {value} for `{key}` in {origin}: expected {allowed}")]
     InvalidValue {
         key: &'static str,
@@ -144,26 +144,26 @@ pub(crate) enum ConfigError {
 
 /// The merged configuration.
 #[derive(Debug, Clone)]
-pub(crate) struct Config {
+pub struct Config {
     /// The config file in use, and whether it exists.
-    pub(crate) file: PathBuf,
-    pub(crate) file_exists: bool,
-    pub(crate) data_dir: PathBuf,
-    pub(crate) backend: BackendKind,
-    pub(crate) topic: TopicName,
-    pub(crate) partitions: u32,
-    pub(crate) durability: DurabilityLevel,
-    pub(crate) sync_interval: Duration,
-    pub(crate) segment_bytes: u64,
-    pub(crate) retention_max_age: Option<Duration>,
-    pub(crate) retention_max_bytes: Option<u64>,
-    pub(crate) bd_debounce: Duration,
-    pub(crate) bd_poll_interval: Duration,
+    pub file: PathBuf,
+    pub file_exists: bool,
+    pub data_dir: PathBuf,
+    pub backend: BackendKind,
+    pub topic: TopicName,
+    pub partitions: u32,
+    pub durability: DurabilityLevel,
+    pub sync_interval: Duration,
+    pub segment_bytes: u64,
+    pub retention_max_age: Option<Duration>,
+    pub retention_max_bytes: Option<u64>,
+    pub bd_debounce: Duration,
+    pub bd_poll_interval: Duration,
     /// The `[iggy]` section (for `backend = "iggy"` and `vibes iggy`), with its data
     /// directory defaulting to `<data_dir>/iggy`.
-    pub(crate) iggy: IggyConfig,
+    pub iggy: IggyConfig,
     /// Where the `[iggy]` section was, if the file had one.
-    pub(crate) iggy_origin: Option<Origin>,
+    pub iggy_origin: Option<Origin>,
     origins: BTreeMap<&'static str, Origin>,
 }
 
@@ -378,27 +378,27 @@ impl FileShape {
 
 /// Values given on the command line, each with the flag that gave it.
 #[derive(Debug, Default)]
-pub(crate) struct FlagValues {
-    pub(crate) values: Vec<(&'static str, &'static str, String)>,
+pub struct FlagValues {
+    pub values: Vec<(&'static str, &'static str, String)>,
 }
 
 impl FlagValues {
     /// Records that `flag` set `key` to `value`.
-    pub(crate) fn set(&mut self, key: &'static str, flag: &'static str, value: String) {
+    pub fn set(&mut self, key: &'static str, flag: &'static str, value: String) {
         self.values.push((key, flag, value));
     }
 }
 
 impl Config {
     /// The default config file: `<config dir>/vibes/config.toml`.
-    pub(crate) fn default_file() -> Option<PathBuf> {
+    pub fn default_file() -> Option<PathBuf> {
         dirs::config_dir().map(|d| d.join("vibes").join("config.toml"))
     }
 
     /// Loads the config: defaults, then `file` (or the default file, which may be
     /// absent; an explicitly named file must exist), then the environment as `env`
     /// returns it, then `flags`.
-    pub(crate) fn load(
+    pub fn load(
         file: Option<&Path>,
         env: impl Fn(&'static str) -> Option<std::ffi::OsString>,
         flags: &FlagValues,
@@ -521,12 +521,12 @@ impl Config {
     }
 
     /// Where `key`'s value came from.
-    pub(crate) fn origin(&self, key: &str) -> &Origin {
+    pub fn origin(&self, key: &str) -> &Origin {
         self.origins.get(key).unwrap_or(&Origin::Default)
     }
 
     /// The `[iggy]` section as TOML, passwords and connection strings shown as `***`.
-    pub(crate) fn iggy_toml(&self) -> String {
+    pub fn iggy_toml(&self) -> String {
         let mut value = toml::Value::try_from(&self.iggy)
             .unwrap_or_else(|_| toml::Value::Table(toml::Table::new()));
         if let Some(table) = value.as_table_mut() {
@@ -540,14 +540,14 @@ impl Config {
     }
 
     /// Every key, its value as TOML text and its origin, in a fixed order.
-    pub(crate) fn entries(&self) -> Vec<(&'static str, String, &Origin)> {
+    pub fn entries(&self) -> Vec<(&'static str, String, &Origin)> {
         KEYS.iter()
             .map(|k| (k.name, (k.show)(self), self.origin(k.name)))
             .collect()
     }
 
     /// The durability for `level`, with this config's sync interval.
-    pub(crate) fn durability_of(&self, level: DurabilityLevel) -> Durability {
+    pub fn durability_of(&self, level: DurabilityLevel) -> Durability {
         match level {
             DurabilityLevel::Always => Durability::Always,
             DurabilityLevel::Interval => Durability::Interval(self.sync_interval),
@@ -556,7 +556,7 @@ impl Config {
     }
 
     /// Checks a durability flag value against the allowed levels.
-    pub(crate) fn parse_durability_flag(&self, text: &str) -> Result<Durability, ConfigError> {
+    pub fn parse_durability_flag(&self, text: &str) -> Result<Durability, ConfigError> {
         DurabilityLevel::parse(text)
             .map(|level| self.durability_of(level))
             .ok_or_else(|| ConfigError::InvalidValue {

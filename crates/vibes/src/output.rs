@@ -7,7 +7,7 @@ use crate::cli::ColorChoice;
 
 /// How a command ended when it did not fail outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// Everything was read and stored: exit 0.
     Clean,
     /// Some input was rejected (and reported); everything else was stored: exit 1.
@@ -15,7 +15,7 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
-    pub(crate) fn exit_code(self) -> ExitCode {
+    pub fn exit_code(self) -> ExitCode {
         match self {
             Outcome::Clean => ExitCode::SUCCESS,
             Outcome::Partial => ExitCode::from(1),
@@ -23,7 +23,7 @@ impl Outcome {
     }
 
     /// `Partial` if `problems` is true.
-    pub(crate) fn partial_if(problems: bool) -> Self {
+    pub fn partial_if(problems: bool) -> Self {
         if problems {
             Outcome::Partial
         } else {
@@ -33,10 +33,10 @@ impl Outcome {
 }
 
 /// The exit code for usage and I/O errors.
-pub(crate) const EXIT_ERROR: u8 = 2;
+pub const EXIT_ERROR: u8 = 2;
 
 /// Whether to colour what goes to a stream that `is_terminal` describes.
-pub(crate) fn use_color(choice: ColorChoice, is_terminal: bool) -> bool {
+pub fn use_color(choice: ColorChoice, is_terminal: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -47,19 +47,19 @@ pub(crate) fn use_color(choice: ColorChoice, is_terminal: bool) -> bool {
 }
 
 /// Whether stdout is a terminal.
-pub(crate) fn stdout_is_terminal() -> bool {
+pub fn stdout_is_terminal() -> bool {
     io::stdout().is_terminal()
 }
 
 /// Whether stderr is a terminal.
-pub(crate) fn stderr_is_terminal() -> bool {
+pub fn stderr_is_terminal() -> bool {
     io::stderr().is_terminal()
 }
 
 /// Stdout for data. A closed pipe (`vibes tail | head`) is not an error: writes then
 /// report [`Closed`] so the command can stop quietly.
 #[derive(Debug)]
-pub(crate) struct DataOut {
+pub struct DataOut {
     out: io::BufWriter<io::StdoutLock<'static>>,
     /// Flush after every line (when someone may be watching live).
     line_buffered: bool,
@@ -67,10 +67,10 @@ pub(crate) struct DataOut {
 
 /// The reader of stdout has gone away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Closed;
+pub struct Closed;
 
 impl DataOut {
-    pub(crate) fn new(line_buffered: bool) -> Self {
+    pub fn new(line_buffered: bool) -> Self {
         DataOut {
             out: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
             line_buffered,
@@ -78,7 +78,7 @@ impl DataOut {
     }
 
     /// Writes one line (a newline is added).
-    pub(crate) fn line(&mut self, text: &str) -> anyhow::Result<Result<(), Closed>> {
+    pub fn line(&mut self, text: &str) -> anyhow::Result<Result<(), Closed>> {
         let result = self
             .out
             .write_all(text.as_bytes())
@@ -94,7 +94,7 @@ impl DataOut {
     }
 
     /// Flushes what is buffered.
-    pub(crate) fn flush(&mut self) -> anyhow::Result<Result<(), Closed>> {
+    pub fn flush(&mut self) -> anyhow::Result<Result<(), Closed>> {
         closed_or(self.out.flush())
     }
 }
@@ -108,7 +108,7 @@ fn closed_or(result: io::Result<()>) -> anyhow::Result<Result<(), Closed>> {
 }
 
 /// `1 event`, `3 events`: a count with its noun, plural when it is not one.
-pub(crate) fn count(n: impl Into<u64>, noun: &str) -> String {
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
     let n = n.into();
     if n == 1 {
         format!("1 {noun}")
@@ -118,7 +118,7 @@ pub(crate) fn count(n: impl Into<u64>, noun: &str) -> String {
 }
 
 /// Formats a duration in milliseconds as `1h 2m 3.4s`, `2m 5s` or `812ms`.
-pub(crate) fn human_ms(ms: u64) -> String {
+pub fn human_ms(ms: u64) -> String {
     if ms < 1000 {
         return format!("{ms}ms");
     }
@@ -133,7 +133,7 @@ pub(crate) fn human_ms(ms: u64) -> String {
 }
 
 /// Formats a byte count as `812 B`, `4.0 KiB`, `1.5 MiB`.
-pub(crate) fn human_bytes(bytes: u64) -> String {
+pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -12,7 +12,7 @@ use crate::storage::Storage;
 
 /// What became of one appended event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ack {
+pub enum Ack {
     /// Stored in the log at this address.
     Stored(RecordAddress),
     /// Durable in the local outbox, to be appended to this partition when the server
@@ -22,7 +22,7 @@ pub(crate) enum Ack {
 
 impl Ack {
     /// `<topic> <partition> <offset>`, or `<topic> <partition> queued`.
-    pub(crate) fn line(&self, topic: &impl fmt::Display) -> String {
+    pub fn line(&self, topic: &impl fmt::Display) -> String {
         match self {
             Ack::Stored(a) => format!("{topic} {} {}", a.partition, a.offset),
             Ack::Queued { partition } => format!("{topic} {partition} queued"),
@@ -32,7 +32,7 @@ impl Ack {
 
 /// Appends events for a command.
 #[derive(Debug)]
-pub(crate) struct Producer<'a> {
+pub struct Producer<'a> {
     storage: &'a Storage,
     log: EventLog<Event>,
     outbox: Option<OutboxedIggy>,
@@ -40,7 +40,7 @@ pub(crate) struct Producer<'a> {
 
 impl<'a> Producer<'a> {
     /// A producer of the configured topic (created if it is new).
-    pub(crate) fn open(storage: &'a Storage) -> Result<Self> {
+    pub fn open(storage: &'a Storage) -> Result<Self> {
         Ok(Producer {
             log: storage.events()?,
             outbox: storage.outbox().cloned(),
@@ -49,13 +49,13 @@ impl<'a> Producer<'a> {
     }
 
     /// The topic.
-    pub(crate) fn log(&self) -> &EventLog<Event> {
+    pub fn log(&self) -> &EventLog<Event> {
         &self.log
     }
 
     /// Appends `events` (each partition's share in one backend call) and says what became
     /// of each, in order.
-    pub(crate) fn append(&self, events: &[Event], options: AppendOptions) -> Result<Vec<Ack>> {
+    pub fn append(&self, events: &[Event], options: AppendOptions) -> Result<Vec<Ack>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }

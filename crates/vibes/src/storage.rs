@@ -8,17 +8,18 @@ use tokio::runtime::Runtime;
 use vibes_events::Event;
 use vibes_filelog::{FileLog, FileLogOptions, Retention};
 use vibes_iggy::{IggyLog, IggyManager, Mode, OutboxedIggy};
-use vibes_log::{EventLog, InMemoryLog, JsonCodec, LogBackend, LogError, TopicConfig};
+use vibes_log::backend::LogBackend;
+use vibes_log::{EventLog, InMemoryLog, JsonCodec, LogError, TopicConfig};
 
 use crate::config::{BackendKind, Config};
 
 /// The open backend, the runtime its async calls run on, and the config.
 #[derive(Debug)]
-pub(crate) struct Storage {
-    pub(crate) config: Config,
-    pub(crate) backend: Arc<dyn LogBackend>,
+pub struct Storage {
+    pub config: Config,
+    pub backend: Arc<dyn LogBackend>,
     /// The file log, when that is the backend (for bytes on disk and checks).
-    pub(crate) file: Option<FileLog>,
+    pub file: Option<FileLog>,
     /// The outbox in front of Iggy, when that is the backend.
     outbox: Option<OutboxedIggy>,
     runtime: Runtime,
@@ -26,7 +27,7 @@ pub(crate) struct Storage {
 
 impl Storage {
     /// Opens the backend named by `config` (creating the data directory for `file`).
-    pub(crate) fn open(config: Config) -> Result<Storage> {
+    pub fn open(config: Config) -> Result<Storage> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -67,25 +68,25 @@ impl Storage {
     }
 
     /// The outbox in front of Iggy, if that is the backend.
-    pub(crate) fn outbox(&self) -> Option<&OutboxedIggy> {
+    pub fn outbox(&self) -> Option<&OutboxedIggy> {
         self.outbox.as_ref()
     }
 
     /// Closes the Iggy connection, if any. Records still in the outbox stay there for
     /// the next command.
-    pub(crate) fn close(&self) {
+    pub fn close(&self) {
         if let Some(outbox) = &self.outbox {
             self.block_on(outbox.shutdown());
         }
     }
 
     /// Runs a future of the log to completion.
-    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
     }
 
     /// The event topic, created with the configured partition count if it is new.
-    pub(crate) fn events(&self) -> Result<EventLog<Event>> {
+    pub fn events(&self) -> Result<EventLog<Event>> {
         let config = &self.config;
         self.block_on(EventLog::open_with(
             self.backend.clone(),
@@ -104,7 +105,7 @@ impl Storage {
     }
 
     /// The event topic if it exists; `None` when nothing was ever stored.
-    pub(crate) fn existing_events(&self) -> Result<Option<EventLog<Event>>> {
+    pub fn existing_events(&self) -> Result<Option<EventLog<Event>>> {
         match self.block_on(self.backend.topic_info(&self.config.topic)) {
             Ok(_) => self.events().map(Some),
             Err(LogError::NotFound { .. }) => Ok(None),
@@ -116,14 +117,14 @@ impl Storage {
 
     /// Where the host keeps its own state beside the log (`<data_dir>/state`), for the
     /// file backend only.
-    pub(crate) fn state_dir(&self) -> Option<PathBuf> {
+    pub fn state_dir(&self) -> Option<PathBuf> {
         self.file
             .as_ref()
             .map(|_| self.config.data_dir.join("state"))
     }
 
     /// Deletes what retention allows, after appends.
-    pub(crate) fn enforce_retention(&self) -> Result<()> {
+    pub fn enforce_retention(&self) -> Result<()> {
         if let Some(file) = &self.file {
             let deleted = file
                 .enforce_retention(&self.config.topic)
@@ -136,7 +137,7 @@ impl Storage {
     }
 
     /// A description of where events are stored, for summaries.
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self.config.backend {
             BackendKind::Memory => format!("{} (in memory, gone at exit)", self.config.topic),
             BackendKind::File => format!(

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::output::{DataOut, Outcome};
 
 /// Prints the merged config as TOML, each value with where it came from.
-pub(crate) fn show(config: &Config) -> Result<Outcome> {
+pub fn show(config: &Config) -> Result<Outcome> {
     let mut out = DataOut::new(false);
     let state = if config.file_exists {
         "in use"
@@ -40,7 +40,7 @@ pub(crate) fn show(config: &Config) -> Result<Outcome> {
 }
 
 /// Prints the path of the config file.
-pub(crate) fn path(config: &Config) -> Result<Outcome> {
+pub fn path(config: &Config) -> Result<Outcome> {
     let mut out = DataOut::new(false);
     let _ = out.line(&config.file.display().to_string())?;
     let _ = out.flush()?;

@@ -45,7 +45,7 @@ impl Check {
     }
 }
 
-pub(crate) fn run(config: Result<Config, ConfigError>, args: &DoctorArgs) -> Result<Outcome> {
+pub fn run(config: Result<Config, ConfigError>, args: &DoctorArgs) -> Result<Outcome> {
     let mut checks = Vec::new();
     match config {
         Err(e) => checks.push(Check::fail(
@@ -246,7 +246,7 @@ fn check_log(config: &Config, repair: bool, checks: &mut Vec<Check>) {
             return;
         }
     };
-    let topics = match runtime.block_on(vibes_log::LogBackend::list_topics(&log)) {
+    let topics = match runtime.block_on(vibes_log::backend::LogBackend::list_topics(&log)) {
         Ok(topics) => topics,
         Err(e) => {
             checks.push(Check::fail(

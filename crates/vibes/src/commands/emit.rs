@@ -10,7 +10,7 @@ use crate::output::{self, DataOut, Outcome};
 use crate::producer::Producer;
 use crate::storage::Storage;
 
-pub(crate) fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
+pub fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
     let durability = match &args.durability {
         Some(level) => storage.config.parse_durability_flag(level)?,
         None => storage.config.durability_of(storage.config.durability),

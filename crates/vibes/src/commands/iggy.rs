@@ -19,7 +19,7 @@ use crate::cli::IggyCommand;
 use crate::config::Config;
 use crate::output::{DataOut, Outcome};
 
-pub(crate) fn run(config: &Config, command: &IggyCommand) -> Result<Outcome> {
+pub fn run(config: &Config, command: &IggyCommand) -> Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -163,7 +163,7 @@ async fn stop(config: &IggyConfig) -> Result<Outcome> {
 
 /// Connects to `connection`, pings once and disconnects: whether the server answered.
 /// Errors: the connection could not be made.
-pub(crate) async fn answers(
+pub async fn answers(
     connection: vibes_iggy::Connection,
     config: &IggyConfig,
 ) -> Result<bool, vibes_log::LogError> {

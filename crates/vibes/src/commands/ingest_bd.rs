@@ -15,7 +15,7 @@ use crate::output::{self, Outcome};
 use crate::producer::Producer;
 use crate::storage::Storage;
 
-pub(crate) fn run(storage: &Storage, args: &IngestBdArgs) -> Result<Outcome> {
+pub fn run(storage: &Storage, args: &IngestBdArgs) -> Result<Outcome> {
     let path = resolve(&args.path)?;
     let options = BdWatchOptions {
         debounce: storage.config.bd_debounce,

@@ -22,11 +22,7 @@ use crate::storage::Storage;
 /// Malformed lines listed one by one in the summary; the rest are counted.
 const LIST_MALFORMED: usize = 20;
 
-pub(crate) fn run(
-    storage: &Storage,
-    args: &IngestClaudeArgs,
-    global: &GlobalArgs,
-) -> Result<Outcome> {
+pub fn run(storage: &Storage, args: &IngestClaudeArgs, global: &GlobalArgs) -> Result<Outcome> {
     let mut input = Input::open(args.input.as_deref())?;
     let ledger = match (&input.path, storage.state_dir()) {
         (Some(path), Some(state)) => Some(Ledger::for_file(path, &state)?),

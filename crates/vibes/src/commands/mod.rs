@@ -1,14 +1,14 @@
 //! One module per subcommand.
 
-pub(crate) mod config;
-pub(crate) mod doctor;
-pub(crate) mod emit;
-pub(crate) mod iggy;
-pub(crate) mod ingest_bd;
-pub(crate) mod ingest_claude;
-pub(crate) mod stats;
-pub(crate) mod tail;
-pub(crate) mod topics;
+pub mod config;
+pub mod doctor;
+pub mod emit;
+pub mod iggy;
+pub mod ingest_bd;
+pub mod ingest_claude;
+pub mod stats;
+pub mod tail;
+pub mod topics;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -22,25 +22,25 @@ use vibes_log::{EventConsumer, EventLog, Offset, RecordAddress};
 use crate::storage::Storage;
 
 /// An input named on the command line: a file, or stdin for `-` or nothing.
-pub(crate) struct Input {
+pub struct Input {
     /// For messages: the path, or `stdin`.
-    pub(crate) name: String,
+    pub name: String,
     /// The path when it is a file.
-    pub(crate) path: Option<PathBuf>,
+    pub path: Option<PathBuf>,
     /// Its size when it is a regular file.
-    pub(crate) len: Option<u64>,
-    pub(crate) reader: BufReader<Box<dyn Read>>,
+    pub len: Option<u64>,
+    pub reader: BufReader<Box<dyn Read>>,
     /// Lines read so far.
-    pub(crate) line_number: u64,
+    pub line_number: u64,
 }
 
 /// Events stored per append at most; see [`Input::batch_due`].
-pub(crate) const MAX_BATCH: usize = 1024;
+pub const MAX_BATCH: usize = 1024;
 
 impl Input {
     /// Reads the next line, with its ending, into `line` (cleared first) and counts
     /// it. Returns the bytes read: 0 at the end of the input.
-    pub(crate) fn next_line(&mut self, line: &mut Vec<u8>) -> anyhow::Result<usize> {
+    pub fn next_line(&mut self, line: &mut Vec<u8>) -> anyhow::Result<usize> {
         line.clear();
         let read = self
             .reader
@@ -55,11 +55,11 @@ impl Input {
     /// Whether `pending` events should be stored now: the batch is full, or the input
     /// has nothing more buffered, so a live producer (`claude | vibes ingest claude`)
     /// sees its events stored as they happen.
-    pub(crate) fn batch_due(&self, pending: usize) -> bool {
+    pub fn batch_due(&self, pending: usize) -> bool {
         pending >= MAX_BATCH || (pending > 0 && self.reader.buffer().is_empty())
     }
 
-    pub(crate) fn open(path: Option<&Path>) -> anyhow::Result<Input> {
+    pub fn open(path: Option<&Path>) -> anyhow::Result<Input> {
         const BUFFER: usize = 256 * 1024;
         match path {
             None => Ok(Self::stdin()),
@@ -105,7 +105,7 @@ impl std::fmt::Debug for Input {
 
 /// Replaces the host state file `path` with `contents` (written beside it, then renamed,
 /// so a reader sees the old file or the new one), creating its directory.
-pub(crate) fn write_state_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+pub fn write_state_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().context("a state file lives in a directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut tmp = path.as_os_str().to_owned();
@@ -116,7 +116,7 @@ pub(crate) fn write_state_file(path: &Path, contents: &[u8]) -> anyhow::Result<(
 }
 
 /// A consumer-group name for a reader that never commits, so nothing is stored for it.
-pub(crate) fn private_group(command: &str) -> String {
+pub fn private_group(command: &str) -> String {
     format!(
         "vibes-{command}-{}-{}",
         std::process::id(),
@@ -127,10 +127,10 @@ pub(crate) fn private_group(command: &str) -> String {
 /// Where each partition a reader owns ends now: a reader that stops there reads what
 /// was stored when it started, and nothing appended since.
 #[derive(Debug)]
-pub(crate) struct EndsNow(BTreeMap<u32, Offset>);
+pub struct EndsNow(BTreeMap<u32, Offset>);
 
 impl EndsNow {
-    pub(crate) fn read(
+    pub fn read(
         storage: &Storage,
         log: &EventLog<Event>,
         consumer: &EventConsumer<Event>,
@@ -143,14 +143,14 @@ impl EndsNow {
     }
 
     /// Whether `consumer` has read up to every end.
-    pub(crate) fn reached(&self, consumer: &EventConsumer<Event>) -> bool {
+    pub fn reached(&self, consumer: &EventConsumer<Event>) -> bool {
         self.0
             .iter()
             .all(|(p, end)| consumer.position(*p).is_none_or(|pos| pos >= *end))
     }
 
     /// Whether the record at `address` was stored before the ends were read.
-    pub(crate) fn includes(&self, address: RecordAddress) -> bool {
+    pub fn includes(&self, address: RecordAddress) -> bool {
         self.0
             .get(&address.partition)
             .is_some_and(|end| address.offset < *end)

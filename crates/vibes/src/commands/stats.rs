@@ -17,50 +17,50 @@ use crate::storage::Storage;
 
 /// What one session did, built from its events.
 #[derive(Debug, Default, Serialize)]
-pub(crate) struct SessionStats {
-    pub(crate) session_id: String,
+pub struct SessionStats {
+    pub session_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) name: Option<String>,
-    pub(crate) model: Option<String>,
-    pub(crate) start: Option<Timestamp>,
-    pub(crate) end: Option<Timestamp>,
-    pub(crate) turns: u64,
-    pub(crate) tool_calls: BTreeMap<String, u64>,
-    pub(crate) tool_calls_total: u64,
-    pub(crate) tool_errors: u64,
-    pub(crate) cost_usd: f64,
-    pub(crate) duration_ms: u64,
+    pub name: Option<String>,
+    pub model: Option<String>,
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub turns: u64,
+    pub tool_calls: BTreeMap<String, u64>,
+    pub tool_calls_total: u64,
+    pub tool_errors: u64,
+    pub cost_usd: f64,
+    pub duration_ms: u64,
     /// `success`, `error`, or `running` (no session.end yet).
-    pub(crate) outcome: &'static str,
+    pub outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) outcome_reason: Option<String>,
-    pub(crate) events: u64,
+    pub outcome_reason: Option<String>,
+    pub events: u64,
 }
 
 /// Sums over every session shown.
 #[derive(Debug, Default, Serialize)]
-pub(crate) struct Totals {
-    pub(crate) sessions: u64,
-    pub(crate) turns: u64,
-    pub(crate) tool_calls: u64,
-    pub(crate) tool_errors: u64,
-    pub(crate) cost_usd: f64,
-    pub(crate) duration_ms: u64,
-    pub(crate) succeeded: u64,
-    pub(crate) failed: u64,
-    pub(crate) running: u64,
+pub struct Totals {
+    pub sessions: u64,
+    pub turns: u64,
+    pub tool_calls: u64,
+    pub tool_errors: u64,
+    pub cost_usd: f64,
+    pub duration_ms: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub running: u64,
 }
 
 /// Folds events into per-session statistics. An event seen twice (same id) counts once.
 #[derive(Debug, Default)]
-pub(crate) struct Aggregator {
+pub struct Aggregator {
     sessions: BTreeMap<String, SessionStats>,
     seen: HashSet<EventId>,
-    pub(crate) duplicates: u64,
+    pub duplicates: u64,
 }
 
 impl Aggregator {
-    pub(crate) fn add(&mut self, event: &Event) {
+    pub fn add(&mut self, event: &Event) {
         let session_id = match &event.data {
             EventData::SessionStart(_)
             | EventData::SessionEnd(_)
@@ -136,7 +136,7 @@ impl Aggregator {
         }
     }
 
-    pub(crate) fn finish(self, only: Option<&str>) -> (Vec<SessionStats>, Totals) {
+    pub fn finish(self, only: Option<&str>) -> (Vec<SessionStats>, Totals) {
         let mut sessions: Vec<SessionStats> = self
             .sessions
             .into_values()
@@ -161,7 +161,7 @@ impl Aggregator {
     }
 }
 
-pub(crate) fn run(storage: &Storage, args: &StatsArgs) -> Result<Outcome> {
+pub fn run(storage: &Storage, args: &StatsArgs) -> Result<Outcome> {
     let mut aggregator = Aggregator::default();
     let mut undecodable = 0u64;
     if let Some(log) = storage.existing_events()? {
@@ -218,7 +218,7 @@ pub(crate) fn run(storage: &Storage, args: &StatsArgs) -> Result<Outcome> {
 }
 
 /// The human-readable report.
-pub(crate) fn render(sessions: &[SessionStats], totals: &Totals) -> String {
+pub fn render(sessions: &[SessionStats], totals: &Totals) -> String {
     let mut s = String::new();
     for stats in sessions {
         let name = stats

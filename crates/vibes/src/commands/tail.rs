@@ -22,7 +22,7 @@ const FOLLOW_POLL: Duration = Duration::from_secs(1);
 
 /// Where `--from` asks to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum From {
+pub enum From {
     Beginning,
     End,
     Offset(Offset),
@@ -30,7 +30,7 @@ pub(crate) enum From {
 }
 
 impl From {
-    pub(crate) fn parse(text: &str) -> Result<From> {
+    pub fn parse(text: &str) -> Result<From> {
         match text {
             "beginning" => Ok(From::Beginning),
             "end" => Ok(From::End),
@@ -65,7 +65,7 @@ impl Selection {
     }
 }
 
-pub(crate) fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Outcome> {
+pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Outcome> {
     let from = args.from.as_deref().map(From::parse).transpose()?;
     let group = args
         .group

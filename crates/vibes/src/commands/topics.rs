@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use crate::output::{self, DataOut, Outcome};
 use crate::storage::Storage;
 
-pub(crate) fn run(storage: &Storage) -> Result<Outcome> {
+pub fn run(storage: &Storage) -> Result<Outcome> {
     let backend = &storage.backend;
     let topics = storage
         .block_on(backend.list_topics())

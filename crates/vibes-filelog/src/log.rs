@@ -397,6 +397,16 @@ impl LogBackend for FileLog {
         LocalStore::watermarks(&*self.store, topic, partition).await
     }
 
+    async fn read(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        from: Offset,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
+        LocalStore::read(&*self.store, topic, partition, from, max).await
+    }
+
     async fn consumer(
         &self,
         topic: &TopicName,

@@ -635,6 +635,29 @@ impl LogBackend for IggyLog {
         self.shared.watermarks(topic, partition).await
     }
 
+    async fn read(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        from: Offset,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
+        let marks = self.shared.watermarks(topic, partition).await?;
+        let from = from.max(marks.low);
+        if from >= marks.high || max == 0 {
+            return Ok(Vec::new());
+        }
+        let count = u32::try_from(max.min((marks.high - from) as usize)).unwrap_or(u32::MAX);
+        let messages = self
+            .shared
+            .read(topic, partition, PollingStrategy::offset(from), count)
+            .await?;
+        Ok(messages
+            .into_iter()
+            .map(|m| stored_record(partition, m))
+            .collect())
+    }
+
     async fn consumer(
         &self,
         topic: &TopicName,

@@ -255,6 +255,16 @@ impl LogBackend for InMemoryLog {
         LocalStore::watermarks(&*self.store, topic, partition).await
     }
 
+    async fn read(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        from: Offset,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>> {
+        LocalStore::read(&*self.store, topic, partition, from, max).await
+    }
+
     async fn consumer(
         &self,
         topic: &TopicName,

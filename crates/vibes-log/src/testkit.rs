@@ -100,7 +100,8 @@ macro_rules! conformance_tests {
             keyed_records_keep_their_order,
             new_group_can_start_at_the_end,
             commits_are_validated,
-            records_keep_key_id_payload_and_time
+            records_keep_key_id_payload_and_time,
+            read_by_address_needs_no_group
         );
     };
     (@each $harness:expr; $($name:ident),+ $(,)?) => {
@@ -157,6 +158,7 @@ behaviours!(
     new_group_can_start_at_the_end,
     commits_are_validated,
     records_keep_key_id_payload_and_time,
+    read_by_address_needs_no_group
 );
 
 const POLL: Duration = Duration::from_secs(5);
@@ -947,4 +949,50 @@ pub async fn records_keep_key_id_payload_and_time(h: &dyn Harness) {
     assert!(got[0].timestamp >= before, "append time is now");
     assert!(got[0].timestamp <= got[1].timestamp);
     assert_eq!(got[0].timestamp, ack.timestamp);
+}
+
+/// `read` returns records by address without a group: a range, clipped at the end,
+/// empty past it, and nothing committed for anyone.
+pub async fn read_by_address_needs_no_group(h: &dyn Harness) {
+    let backend = h.open().await;
+    let log = open_log(Arc::clone(&backend), "read", 1).await;
+    let written = append_numbered(&log, "s", 0..6).await;
+    let name = log.topic().clone();
+    let records = backend.read(&name, 0, 2, 3).await.expect("read");
+    let offsets: Vec<u64> = records.iter().map(|r| r.address.offset).collect();
+    assert_eq!(offsets, vec![2, 3, 4]);
+    let first: Event = Event::from_json_slice(&records[0].payload).expect("decode");
+    assert_eq!(number(&first), 2);
+    assert_eq!(records[0].address, written[2]);
+    let tail = backend
+        .read(&name, 0, 4, 100)
+        .await
+        .expect("read to the end");
+    assert_eq!(tail.len(), 2, "a read stops at the high-water mark");
+    assert!(
+        backend
+            .read(&name, 0, 6, 10)
+            .await
+            .expect("read at the end")
+            .is_empty()
+    );
+    assert!(
+        backend
+            .read(&name, 0, 60, 10)
+            .await
+            .expect("read past the end")
+            .is_empty()
+    );
+    let err = backend
+        .read(&name, 3, 0, 10)
+        .await
+        .expect_err("no partition 3");
+    assert!(
+        std::matches!(err, LogError::InvalidArgument(_)),
+        "expected InvalidArgument, got {err:?}"
+    );
+    assert!(
+        backend.groups(&name).await.expect("groups").is_empty(),
+        "a read commits nothing"
+    );
 }

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use vibes_events::{Event, SessionStart};
-use vibes_log::backend::{AppendAck, GroupInfo, LogBackend, Record, RecordConsumer, TopicInfo};
+use vibes_log::backend::{
+    AppendAck, GroupInfo, LogBackend, Record, RecordConsumer, StoredRecord, TopicInfo,
+};
 use vibes_log::{
-    AppendOptions, ConsumerOptions, EventLog, GroupName, InMemoryLog, Result, TopicConfig,
+    AppendOptions, ConsumerOptions, EventLog, GroupName, InMemoryLog, Offset, Result, TopicConfig,
     TopicName, Watermarks,
 };
 
@@ -51,6 +53,15 @@ impl LogBackend for HeaderSpy {
     }
     async fn watermarks(&self, topic: &TopicName, partition: u32) -> Result<Watermarks> {
         self.inner.watermarks(topic, partition).await
+    }
+    async fn read(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        from: Offset,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>> {
+        self.inner.read(topic, partition, from, max).await
     }
     async fn consumer(
         &self,

@@ -128,6 +128,20 @@ pub trait LogBackend: Send + Sync + fmt::Debug {
     /// The offsets `partition` holds. Errors: `NotFound`, `InvalidArgument`.
     async fn watermarks(&self, topic: &TopicName, partition: u32) -> Result<Watermarks>;
 
+    /// Up to `max` records of `partition` from offset `from` on, in offset order,
+    /// without any consumer group: for readers that know where records are (an index
+    /// of a session's addresses, say). `from` below the lowest held offset starts at
+    /// the lowest; at or past the high-water mark the answer is empty. Never waits.
+    ///
+    /// Errors: `NotFound` (topic), `InvalidArgument` (partition past the count).
+    async fn read(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        from: Offset,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>>;
+
     /// A new member of consumer group `group` on `topic`. Members of one group share the
     /// topic's partitions; each partition is read by one member at a time. A member
     /// starts on each partition right after the group's last commit.

@@ -1,0 +1,194 @@
+//! [`Emitter`]: how a plugin writes events, with ids derived from their cause.
+
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+use vibes_events::{Event, EventData, EventId};
+use vibes_log::RecordAddress;
+
+use crate::error::PluginError;
+
+/// The field every output carries: the address and id of the input that caused it.
+pub const CAUSE_FIELD: &str = "cause";
+
+/// Collects the events one [`Plugin::handle`](crate::Plugin::handle) call writes.
+///
+/// Every event gets an id derived from the plugin, the input event's id and its
+/// position among this call's outputs, and a `cause` field naming the input's address
+/// and id. So the same input always yields the same output ids and bytes: the runtime
+/// recognises outputs it already stored when it replays after a crash.
+#[derive(Debug)]
+pub struct Emitter {
+    plugin: String,
+    source: String,
+    cause: Option<Cause>,
+    /// Where the current input's outputs start in `pending`.
+    start: usize,
+    pending: Vec<Output>,
+}
+
+/// An event ready to store in one of the plugin's topics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// The topic within the plugin's stream.
+    pub topic: String,
+    /// The event, with its derived id and cause.
+    pub event: Event,
+}
+
+#[derive(Debug, Clone)]
+struct Cause {
+    input_topic: String,
+    address: RecordAddress,
+    id: EventId,
+    timestamp: Timestamp,
+}
+
+impl Emitter {
+    pub(crate) fn new(plugin: &str) -> Self {
+        Emitter {
+            plugin: plugin.to_owned(),
+            source: plugin.to_owned(),
+            cause: None,
+            start: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    pub(crate) fn begin(&mut self, input_topic: &str, address: RecordAddress, event: &Event) {
+        self.cause = Some(Cause {
+            input_topic: input_topic.to_owned(),
+            address,
+            id: event.id,
+            timestamp: event.timestamp,
+        });
+        self.start = self.pending.len();
+    }
+
+    /// Drops what the current input emitted (its handling failed).
+    pub(crate) fn discard_from(&mut self, mark: usize) {
+        self.pending.truncate(mark);
+    }
+
+    pub(crate) fn mark(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub(crate) fn take(&mut self) -> Vec<Output> {
+        self.start = 0;
+        std::mem::take(&mut self.pending)
+    }
+
+    /// The time of the input being handled: the timestamp outputs get by default.
+    pub fn now(&self) -> Timestamp {
+        self.cause
+            .as_ref()
+            .map_or(Timestamp::UNIX_EPOCH, |c| c.timestamp)
+    }
+
+    /// Writes an event of type `event_type` into the plugin's topic `topic`, with the
+    /// input's timestamp and the given fields (a flat JSON object, like any event).
+    ///
+    /// Errors: `fields` is not an object, or uses an envelope key (`id`, `type`,
+    /// `timestamp`, `source`) or `cause`.
+    pub fn emit(
+        &mut self,
+        topic: &str,
+        event_type: &str,
+        fields: Value,
+    ) -> Result<(), PluginError> {
+        let timestamp = self.now();
+        self.emit_at(topic, event_type, timestamp, fields)
+    }
+
+    /// [`emit`](Self::emit) with an explicit timestamp.
+    pub fn emit_at(
+        &mut self,
+        topic: &str,
+        event_type: &str,
+        timestamp: Timestamp,
+        fields: Value,
+    ) -> Result<(), PluginError> {
+        let Value::Object(fields) = fields else {
+            return Err(PluginError::new(format!(
+                "the fields of a {event_type} event must be a JSON object"
+            )));
+        };
+        let mut event = Event {
+            id: EventId::from_u128(0),
+            timestamp,
+            source: self.source.clone(),
+            data: EventData::Unknown {
+                event_type: event_type.to_owned(),
+            },
+            extra: Map::new(),
+        };
+        for (key, value) in fields {
+            if ["id", "type", "timestamp", "source", CAUSE_FIELD].contains(&key.as_str()) {
+                return Err(PluginError::new(format!(
+                    "a {event_type} event may not set the field {key:?}"
+                )));
+            }
+            event.extra.insert(key, value);
+        }
+        self.push(topic, event)
+    }
+
+    /// Writes a taxonomy event (or any [`Event`]) into topic `topic`. Its id is
+    /// replaced by the derived one and its `cause` set; its source is kept.
+    pub fn emit_event(&mut self, topic: &str, event: Event) -> Result<(), PluginError> {
+        self.push(topic, event)
+    }
+
+    fn push(&mut self, topic: &str, mut event: Event) -> Result<(), PluginError> {
+        let Some(cause) = &self.cause else {
+            return Err(PluginError::new(
+                "events can only be emitted while handling an input",
+            ));
+        };
+        let index = self.pending.len() - self.start;
+        event.id = derive_id(&self.plugin, cause.id, index as u64, event.timestamp);
+        event
+            .extra
+            .insert(CAUSE_FIELD.to_owned(), cause_value(cause));
+        self.pending.push(Output {
+            topic: topic.to_owned(),
+            event,
+        });
+        Ok(())
+    }
+}
+
+fn cause_value(cause: &Cause) -> Value {
+    serde_json::json!({
+        "topic": cause.input_topic,
+        "partition": cause.address.partition,
+        "offset": cause.address.offset,
+        "id": cause.id.to_string(),
+    })
+}
+
+/// The id of output number `index` of input `input` in plugin `plugin`: a UUIDv7 whose
+/// time bits are the output's timestamp and whose other bits are an XXH3-128 of the
+/// plugin, the input id and the index. Never the clock, never random.
+pub fn derive_id(plugin: &str, input: EventId, index: u64, timestamp: Timestamp) -> EventId {
+    let mut bytes = Vec::with_capacity(plugin.len() + 40);
+    bytes.extend_from_slice(b"vibes-plugin-output/v1\0");
+    bytes.extend_from_slice(plugin.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(&input.as_u128().to_le_bytes());
+    bytes.extend_from_slice(&index.to_le_bytes());
+    let hash = xxhash_rust::xxh3::xxh3_128(&bytes).to_le_bytes();
+    let millis = u64::try_from(timestamp.as_millisecond()).unwrap_or(0) & ((1 << 48) - 1);
+    let mut rand = [0u8; 10];
+    rand.copy_from_slice(&hash[..10]);
+    EventId::from_uuid(uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid())
+}
+
+/// The input address an output names in its `cause` field.
+pub(crate) fn cause_of(event: &Event) -> Option<(String, RecordAddress)> {
+    let cause = event.extra.get(CAUSE_FIELD)?;
+    let topic = cause.get("topic")?.as_str()?.to_owned();
+    let partition = u32::try_from(cause.get("partition")?.as_u64()?).ok()?;
+    let offset = cause.get("offset")?.as_u64()?;
+    Some((topic, RecordAddress { partition, offset }))
+}

@@ -1,0 +1,132 @@
+//! Rebuilding a plugin's state in-process, to answer a query without a running host:
+//! the newest snapshot, then every input record after it up to the end as it is now.
+//! Nothing is written and nothing is committed.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use vibes_events::Event;
+use vibes_log::{LogError, Offset, TopicName};
+
+use super::Runtime;
+use super::snapshot::SnapshotStore;
+use crate::emitter::Emitter;
+use crate::error::RuntimeError;
+use crate::plugin::{Input, Plugin};
+
+/// How far a rebuild has come, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Input records read so far.
+    pub read: u64,
+    /// Input records to read in all.
+    pub total: u64,
+}
+
+/// Records read per step.
+const STEP: usize = 4096;
+
+impl Runtime {
+    /// Rebuilds `plugin` (fresh) from the log as it is now: the newest snapshot its
+    /// manifest version can restore, then the input after it. Records it cannot
+    /// handle are skipped here (a running host sends them to the dead-letter topic).
+    /// `progress` is called after each step.
+    pub async fn rebuild(
+        &self,
+        plugin: &mut dyn Plugin,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<(), RuntimeError> {
+        let manifest = plugin.manifest();
+        manifest.check()?;
+        let name = manifest.name.clone();
+        let input_name = self.input_of(&manifest);
+        let input = TopicName::new(&input_name)
+            .map_err(|e| RuntimeError::log(&name, format!("naming {input_name}"), e))?;
+        let info = match self.backend.topic_info(&input).await {
+            Ok(info) => info,
+            Err(LogError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(RuntimeError::log(&name, format!("opening {input_name}"), e)),
+        };
+        let mut from: BTreeMap<u32, Offset> = info
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(p, marks)| (p as u32, marks.low))
+            .collect();
+        if manifest.snapshot_every > 0
+            && let Some(store) = SnapshotStore::open(
+                std::sync::Arc::clone(&self.backend),
+                &manifest.snapshot_topic(),
+                &name,
+                false,
+            )
+            .await?
+        {
+            match store.load_latest().await {
+                Ok(Some(snapshot))
+                    if snapshot.header.version == manifest.version
+                        && snapshot.header.input == input_name
+                        && snapshot.header.positions.len() == from.len() =>
+                {
+                    match plugin.restore(&snapshot.state) {
+                        Ok(()) => from = snapshot.header.positions,
+                        Err(e) => {
+                            tracing::warn!(plugin = %name, error = %e, "the stored snapshot does not restore; replaying everything");
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(plugin = %name, error = %e, "cannot load the stored snapshot; replaying everything");
+                }
+            }
+        }
+        let ends: BTreeMap<u32, Offset> = info
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(p, marks)| (p as u32, marks.high))
+            .collect();
+        let total = ends
+            .iter()
+            .map(|(p, end)| end.saturating_sub(from[p]))
+            .sum();
+        let mut done = Progress { read: 0, total };
+        progress(done);
+        let mut emitter = Emitter::new(&name);
+        for (&partition, &end) in &ends {
+            let mut next = from[&partition];
+            while next < end {
+                let want = usize::try_from(end - next).unwrap_or(STEP).min(STEP);
+                let records = self
+                    .backend
+                    .read(&input, partition, next, want)
+                    .await
+                    .map_err(|e| RuntimeError::log(&name, format!("reading {input_name}"), e))?;
+                let Some(last) = records.last() else {
+                    break;
+                };
+                next = last.address.offset + 1;
+                done.read += records.len() as u64;
+                for record in records {
+                    let Ok(event) = Event::from_json_slice(&record.payload) else {
+                        continue;
+                    };
+                    if !manifest.filter.matches(&event) {
+                        continue;
+                    }
+                    emitter.begin(&input_name, record.address, &event);
+                    let input = Input {
+                        event: &event,
+                        address: record.address,
+                        appended: record.timestamp,
+                    };
+                    let _ = catch_unwind(AssertUnwindSafe(|| plugin.handle(&input, &mut emitter)));
+                    emitter.discard_from(0);
+                }
+                progress(done);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,562 @@
+//! One run of a plugin: topics, group, snapshot, replay, then the live loop of poll,
+//! filter, handle, store outputs, commit.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+use tokio::sync::watch;
+use vibes_events::{Event, EventId};
+use vibes_log::{
+    AppendOptions, ConsumerOptions, DecodeError, Delivered, EventConsumer, EventLog, JsonCodec,
+    Offset, RecordAddress, StartFrom, TopicConfig, TopicName,
+};
+
+use super::snapshot::SnapshotStore;
+use super::{Runtime, SharedPlugin, dedup};
+use crate::emitter::{Emitter, Output};
+use crate::error::{PluginError, RuntimeError};
+use crate::plugin::{Input, Manifest};
+use crate::status::{PluginState, StatusHandle};
+
+use crate::DEAD_LETTER_TYPE;
+
+/// How often the lag is measured while records keep arriving.
+const LAG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// One item of a poll, in log order.
+enum Item {
+    Event(Delivered<Event>),
+    Undecodable(DecodeError),
+}
+
+impl Item {
+    fn address(&self) -> RecordAddress {
+        match self {
+            Item::Event(d) => d.address,
+            Item::Undecodable(e) => e.address,
+        }
+    }
+}
+
+/// Everything one run keeps besides the plugin.
+struct Run<'a> {
+    manifest: Manifest,
+    input_name: String,
+    status: &'a StatusHandle,
+    outputs: HashMap<String, EventLog<Event>>,
+    snapshots: Option<SnapshotStore>,
+    /// Per partition: inputs before this offset were handled (and their outputs stored)
+    /// by an earlier run; handling them again only rebuilds state.
+    replay_until: BTreeMap<u32, Offset>,
+    /// Per partition: the group's commit as this run last stored it.
+    committed: BTreeMap<u32, Offset>,
+    /// Outputs stored after the last commit, not to be stored again.
+    already_stored: HashSet<EventId>,
+    handled: u64,
+    handled_at_snapshot: u64,
+    options: AppendOptions,
+}
+
+pub(super) async fn run_once(
+    runtime: &Runtime,
+    plugin: &SharedPlugin,
+    status: &StatusHandle,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), RuntimeError> {
+    let manifest = plugin.lock().manifest();
+    manifest.check()?;
+    let name = manifest.name.clone();
+    let input_name = runtime.input_of(&manifest);
+    status.update(|s| {
+        s.state = PluginState::Starting;
+        s.input = input_name.clone();
+    });
+    let backend = Arc::clone(runtime.backend());
+    runtime
+        .ensure(&name, &input_name, runtime.options.input_partitions)
+        .await?;
+    let input_topic = TopicName::new(&input_name)
+        .map_err(|e| RuntimeError::log(&name, format!("naming {input_name}"), e))?;
+    let partitions = backend
+        .topic_info(&input_topic)
+        .await
+        .map_err(|e| RuntimeError::log(&name, format!("opening {input_name}"), e))?
+        .partitions
+        .len() as u32;
+    let input: EventLog<Event> = EventLog::open_with(
+        Arc::clone(&backend),
+        &input_name,
+        TopicConfig::partitions(partitions),
+        JsonCodec,
+    )
+    .await
+    .map_err(|e| RuntimeError::log(&name, format!("opening {input_name}"), e))?;
+
+    let mut outputs = HashMap::new();
+    let mut output_topics = Vec::new();
+    let specs = manifest
+        .outputs
+        .iter()
+        .map(|o| (o.topic.clone(), o.partitions))
+        .chain([("dead-letter".to_owned(), 1)]);
+    for (topic, partitions) in specs {
+        let full = manifest.output_topic(&topic);
+        let topic_name = runtime.ensure(&name, &full, partitions).await?;
+        let log = EventLog::open_with(
+            Arc::clone(&backend),
+            &full,
+            TopicConfig::partitions(
+                backend
+                    .topic_info(&topic_name)
+                    .await
+                    .map_err(|e| RuntimeError::log(&name, format!("opening {full}"), e))?
+                    .partitions
+                    .len() as u32,
+            ),
+            JsonCodec,
+        )
+        .await
+        .map_err(|e| RuntimeError::log(&name, format!("opening {full}"), e))?;
+        output_topics.push(topic_name);
+        outputs.insert(topic, log);
+    }
+    let snapshots = if manifest.snapshot_every > 0 {
+        SnapshotStore::open(
+            Arc::clone(&backend),
+            &manifest.snapshot_topic(),
+            &name,
+            true,
+        )
+        .await?
+    } else {
+        None
+    };
+
+    let mut consumer = input
+        .consumer_with(
+            &manifest.group(),
+            ConsumerOptions::start(StartFrom::Beginning),
+        )
+        .await
+        .map_err(|e| RuntimeError::log(&name, format!("joining group {}", manifest.group()), e))?;
+    let assignment = consumer.assignment();
+    let committed: BTreeMap<u32, Offset> = assignment
+        .iter()
+        .filter_map(|&p| consumer.position(p).map(|o| (p, o)))
+        .collect();
+
+    let mut run = Run {
+        input_name: input_name.clone(),
+        status,
+        outputs,
+        snapshots,
+        replay_until: committed.clone(),
+        committed: committed.clone(),
+        already_stored: dedup::stored_after_commit(
+            &backend,
+            &name,
+            &output_topics,
+            &input_name,
+            &committed,
+        )
+        .await?,
+        handled: 0,
+        handled_at_snapshot: 0,
+        options: runtime
+            .options
+            .durability
+            .map(AppendOptions::durability)
+            .unwrap_or_default(),
+        manifest,
+    };
+    run.start_position(plugin, &mut consumer).await?;
+    run.update_lag(&input, positions(&consumer)).await;
+    let mut lag_measured = Instant::now();
+    status.update(|s| s.state = PluginState::Replaying);
+    if run.replay_done(&consumer) {
+        status.update(|s| s.state = PluginState::Live);
+    }
+
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let polled = tokio::select! {
+            polled = consumer.poll(runtime.options.poll_max, runtime.options.poll_timeout) => polled,
+            _ = stop.wait_for(|stop| *stop) => break,
+        };
+        let batch =
+            polled.map_err(|e| RuntimeError::log(&name, format!("polling {input_name}"), e))?;
+        let idle = batch.is_empty();
+        if !idle {
+            let mut items: Vec<Item> = batch
+                .events
+                .into_iter()
+                .map(Item::Event)
+                .chain(batch.failures.into_iter().map(Item::Undecodable))
+                .collect();
+            // Log order within each partition, partitions in the order the poll gave.
+            let mut rank: Vec<u32> = Vec::new();
+            for item in &items {
+                let p = item.address().partition;
+                if !rank.contains(&p) {
+                    rank.push(p);
+                }
+            }
+            items.sort_by_key(|i| {
+                let a = i.address();
+                (rank.iter().position(|&p| p == a.partition), a.offset)
+            });
+            let outputs = run.handle_all(plugin, &items);
+            run.store(outputs).await?;
+            run.commit(&mut consumer, &items).await?;
+            run.maybe_snapshot(plugin, positions(&consumer)).await?;
+        }
+        if status.get().state == PluginState::Replaying && run.replay_done(&consumer) {
+            status.update(|s| s.state = PluginState::Live);
+        }
+        if idle || lag_measured.elapsed() >= LAG_EVERY {
+            run.update_lag(&input, positions(&consumer)).await;
+            lag_measured = Instant::now();
+        }
+    }
+    run.update_lag(&input, positions(&consumer)).await;
+    Ok(())
+}
+
+impl Run<'_> {
+    fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// Restores the newest usable snapshot and seeks to it, or seeks to the beginning
+    /// to replay everything.
+    async fn start_position(
+        &mut self,
+        plugin: &SharedPlugin,
+        consumer: &mut EventConsumer<Event>,
+    ) -> Result<(), RuntimeError> {
+        let name = self.name().to_owned();
+        let mut from: BTreeMap<u32, Offset> = BTreeMap::new();
+        if let Some(store) = &self.snapshots {
+            match store.load_latest().await {
+                Ok(Some(snapshot)) => {
+                    let header = &snapshot.header;
+                    let owned: Vec<u32> = self.committed.keys().copied().collect();
+                    let usable = header.version == self.manifest.version
+                        && header.input == self.input_name
+                        && header.positions.keys().copied().collect::<Vec<_>>() == owned;
+                    if !usable {
+                        tracing::warn!(plugin = %name, "the stored snapshot is of another version or input; replaying everything");
+                    } else {
+                        match plugin.lock().restore(&snapshot.state) {
+                            Ok(()) => {
+                                from = header.positions.clone();
+                                self.handled = header.handled;
+                                self.handled_at_snapshot = header.handled;
+                                let handled = header.handled;
+                                self.status
+                                    .update(|s| s.restored_from_snapshot = Some(handled));
+                            }
+                            Err(e) => {
+                                tracing::warn!(plugin = %name, error = %e, "the stored snapshot does not restore; replaying everything");
+                            }
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(plugin = %name, error = %e, "cannot load the stored snapshot; replaying everything");
+                }
+            }
+        }
+        if from.is_empty() && self.status.get().restored_from_snapshot.is_some() {
+            self.status.update(|s| s.restored_from_snapshot = None);
+        }
+        let partitions: Vec<u32> = self.committed.keys().copied().collect();
+        for p in partitions {
+            let target = match from.get(&p) {
+                Some(&offset) => vibes_log::SeekPosition::Offset(offset),
+                None => vibes_log::SeekPosition::Beginning,
+            };
+            if let Some(&offset) = from.get(&p)
+                && offset > self.replay_until[&p]
+            {
+                // The snapshot was saved after a batch whose commit was lost: its
+                // inputs and outputs are done.
+                self.replay_until.insert(p, offset);
+            }
+            consumer.seek_partition(p, target).await.map_err(|e| {
+                RuntimeError::log(
+                    &name,
+                    format!("seeking partition {p} of {}", self.input_name),
+                    e,
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    fn replay_done(&self, consumer: &EventConsumer<Event>) -> bool {
+        self.replay_until
+            .iter()
+            .all(|(p, until)| consumer.position(*p).is_none_or(|pos| pos >= *until))
+    }
+
+    fn is_replay(&self, address: RecordAddress) -> bool {
+        self.replay_until
+            .get(&address.partition)
+            .is_some_and(|until| address.offset < *until)
+    }
+
+    /// Hands every item to the plugin; returns the outputs to store (those of replayed
+    /// inputs dropped).
+    fn handle_all(&mut self, plugin: &SharedPlugin, items: &[Item]) -> Vec<Output> {
+        let mut emitter = Emitter::new(&self.manifest.name);
+        let mut handled = 0u64;
+        let mut skipped = 0u64;
+        let mut dead = 0u64;
+        let mut last_error = None;
+        let mut last_offsets = BTreeMap::new();
+        {
+            let mut plugin = plugin.lock();
+            for item in items {
+                let address = item.address();
+                last_offsets.insert(address.partition, address.offset);
+                let replay = self.is_replay(address);
+                let mark = emitter.mark();
+                let failure = match item {
+                    Item::Event(delivered) => {
+                        if !self.manifest.filter.matches(&delivered.event) {
+                            skipped += 1;
+                            continue;
+                        }
+                        emitter.begin(&self.input_name, address, &delivered.event);
+                        let input = Input {
+                            event: &delivered.event,
+                            address,
+                            appended: delivered.timestamp,
+                        };
+                        handled += 1;
+                        match catch_unwind(AssertUnwindSafe(|| plugin.handle(&input, &mut emitter)))
+                        {
+                            Ok(Ok(())) => None,
+                            Ok(Err(error)) => Some((error, Some(&delivered.event))),
+                            Err(panic) => Some((
+                                PluginError::new(format!("panicked: {}", panic_message(&*panic))),
+                                Some(&delivered.event),
+                            )),
+                        }
+                    }
+                    Item::Undecodable(error) => {
+                        let stand_in = stand_in_event(&self.input_name, error);
+                        emitter.begin(&self.input_name, address, &stand_in);
+                        Some((
+                            PluginError::new(format!("does not decode: {}", error.reason)),
+                            None,
+                        ))
+                    }
+                };
+                if let Some((error, event)) = failure {
+                    emitter.discard_from(mark);
+                    if !replay {
+                        dead += 1;
+                        last_error = Some(format!("{} at {address}: {error}", self.input_name));
+                    }
+                    let _ = emitter.emit(
+                        "dead-letter",
+                        DEAD_LETTER_TYPE,
+                        json!({
+                            "plugin": self.manifest.name,
+                            "error": error.message(),
+                            "topic": self.input_name,
+                            "partition": address.partition,
+                            "offset": address.offset,
+                            "event": event.map(|e| e.to_json().unwrap_or_default()),
+                        }),
+                    );
+                }
+                if replay {
+                    emitter.discard_from(mark);
+                }
+            }
+        }
+        self.handled += handled;
+        self.status.update(|s| {
+            s.processed += handled;
+            s.skipped += skipped;
+            s.dead_letters += dead;
+            for (p, o) in &last_offsets {
+                s.last_offset.insert(*p, *o);
+            }
+            if let Some(error) = last_error {
+                s.last_error = Some(error);
+            }
+        });
+        if dead > 0 {
+            tracing::warn!(plugin = %self.manifest.name, records = dead, "records sent to the dead-letter topic");
+        }
+        emitter.take()
+    }
+
+    /// Stores outputs per topic, in order, skipping those stored before a crash.
+    async fn store(&mut self, outputs: Vec<Output>) -> Result<(), RuntimeError> {
+        let mut by_topic: Vec<(String, Vec<Event>)> = Vec::new();
+        for output in outputs {
+            if !self.already_stored.is_empty() && self.already_stored.remove(&output.event.id) {
+                continue;
+            }
+            match by_topic.iter_mut().find(|(t, _)| *t == output.topic) {
+                Some((_, events)) => events.push(output.event),
+                None => by_topic.push((output.topic, vec![output.event])),
+            }
+        }
+        let mut stored = 0u64;
+        for (topic, events) in by_topic {
+            let Some(log) = self.outputs.get(&topic) else {
+                return Err(RuntimeError::Stored {
+                    plugin: self.manifest.name.clone(),
+                    reason: format!(
+                        "it emitted into {topic:?}, which its manifest does not declare"
+                    ),
+                });
+            };
+            log.append_batch_with(&events, self.options)
+                .await
+                .map_err(|e| {
+                    RuntimeError::log(
+                        &self.manifest.name,
+                        format!("storing outputs in {}", log.topic()),
+                        e,
+                    )
+                })?;
+            stored += events.len() as u64;
+        }
+        if stored > 0 {
+            self.status.update(|s| s.outputs += stored);
+        }
+        Ok(())
+    }
+
+    /// Commits each partition through the last item of the batch, once past what an
+    /// earlier run committed.
+    async fn commit(
+        &mut self,
+        consumer: &mut EventConsumer<Event>,
+        items: &[Item],
+    ) -> Result<(), RuntimeError> {
+        let mut last: BTreeMap<u32, Offset> = BTreeMap::new();
+        for item in items {
+            let a = item.address();
+            last.insert(a.partition, a.offset);
+        }
+        for (partition, offset) in last {
+            if self
+                .committed
+                .get(&partition)
+                .is_some_and(|&c| offset + 1 <= c)
+            {
+                continue;
+            }
+            consumer
+                .commit_through(RecordAddress { partition, offset })
+                .await
+                .map_err(|e| {
+                    RuntimeError::log(
+                        &self.manifest.name,
+                        format!("committing {} partition {partition}", self.input_name),
+                        e,
+                    )
+                })?;
+            self.committed.insert(partition, offset + 1);
+        }
+        Ok(())
+    }
+
+    async fn maybe_snapshot(
+        &mut self,
+        plugin: &SharedPlugin,
+        positions: Vec<(u32, Option<Offset>)>,
+    ) -> Result<(), RuntimeError> {
+        let every = self.manifest.snapshot_every;
+        let Some(store) = &self.snapshots else {
+            return Ok(());
+        };
+        if every == 0 || self.handled < self.handled_at_snapshot + every {
+            return Ok(());
+        }
+        let positions: BTreeMap<u32, Offset> = positions
+            .into_iter()
+            .filter_map(|(p, o)| o.map(|o| (p, o)))
+            .collect();
+        let Some(state) = plugin.lock().save() else {
+            return Ok(());
+        };
+        let saved = store
+            .save(
+                self.manifest.version,
+                &self.input_name,
+                positions,
+                self.handled,
+                &state,
+                self.options,
+            )
+            .await?;
+        self.handled_at_snapshot = self.handled;
+        if saved {
+            self.status.update(|s| s.snapshots += 1);
+            tracing::debug!(plugin = %self.manifest.name, bytes = state.len(), handled = self.handled, "snapshot saved");
+        }
+        Ok(())
+    }
+
+    async fn update_lag(&self, input: &EventLog<Event>, positions: Vec<(u32, Option<Offset>)>) {
+        let mut lag = BTreeMap::new();
+        for (p, pos) in positions {
+            if let (Ok(marks), Some(pos)) = (input.watermarks(p).await, pos) {
+                lag.insert(p, marks.high.saturating_sub(pos));
+            }
+        }
+        self.status.update(|s| s.lag = lag);
+    }
+}
+
+/// The read position of every partition `consumer` owns.
+fn positions(consumer: &EventConsumer<Event>) -> Vec<(u32, Option<Offset>)> {
+    consumer
+        .assignment()
+        .into_iter()
+        .map(|p| (p, consumer.position(p)))
+        .collect()
+}
+
+/// An event standing for a record that does not decode, so its dead letter gets an id
+/// derived from its address.
+fn stand_in_event(topic: &str, error: &DecodeError) -> Event {
+    let mut bytes = topic.as_bytes().to_vec();
+    bytes.extend_from_slice(&error.address.partition.to_le_bytes());
+    bytes.extend_from_slice(&error.address.offset.to_le_bytes());
+    let id = EventId::from_u128(xxhash_rust::xxh3::xxh3_128(&bytes));
+    Event {
+        id,
+        timestamp: jiff::Timestamp::UNIX_EPOCH,
+        source: "vibes".to_owned(),
+        data: vibes_events::EventData::Unknown {
+            event_type: "vibes.undecodable".to_owned(),
+        },
+        extra: serde_json::Map::new(),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}

@@ -1,0 +1,462 @@
+//! The runtime over an in-memory log: outputs derived from their inputs, restarts and
+//! crashes that store nothing twice, dead letters, snapshots, groups, supervision.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use vibes_events::{Event, EventData, EventId};
+use vibes_log::backend::{LogBackend, Record};
+use vibes_log::{AppendOptions, GroupName, RecordAddress, TopicName};
+use vibes_plugin::testing::{Harness, INPUT};
+use vibes_plugin::{
+    CAUSE_FIELD, DEAD_LETTER_TYPE, Emitter, Input, Manifest, Plugin, PluginError, PluginState,
+    QueryArgs, QueryError, Runtime, RuntimeOptions, Shutdown,
+};
+
+/// Counts texts per session; every third text of a session emits `counter.third`.
+/// A text "poison" is refused, a text "panic" panics.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Counter {
+    per_session: BTreeMap<String, u64>,
+    #[serde(skip)]
+    version: u32,
+    #[serde(skip)]
+    snapshot_every: u64,
+    #[serde(skip)]
+    stray_output: bool,
+}
+
+impl Counter {
+    fn boxed() -> Box<dyn Plugin> {
+        Box::new(Counter {
+            version: 1,
+            ..Counter::default()
+        })
+    }
+
+    fn with_snapshots(every: u64, version: u32) -> Box<dyn Plugin> {
+        Box::new(Counter {
+            version,
+            snapshot_every: every,
+            ..Counter::default()
+        })
+    }
+}
+
+impl Plugin for Counter {
+    fn manifest(&self) -> Manifest {
+        Manifest::new("counter", "counts texts")
+            .version(self.version)
+            .filter(vibes_events::Filter::all().event_type("claude.text"))
+            .output("thirds")
+            .query("count", "texts of a session", &["session"])
+            .snapshot_every(self.snapshot_every)
+    }
+
+    fn handle(&mut self, input: &Input<'_>, out: &mut Emitter) -> Result<(), PluginError> {
+        let EventData::Text(text) = &input.event.data else {
+            return Err(PluginError::new("not a text"));
+        };
+        match text.text.as_str() {
+            "poison" => return Err(PluginError::new("poison refused")),
+            "panic" => panic!("the plugin panicked on purpose"),
+            _ => {}
+        }
+        if self.stray_output {
+            out.emit("undeclared", "counter.stray", json!({}))?;
+        }
+        let session = text.session_id.clone().unwrap_or_default();
+        let n = self.per_session.entry(session.clone()).or_default();
+        *n += 1;
+        if *n % 3 == 0 {
+            out.emit(
+                "thirds",
+                "counter.third",
+                json!({ "session_id": session, "count": *n }),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn query(&self, name: &str, args: &QueryArgs) -> Result<Value, QueryError> {
+        assert_eq!(name, "count");
+        let session = args.require("session")?;
+        Ok(json!(self.per_session.get(session).copied().unwrap_or(0)))
+    }
+
+    fn save(&self) -> Option<Vec<u8>> {
+        serde_json::to_vec(&self.per_session).ok()
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
+        self.per_session =
+            serde_json::from_slice(bytes).map_err(|e| PluginError::new(e.to_string()))?;
+        Ok(())
+    }
+}
+
+fn text(session: &str, n: u64, content: &str) -> Event {
+    let millis = 1_700_000_000_000 + i64::try_from(n).unwrap() * 1000;
+    let time = jiff::Timestamp::from_millisecond(millis).unwrap();
+    let id = EventId::from_u128(u128::from(n) + 1);
+    Event::from_json(
+        &json!({
+            "id": id.to_string(), "type": "claude.text", "timestamp": time.to_string(),
+            "source": "claude", "text": content, "session_id": session,
+        })
+        .to_string(),
+    )
+    .unwrap()
+}
+
+fn texts(range: std::ops::Range<u64>) -> Vec<Event> {
+    range
+        .map(|n| text(if n % 2 == 0 { "a" } else { "b" }, n, "hello"))
+        .collect()
+}
+
+fn count_args(session: &str) -> QueryArgs {
+    QueryArgs::new().with("session", session)
+}
+
+fn encoded(events: &[Event]) -> Vec<String> {
+    events.iter().map(|e| e.to_json().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_have_ids_and_causes_derived_from_their_inputs() {
+    let events = texts(0..12);
+    let first = vibes_plugin::testing::run(Counter::boxed(), &events)
+        .await
+        .unwrap();
+    let second = vibes_plugin::testing::run(Counter::boxed(), &events)
+        .await
+        .unwrap();
+    let thirds = first.topic("thirds");
+    assert_eq!(
+        thirds.len(),
+        4,
+        "two sessions of six texts: two thirds each"
+    );
+    assert_eq!(
+        encoded(thirds),
+        encoded(second.topic("thirds")),
+        "byte for byte"
+    );
+    let cause = &thirds[0].extra[CAUSE_FIELD];
+    assert_eq!(cause["topic"], INPUT);
+    assert_eq!(
+        cause["offset"], 4,
+        "the third text of session a is offset 4"
+    );
+    assert_eq!(cause["id"], events[4].id.to_string());
+    assert_eq!(
+        thirds[0].timestamp, events[4].timestamp,
+        "the input's time, not the clock"
+    );
+    assert_eq!(thirds[0].source, "counter");
+    assert_eq!(first.query("count", &count_args("a")).unwrap(), json!(6));
+    assert_eq!(first.status.processed, 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_after_its_commit_and_stores_nothing_twice() {
+    let all = texts(0..30);
+    let whole = vibes_plugin::testing::run(Counter::boxed(), &all)
+        .await
+        .unwrap();
+
+    let harness = Harness::new();
+    harness.append(&all[..10]).await;
+    harness.run(Counter::boxed()).await.unwrap();
+    harness.append(&all[10..21]).await;
+    harness.run(Counter::boxed()).await.unwrap();
+    harness.append(&all[21..]).await;
+    let last = harness.run(Counter::boxed()).await.unwrap();
+
+    assert_eq!(
+        encoded(last.topic("thirds")),
+        encoded(whole.topic("thirds"))
+    );
+    assert_eq!(
+        last.query("count", &count_args("b")).unwrap(),
+        whole.query("count", &count_args("b")).unwrap(),
+        "the replay rebuilt the same state"
+    );
+    assert_eq!(
+        last.status.outputs, 4,
+        "only the outputs of the last 9 inputs were new"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_storing_outputs_and_committing_stores_nothing_twice() {
+    let all = texts(0..24);
+    let whole = vibes_plugin::testing::run(Counter::boxed(), &all)
+        .await
+        .unwrap();
+
+    let harness = Harness::new();
+    harness.append(&all).await;
+    harness.run(Counter::boxed()).await.unwrap();
+    // As if the process died after storing every output but before its last commits:
+    // move the group's commit back to offset 5.
+    let backend: Arc<dyn LogBackend> = Arc::new(harness.log().clone());
+    let topic = TopicName::new(INPUT).unwrap();
+    let mut member = backend
+        .consumer(
+            &topic,
+            &GroupName::new("plugin-counter").unwrap(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    member.commit_offset(0, 5).await.unwrap();
+    drop(member);
+
+    let resumed = harness.run(Counter::boxed()).await.unwrap();
+    assert_eq!(
+        encoded(resumed.topic("thirds")),
+        encoded(whole.topic("thirds"))
+    );
+    assert_eq!(resumed.status.outputs, 0, "every output was already stored");
+    assert_eq!(resumed.query("count", &count_args("a")).unwrap(), json!(12));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_it_cannot_handle_go_to_the_dead_letter_topic_and_the_rest_goes_on() {
+    let mut events = texts(0..6);
+    events.insert(2, text("a", 100, "poison"));
+    events.insert(5, text("b", 101, "panic"));
+    let harness = Harness::new();
+    harness.append(&events).await;
+    // A record that does not decode at all.
+    let backend: Arc<dyn LogBackend> = Arc::new(harness.log().clone());
+    let topic = TopicName::new(INPUT).unwrap();
+    backend
+        .append(
+            &topic,
+            0,
+            vec![Record::new(None, 999, &b"{not json"[..])],
+            AppendOptions::default(),
+        )
+        .await
+        .unwrap();
+    harness.append(&texts(6..8)).await;
+
+    let outcome = harness.run(Counter::boxed()).await.unwrap();
+    let dead = outcome.dead_letters();
+    assert_eq!(dead.len(), 3, "{dead:#?}");
+    assert!(dead.iter().all(|d| d.event_type() == DEAD_LETTER_TYPE));
+    assert_eq!(dead[0].extra["error"], "poison refused");
+    assert_eq!(dead[0].extra["offset"], 2);
+    assert!(
+        dead[1].extra["error"]
+            .as_str()
+            .unwrap()
+            .contains("the plugin panicked on purpose"),
+        "{:?}",
+        dead[1].extra["error"]
+    );
+    assert_eq!(dead[1].extra["offset"], 5);
+    assert!(
+        dead[2].extra["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("does not decode")
+    );
+    assert_eq!(dead[2].extra["offset"], 8);
+    assert_eq!(outcome.status.dead_letters, 3);
+    assert_eq!(
+        outcome.query("count", &count_args("a")).unwrap(),
+        json!(4),
+        "the texts around the poison were counted"
+    );
+
+    // A restart does not send them again.
+    let again = harness.run(Counter::boxed()).await.unwrap();
+    assert_eq!(again.dead_letters().len(), 3);
+    assert_eq!(again.status.dead_letters, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_plugins_on_one_log_keep_their_own_commits() {
+    #[derive(Debug, Default)]
+    struct Other(u64);
+    impl Plugin for Other {
+        fn manifest(&self) -> Manifest {
+            Manifest::new("other", "counts everything").query("n", "events", &[])
+        }
+        fn handle(&mut self, _: &Input<'_>, _: &mut Emitter) -> Result<(), PluginError> {
+            self.0 += 1;
+            Ok(())
+        }
+        fn query(&self, _: &str, _: &QueryArgs) -> Result<Value, QueryError> {
+            Ok(json!(self.0))
+        }
+    }
+    let harness = Harness::new();
+    harness.append(&texts(0..9)).await;
+    harness.run(Counter::boxed()).await.unwrap();
+    let other = harness.run(Box::new(Other::default())).await.unwrap();
+    assert_eq!(other.query("n", &QueryArgs::new()).unwrap(), json!(9));
+    let groups = harness
+        .log()
+        .groups(&TopicName::new(INPUT).unwrap())
+        .await
+        .unwrap();
+    let names: Vec<&str> = groups.iter().map(|g| g.group.as_str()).collect();
+    assert_eq!(names, vec!["plugin-counter", "plugin-other"]);
+    assert!(groups.iter().all(|g| g.committed == vec![Some(9)]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_spares_the_replay_and_another_version_replays_everything() {
+    let harness = Harness::new();
+    harness.append(&texts(0..40)).await;
+    let first = harness.run(Counter::with_snapshots(10, 1)).await.unwrap();
+    assert_eq!(
+        first.status.snapshots, 1,
+        "one batch of 40: {:?}",
+        first.status
+    );
+    assert_eq!(first.status.restored_from_snapshot, None);
+
+    harness.append(&texts(40..45)).await;
+    let restored = harness.run(Counter::with_snapshots(10, 1)).await.unwrap();
+    assert_eq!(restored.status.restored_from_snapshot, Some(40));
+    assert_eq!(
+        restored.status.processed, 5,
+        "only what came after the snapshot"
+    );
+    assert_eq!(
+        restored.query("count", &count_args("a")).unwrap(),
+        json!(23)
+    );
+
+    let upgraded = harness.run(Counter::with_snapshots(10, 2)).await.unwrap();
+    assert_eq!(upgraded.status.restored_from_snapshot, None);
+    assert_eq!(upgraded.status.processed, 45, "a full replay");
+    assert_eq!(
+        upgraded.query("count", &count_args("a")).unwrap(),
+        json!(23)
+    );
+    assert_eq!(
+        encoded(upgraded.topic("thirds")),
+        encoded(
+            vibes_plugin::testing::run(Counter::boxed(), &texts(0..45))
+                .await
+                .unwrap()
+                .topic("thirds")
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_in_process_gives_the_state_of_a_live_run() {
+    let harness = Harness::new();
+    harness.append(&texts(0..25)).await;
+    let live = harness.run(Counter::with_snapshots(7, 1)).await.unwrap();
+    harness.append(&texts(25..31)).await;
+    let mut fresh = Counter::with_snapshots(7, 1);
+    let mut steps = Vec::new();
+    harness
+        .runtime()
+        .rebuild(&mut *fresh, |p| steps.push(p))
+        .await
+        .unwrap();
+    let last = steps.last().unwrap();
+    assert_eq!(last.read, last.total);
+    assert!(last.total < 31, "it started from a snapshot: {last:?}");
+    assert_eq!(fresh.query("count", &count_args("b")).unwrap(), json!(15));
+    assert_eq!(live.query("count", &count_args("b")).unwrap(), json!(12));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_plugin_is_restarted_with_backoff_and_says_why() {
+    let harness = Harness::new();
+    harness.append(&texts(0..3)).await;
+    let runtime = Runtime::new(
+        Arc::new(harness.log().clone()),
+        RuntimeOptions::new(INPUT)
+            .poll(64, Duration::from_millis(10))
+            .backoff(Duration::from_millis(5), Duration::from_millis(40)),
+    );
+    let shutdown = Shutdown::new();
+    let running = runtime
+        .spawn(
+            Arc::new(|| {
+                Box::new(Counter {
+                    version: 1,
+                    stray_output: true,
+                    ..Counter::default()
+                }) as Box<dyn Plugin>
+            }),
+            &shutdown,
+        )
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while running.status().restarts < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            running.status()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let status = running.status();
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("\"undeclared\", which its manifest does not declare"),
+        "{status:?}"
+    );
+    assert!(std::matches!(
+        status.state,
+        PluginState::Failed | PluginState::Starting | PluginState::Replaying | PluginState::Live
+    ));
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(5), running.join())
+        .await
+        .expect("it stops when asked");
+    let groups = harness
+        .log()
+        .groups(&TopicName::new(INPUT).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        groups.is_empty(),
+        "a failed batch is never committed: {groups:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_writing_outside_its_stream_is_refused() {
+    struct Bad;
+    impl Plugin for Bad {
+        fn manifest(&self) -> Manifest {
+            Manifest::new("bad", "").output("vibes/events")
+        }
+        fn handle(&mut self, _: &Input<'_>, _: &mut Emitter) -> Result<(), PluginError> {
+            Ok(())
+        }
+        fn query(&self, _: &str, _: &QueryArgs) -> Result<Value, QueryError> {
+            Ok(Value::Null)
+        }
+    }
+    let harness = Harness::new();
+    let err = harness.run(Box::new(Bad)).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plugin bad: output \"vibes/events\" must be a topic name within stream bad, without /"
+    );
+    let _ = RecordAddress {
+        partition: 0,
+        offset: 0,
+    };
+}

@@ -20,7 +20,7 @@ use crate::error::{QueryError, RuntimeError};
 use crate::plugin::{Manifest, Plugin, QueryArgs};
 use crate::status::{PluginState, PluginStatus, StatusHandle};
 
-pub use rebuild::Progress;
+pub use rebuild::{Progress, Rebuilt};
 
 /// Makes a fresh plugin: the runtime starts each run (and each restart) from one.
 pub type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin> + Send + Sync>;
@@ -46,6 +46,10 @@ pub struct RuntimeOptions {
     pub min_backoff: Duration,
     /// Longest restart delay.
     pub max_backoff: Duration,
+    /// Fault injection for crash tests: abort the process right after the outputs of
+    /// this many batches of new (not replayed) input are stored, before their commit. Never set it otherwise.
+    #[doc(hidden)]
+    pub abort_after_stores: Option<u64>,
 }
 
 impl RuntimeOptions {
@@ -59,6 +63,7 @@ impl RuntimeOptions {
             durability: None,
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
+            abort_after_stores: None,
         }
     }
 

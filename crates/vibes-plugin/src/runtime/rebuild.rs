@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use vibes_events::Event;
-use vibes_log::{LogError, Offset, TopicName};
+use vibes_log::{DecodeError, LogError, Offset, RecordAddress, TopicName};
 
 use super::Runtime;
 use super::snapshot::SnapshotStore;
@@ -23,19 +23,33 @@ pub struct Progress {
     pub total: u64,
 }
 
+/// What a rebuild read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Input records read (after the snapshot, if one was restored).
+    pub read: u64,
+    /// Handled events covered by the snapshot it started from, if any.
+    pub from_snapshot: Option<u64>,
+    /// Records that did not decode, with their addresses (skipped).
+    pub undecodable: Vec<DecodeError>,
+    /// Records the plugin refused or panicked on (skipped), with the error.
+    pub refused: Vec<(RecordAddress, String)>,
+}
+
 /// Records read per step.
 const STEP: usize = 4096;
 
 impl Runtime {
     /// Rebuilds `plugin` (fresh) from the log as it is now: the newest snapshot its
     /// manifest version can restore, then the input after it. Records it cannot
-    /// handle are skipped here (a running host sends them to the dead-letter topic).
+    /// handle (or decode) are skipped and listed in the report (a running host sends them to the dead-letter topic).
     /// `progress` is called after each step.
     pub async fn rebuild(
         &self,
         plugin: &mut dyn Plugin,
         mut progress: impl FnMut(Progress),
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<Rebuilt, RuntimeError> {
+        let mut report = Rebuilt::default();
         let manifest = plugin.manifest();
         manifest.check()?;
         let name = manifest.name.clone();
@@ -44,7 +58,7 @@ impl Runtime {
             .map_err(|e| RuntimeError::log(&name, format!("naming {input_name}"), e))?;
         let info = match self.backend.topic_info(&input).await {
             Ok(info) => info,
-            Err(LogError::NotFound { .. }) => return Ok(()),
+            Err(LogError::NotFound { .. }) => return Ok(report),
             Err(e) => return Err(RuntimeError::log(&name, format!("opening {input_name}"), e)),
         };
         let mut from: BTreeMap<u32, Offset> = info
@@ -69,7 +83,10 @@ impl Runtime {
                         && snapshot.header.positions.len() == from.len() =>
                 {
                     match plugin.restore(&snapshot.state) {
-                        Ok(()) => from = snapshot.header.positions,
+                        Ok(()) => {
+                            from = snapshot.header.positions;
+                            report.from_snapshot = Some(snapshot.header.handled);
+                        }
                         Err(e) => {
                             tracing::warn!(plugin = %name, error = %e, "the stored snapshot does not restore; replaying everything");
                         }
@@ -109,8 +126,16 @@ impl Runtime {
                 next = last.address.offset + 1;
                 done.read += records.len() as u64;
                 for record in records {
-                    let Ok(event) = Event::from_json_slice(&record.payload) else {
-                        continue;
+                    let event = match Event::from_json_slice(&record.payload) {
+                        Ok(event) => event,
+                        Err(e) => {
+                            report.undecodable.push(DecodeError {
+                                topic: input_name.clone(),
+                                address: record.address,
+                                reason: e.to_string(),
+                            });
+                            continue;
+                        }
                     };
                     if !manifest.filter.matches(&event) {
                         continue;
@@ -121,12 +146,19 @@ impl Runtime {
                         address: record.address,
                         appended: record.timestamp,
                     };
-                    let _ = catch_unwind(AssertUnwindSafe(|| plugin.handle(&input, &mut emitter)));
+                    match catch_unwind(AssertUnwindSafe(|| plugin.handle(&input, &mut emitter))) {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => report.refused.push((record.address, e.to_string())),
+                        Err(_) => report
+                            .refused
+                            .push((record.address, "the plugin panicked".to_owned())),
+                    }
                     emitter.discard_from(0);
                 }
                 progress(done);
             }
         }
-        Ok(())
+        report.read = done.read;
+        Ok(report)
     }
 }

@@ -175,6 +175,7 @@ pub(super) async fn run_once(
     run.start_position(plugin, &mut consumer).await?;
     run.update_lag(&input, positions(&consumer)).await;
     let mut lag_measured = Instant::now();
+    let mut stores = 0u64;
     status.update(|s| s.state = PluginState::Replaying);
     if run.replay_done(&consumer) {
         status.update(|s| s.state = PluginState::Live);
@@ -210,8 +211,13 @@ pub(super) async fn run_once(
                 let a = i.address();
                 (rank.iter().position(|&p| p == a.partition), a.offset)
             });
+            let live = items.iter().any(|i| !run.is_replay(i.address()));
             let outputs = run.handle_all(plugin, &items);
             run.store(outputs).await?;
+            stores += u64::from(live);
+            if runtime.options.abort_after_stores == Some(stores) {
+                std::process::abort();
+            }
             run.commit(&mut consumer, &items).await?;
             run.maybe_snapshot(plugin, positions(&consumer)).await?;
         }

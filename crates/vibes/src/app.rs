@@ -43,7 +43,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 }
                 Command::Emit(args) => commands::emit::run(&storage, &args),
                 Command::Tail(args) => commands::tail::run(&storage, &args, &global),
-                Command::Stats(args) => commands::stats::run(&storage, &args),
+                Command::Stats(args) => commands::stats::run(&storage, &args, &global),
+                Command::Serve(args) => commands::serve::run(&storage, &args),
+                Command::Plugins(args) => commands::plugin_list::run(&storage, &args),
+                Command::Plugin(args) => commands::plugin_query::run(&storage, &args, &global),
                 Command::Topics => commands::topics::run(&storage),
                 Command::Doctor(_) | Command::Config(_) | Command::Iggy(_) => {
                     unreachable!("handled above")

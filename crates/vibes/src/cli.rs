@@ -77,6 +77,12 @@ pub enum Command {
     Topics,
     /// Check the data directory, the config and the stored log
     Doctor(DoctorArgs),
+    /// Run the plugins until interrupted (Ctrl-C or SIGTERM), following new events live
+    Serve(ServeArgs),
+    /// Every plugin with its state, lag, outputs and dead letters
+    Plugins(PluginsArgs),
+    /// Answer a plugin's query from the stored log (`vibes plugin sessions stats`)
+    Plugin(PluginArgs),
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -201,6 +207,39 @@ pub struct DoctorArgs {
     /// Cut damaged partitions at the first damage (the records after it are lost)
     #[arg(long)]
     pub repair: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Only these plugins, comma-separated [default: all compiled in]
+    #[arg(long, value_name = "NAMES")]
+    pub plugins: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginsArgs {
+    /// JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginArgs {
+    /// The plugin (see `vibes plugins`)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// The query (an unknown one lists those it answers)
+    #[arg(value_name = "QUERY")]
+    pub query: String,
+
+    /// Arguments: values in the query's order, or name=value
+    #[arg(value_name = "ARGS")]
+    pub args: Vec<String>,
+
+    /// One line of JSON instead of indented JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

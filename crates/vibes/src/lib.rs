@@ -11,5 +11,6 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod output;
+pub mod plugins;
 pub mod producer;
 pub mod storage;

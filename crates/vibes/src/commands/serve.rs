@@ -1,0 +1,166 @@
+//! `vibes serve`: runs the compiled-in plugins until SIGINT or SIGTERM.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use vibes_plugin::{PluginStatus, RunningPlugin, Shutdown};
+
+use super::write_state_file;
+use crate::cli::ServeArgs;
+use crate::config::BackendKind;
+use crate::output::Outcome;
+use crate::plugins;
+use crate::storage::Storage;
+
+/// How often the published status is rewritten.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+/// What `serve` publishes for `vibes plugins`.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct Published {
+    /// The serving process.
+    pub pid: u32,
+    /// Each plugin's status.
+    pub plugins: Vec<PluginStatus>,
+}
+
+pub fn run(storage: &Storage, args: &ServeArgs) -> Result<Outcome> {
+    let names: Vec<String> = match &args.plugins {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => plugins::registry()
+            .iter()
+            .map(|(n, _)| (*n).to_owned())
+            .collect(),
+    };
+    if names.is_empty() {
+        bail!(
+            "--plugins names no plugin; this vibes has: {}",
+            plugins::known()
+        );
+    }
+    let factories = names
+        .iter()
+        .map(|n| plugins::factory(n))
+        .collect::<Result<Vec<_>>>()?;
+    let _lock = match storage.config.backend {
+        BackendKind::File => Some(lock_serve(&storage.config.data_dir)?),
+        // On Iggy a second serve joins each plugin's group as another member.
+        BackendKind::Iggy | BackendKind::Memory => None,
+    };
+    let runtime = plugins::runtime(storage);
+    let status_file = plugins::status_file(storage);
+    storage.block_on(async {
+        let shutdown = Shutdown::new();
+        let mut running = Vec::new();
+        for factory in factories {
+            running.push(runtime.spawn(factory, &shutdown)?);
+        }
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .context("listening for SIGINT")?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("listening for SIGTERM")?;
+        eprintln!(
+            "serving {} on {} (Ctrl-C to stop)",
+            names.join(", "),
+            storage.describe()
+        );
+        let mut publish = tokio::time::interval(PUBLISH_EVERY);
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => break,
+                _ = terminate.recv() => break,
+                _ = publish.tick() => publish_status(&status_file, &running),
+            }
+        }
+        tracing::info!("stopping: finishing the batches in hand");
+        shutdown.trigger();
+        let statuses: Vec<_> = running.iter().map(|r| r.status_handle().clone()).collect();
+        for plugin in running {
+            plugin.join().await;
+        }
+        let published = Published {
+            pid: std::process::id(),
+            plugins: statuses
+                .iter()
+                .map(vibes_plugin::StatusHandle::get)
+                .collect(),
+        };
+        write_published(&status_file, &published);
+        anyhow::Ok(())
+    })?;
+    eprintln!("stopped");
+    Ok(Outcome::Clean)
+}
+
+fn publish_status(path: &Path, running: &[RunningPlugin]) {
+    let published = Published {
+        pid: std::process::id(),
+        plugins: running.iter().map(RunningPlugin::status).collect(),
+    };
+    write_published(path, &published);
+}
+
+fn write_published(path: &Path, published: &Published) {
+    match serde_json::to_vec_pretty(published) {
+        Ok(bytes) => {
+            if let Err(e) = write_state_file(path, &bytes) {
+                tracing::warn!(error = %format!("{e:#}"), "cannot publish the plugins' status");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot encode the plugins' status"),
+    }
+}
+
+/// Takes `<data_dir>/serve.lock`, so a second `serve` on the same data dir is refused.
+fn lock_serve(data_dir: &Path) -> Result<File> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let path = data_dir.join("serve.lock");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            bail!(
+                "another `vibes serve` (pid {}) already serves {}; stop it first, or give this one another --data-dir",
+                pid.trim(),
+                data_dir.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| write!(file, "{}", std::process::id()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(file)
+}
+
+/// Whether a `serve` holds the lock of `data_dir` now.
+pub fn serving(data_dir: &Path) -> bool {
+    let Ok(file) = File::open(data_dir.join("serve.lock")) else {
+        return false;
+    };
+    std::matches!(
+        file.try_lock_shared(),
+        Err(std::fs::TryLockError::WouldBlock)
+    )
+}

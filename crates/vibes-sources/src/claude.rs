@@ -818,7 +818,7 @@ fn model_usage(usage: Value) -> ModelUsage {
 }
 
 /// Flattens tool-result content to text; see the [module docs](self).
-fn flatten_content(content: Option<&Value>) -> String {
+pub(crate) fn flatten_content(content: Option<&Value>) -> String {
     match content {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
@@ -884,7 +884,7 @@ fn trim_line(line: &[u8]) -> &[u8] {
 }
 
 /// serde_json's message without its `at line 1` part: the input is one line.
-fn json_reason(err: &serde_json::Error) -> String {
+pub(crate) fn json_reason(err: &serde_json::Error) -> String {
     let message = err.to_string();
     let suffix = format!(" at line {} column {}", err.line(), err.column());
     match message.strip_suffix(&suffix) {
@@ -893,7 +893,7 @@ fn json_reason(err: &serde_json::Error) -> String {
     }
 }
 
-fn take_string(obj: &mut Map<String, Value>, key: &str) -> Option<String> {
+pub(crate) fn take_string(obj: &mut Map<String, Value>, key: &str) -> Option<String> {
     match obj.remove(key) {
         Some(Value::String(s)) => Some(s),
         Some(Value::Null) | None => None,
@@ -904,7 +904,7 @@ fn take_string(obj: &mut Map<String, Value>, key: &str) -> Option<String> {
     }
 }
 
-fn take_u64(obj: &mut Map<String, Value>, key: &str) -> Option<u64> {
+pub(crate) fn take_u64(obj: &mut Map<String, Value>, key: &str) -> Option<u64> {
     let n = obj.get(key)?.as_u64()?;
     obj.remove(key);
     Some(n)

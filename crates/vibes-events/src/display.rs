@@ -385,13 +385,77 @@ impl Display for Summary<'_> {
                     .resets_at
                     .map(|t| format!(", resets {}", t.strftime("%Y-%m-%d %H:%M UTC")))
                     .unwrap_or_default();
+                let fallback = d
+                    .fallback_model
+                    .as_deref()
+                    .map(|m| format!(", now using {m}"))
+                    .unwrap_or_default();
                 styled(
                     Style::Yellow,
                     format_args!(
-                        "⏳ rate limit {}{}{resets}",
+                        "⏳ rate limit {}{}{resets}{}",
                         Clip(&d.status, width),
-                        Clip(&kind, width)
+                        Clip(&kind, width),
+                        Clip(&fallback, width)
                     ),
+                )
+            }
+            EventData::ApiCall(d) => {
+                let model = d.model.as_deref().unwrap_or("unknown model");
+                let u = &d.usage;
+                let stop = match (&d.stop_reason, d.output_final) {
+                    (Some(reason), _) => format!(" ({reason})"),
+                    (None, true) => String::new(),
+                    (None, false) => " (output so far)".to_owned(),
+                };
+                let agent = d
+                    .agent_id
+                    .as_deref()
+                    .map(|a| format!(" [agent {a}]"))
+                    .unwrap_or_default();
+                styled(
+                    Style::Dim,
+                    format_args!(
+                        "⇄ {}{}: {} in, {} out, {} cache write, {} cache read{}",
+                        Clip(model, width),
+                        Clip(&agent, width),
+                        u.input_tokens,
+                        u.output_tokens,
+                        u.cache_creation_input_tokens(),
+                        u.cache_read_input_tokens,
+                        Clip(&stop, width)
+                    ),
+                )
+            }
+            EventData::ApiError(d) => {
+                let status = d.status.map(|s| format!(" {s}")).unwrap_or_default();
+                let retry = match (d.retry_attempt, d.max_retries, d.retry_in_ms) {
+                    (Some(n), Some(max), Some(ms)) => {
+                        format!(" (retry {n}/{max} in {})", Millis(ms))
+                    }
+                    (Some(n), Some(max), None) => format!(" (retry {n}/{max})"),
+                    (Some(n), None, Some(ms)) => format!(" (retry {n} in {})", Millis(ms)),
+                    (Some(n), None, None) => format!(" (retry {n})"),
+                    (None, _, _) => String::new(),
+                };
+                styled(
+                    Style::Red,
+                    format_args!("✗ API error{status}: {}{retry}", Clip(&d.message, width)),
+                )
+            }
+            EventData::TurnDuration(d) => styled(
+                Style::Dim,
+                format_args!("⏱ turn took {}", Millis(d.duration_ms)),
+            ),
+            EventData::Interrupt(d) => {
+                let during = if d.during_tool_use {
+                    " during tool use"
+                } else {
+                    ""
+                };
+                styled(
+                    Style::Yellow,
+                    format_args!("⏹ interrupted by the user{during}"),
                 )
             }
             EventData::BeadCreated(d) => styled(

@@ -16,7 +16,8 @@ use crate::taxonomy::EventData;
 ///
 /// Ids exist for de-duplication: a producer that retries an append sends the same id,
 /// and consumers or backends drop the repeat. Any UUID is accepted on input; the ids
-/// vibes mints are version 7.
+/// vibes mints are version 7, except [`EventId::derived_untimed`] ids (version 8) for
+/// sources whose input carries no time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EventId(Uuid);
@@ -45,6 +46,26 @@ impl EventId {
     /// The id from a 128-bit integer.
     pub const fn from_u128(value: u128) -> Self {
         EventId(Uuid::from_u128(value))
+    }
+
+    /// The id of an event a source read, derived from what the source says: a UUIDv7
+    /// whose time bits are `timestamp` (the time the source gives the event, never the
+    /// time it was read) and whose other bits come from a 128-bit XXH3 hash of `key`.
+    ///
+    /// `key` must name the fact, not the reading of it: e.g. session, message and block
+    /// ids, or a file's identity and a line's position. Reading the same input again
+    /// then yields the same ids, and any re-delivery de-duplicates.
+    pub fn derived(timestamp: Timestamp, key: &[u8]) -> Self {
+        Self::derive(timestamp, key)
+    }
+
+    /// The id of an event whose source gives it no time (e.g. Claude Code's
+    /// stream-json): a UUIDv8 (RFC 9562's custom version) whose 122 free bits come from
+    /// a 128-bit XXH3 hash of `key`. Unlike [`EventId::derived`] ids, these do not sort
+    /// by time; like them, the same `key` always gives the same id.
+    pub fn derived_untimed(key: &[u8]) -> Self {
+        let hash = xxhash_rust::xxh3::xxh3_128(key).to_be_bytes();
+        EventId(uuid::Builder::from_custom_bytes(hash).into_uuid())
     }
 
     /// A UUIDv7 derived from an event's content: the millisecond timestamp goes where v7

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
+use vibes_events::{ApiCall, ApiError, ApiUsage, Interrupt, TurnDuration};
 use vibes_events::{
     BeadAbandoned, BeadClosed, BeadComment, BeadCreated, BeadStatus, BeadUpdated, Compact,
     DrainPause, DrainResume, DrainStart, DrainStop, ErrorEvent, Event, EventData, EventId,
@@ -89,6 +90,41 @@ fn samples() -> Vec<Event> {
     rate.session_id = Some("sess-1".into());
     rate.rate_limit_type = Some("five_hour".into());
     rate.resets_at = Some(ts("2026-03-01T15:00:00Z"));
+    rate.message = Some("Claude Opus limit reached, now using Sonnet 4".into());
+    rate.fallback_model = Some("Sonnet 4".into());
+
+    let mut api_usage = ApiUsage::new(3, 8, 121_689, 42, 17_842);
+    api_usage
+        .other
+        .insert("service_tier".into(), json!("standard"));
+    let mut api_call = ApiCall::new(api_usage);
+    api_call.message_id = Some("msg_01".into());
+    api_call.request_id = Some("req_01".into());
+    api_call.model = Some("claude-opus-4-6".into());
+    api_call.stop_reason = Some("end_turn".into());
+    api_call.output_final = true;
+    api_call.session_id = Some("sess-1".into());
+    api_call.agent_id = Some("acompact-946d2b".into());
+    api_call.is_sidechain = true;
+
+    let mut api_error = ApiError::new("overloaded");
+    api_error.status = Some(529);
+    api_error.retry_attempt = Some(1);
+    api_error.max_retries = Some(10);
+    api_error.retry_in_ms = Some(559);
+    api_error.cause = Some("FailedToOpenSocket".into());
+    api_error.request_id = Some("req_02".into());
+    api_error.session_id = Some("sess-1".into());
+    api_error.agent_id = Some("aac57f5".into());
+
+    let mut turn = TurnDuration::new(1_341_830);
+    turn.session_id = Some("sess-1".into());
+    turn.agent_id = Some("aac57f5".into());
+
+    let mut interrupt = Interrupt::default();
+    interrupt.during_tool_use = true;
+    interrupt.session_id = Some("sess-1".into());
+    interrupt.agent_id = Some("aac57f5".into());
 
     let mut created = BeadCreated::new("bd-042", "Fix the flaky router test");
     created.actor = Some("claude".into());
@@ -137,6 +173,10 @@ fn samples() -> Vec<Event> {
         tool_use.into(),
         tool_result.into(),
         rate.into(),
+        api_call.into(),
+        api_error.into(),
+        turn.into(),
+        interrupt.into(),
         created.into(),
         updated.into(),
         status.into(),
@@ -305,6 +345,58 @@ fn missing_id_is_derived_from_content_deterministically() {
     let reordered = r#"{"input":{"command":"git status"},"tool_name":"Bash","tool_id":"tool_abc123",
         "source":"claude","timestamp":"2024-01-15T14:23:05Z","type":"claude.tool_use"}"#;
     assert_eq!(Event::from_json(reordered).unwrap().id, a.id);
+}
+
+#[test]
+fn api_call_encodes_flat_with_nested_usage_and_explicit_finality() {
+    let mut call = ApiCall::new(ApiUsage::new(1, 2, 3, 4, 5));
+    call.message_id = Some("msg_1".into());
+    let event = Event::claude(call).with_timestamp(ts("2026-02-12T14:47:09.231Z"));
+    let value: Value = serde_json::from_str(&event.to_json().unwrap()).unwrap();
+    assert_eq!(value["type"], json!("claude.api_call"));
+    assert_eq!(value["message_id"], json!("msg_1"));
+    assert_eq!(
+        value["usage"],
+        json!({"input_tokens": 1, "output_tokens": 2, "cache_creation_5m_input_tokens": 3,
+               "cache_creation_1h_input_tokens": 4, "cache_read_input_tokens": 5})
+    );
+    assert_eq!(value["output_final"], json!(false), "a lower bound says so");
+    assert!(value.get("is_sidechain").is_none());
+    let EventData::ApiCall(back) = Event::from_json(&event.to_json().unwrap()).unwrap().data else {
+        panic!("decodes as claude.api_call")
+    };
+    assert_eq!(back.usage.cache_creation_input_tokens(), 7);
+}
+
+#[test]
+fn api_error_without_message_is_a_clear_error() {
+    let json = r#"{"type":"claude.api_error","timestamp":"2026-01-01T00:00:00Z","source":"claude","status":529}"#;
+    let err = Event::from_json(json).unwrap_err().to_string();
+    assert!(
+        err.contains("claude.api_error") && err.contains("message"),
+        "{err}"
+    );
+}
+
+#[test]
+fn derived_ids_are_a_function_of_timestamp_and_key() {
+    let t = ts("2026-02-12T14:11:56.103Z");
+    let a = EventId::derived(t, b"session\0msg_1\0text\0-0");
+    assert_eq!(a, EventId::derived(t, b"session\0msg_1\0text\0-0"));
+    assert_eq!(a.as_uuid().get_version_num(), 7);
+    assert_eq!(
+        a.as_u128() >> 80,
+        t.as_millisecond() as u128,
+        "time bits are the event's"
+    );
+    assert_ne!(a, EventId::derived(t, b"session\0msg_1\0text\0-1"));
+    let later = ts("2026-02-12T14:11:57.103Z");
+    assert_ne!(a, EventId::derived(later, b"session\0msg_1\0text\0-0"));
+
+    let u = EventId::derived_untimed(b"s1\0line 3");
+    assert_eq!(u, EventId::derived_untimed(b"s1\0line 3"));
+    assert_eq!(u.as_uuid().get_version_num(), 8);
+    assert_ne!(u, EventId::derived_untimed(b"s1\0line 4"));
 }
 
 #[test]

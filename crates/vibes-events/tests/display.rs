@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use vibes_events::display::{
     COMMAND_WIDTH, DEFAULT_TEXT_WIDTH, DisplayOptions, status_symbol, truncate,
 };
+use vibes_events::{ApiCall, ApiError, ApiUsage, Interrupt, TurnDuration};
 use vibes_events::{
     BeadAbandoned, BeadClosed, BeadComment, BeadCreated, BeadStatus, BeadUpdated, Compact,
     DrainPause, DrainResume, DrainStart, DrainStop, ErrorEvent, Event, EventData, IterationEnd,
@@ -117,6 +118,12 @@ fn one_of_each() -> Vec<Event> {
         ToolResult::new("toolu_01", "boom", true).into(),
         named_result.into(),
         RateLimit::new("allowed").into(),
+        api_call_sample(Some("end_turn")).into(),
+        api_call_sample(None).into(),
+        api_error_sample().into(),
+        ApiError::new("boom").into(),
+        TurnDuration::new(1_341_830).into(),
+        Interrupt::default().into(),
         BeadCreated::new("bd-042", "Fix it").into(),
         BeadUpdated::new("bd-042", fields).into(),
         BeadStatus::new("bd-042", "open", "in_progress").into(),
@@ -280,6 +287,69 @@ fn tool_result_without_tool_name_falls_back_to_tool_id() {
         summary(ToolResult::new("toolu_02", "denied", true)),
         "✗ toolu_02: denied"
     );
+}
+
+fn api_call_sample(stop_reason: Option<&str>) -> ApiCall {
+    let mut call = ApiCall::new(ApiUsage::new(3, 8, 121_689, 0, 17_842));
+    call.model = Some("claude-opus-4-6".into());
+    call.stop_reason = stop_reason.map(str::to_owned);
+    call.output_final = stop_reason.is_some();
+    call
+}
+
+fn api_error_sample() -> ApiError {
+    let mut error = ApiError::new("overloaded");
+    error.status = Some(529);
+    error.retry_attempt = Some(1);
+    error.max_retries = Some(10);
+    error.retry_in_ms = Some(559);
+    error
+}
+
+#[test]
+fn api_call_shows_model_tokens_and_stop_reason() {
+    assert_eq!(
+        summary(api_call_sample(Some("end_turn"))),
+        "⇄ claude-opus-4-6: 3 in, 8 out, 121689 cache write, 17842 cache read (end_turn)"
+    );
+}
+
+#[test]
+fn api_call_without_stop_reason_says_its_output_is_a_lower_bound() {
+    let mut call = api_call_sample(None);
+    call.agent_id = Some("aac57f5".into());
+    assert_eq!(
+        summary(call),
+        "⇄ claude-opus-4-6 [agent aac57f5]: 3 in, 8 out, 121689 cache write, 17842 cache read (output so far)"
+    );
+}
+
+#[test]
+fn api_error_shows_status_message_and_retry() {
+    assert_eq!(
+        summary(api_error_sample()),
+        "✗ API error 529: overloaded (retry 1/10 in 559ms)"
+    );
+    assert_eq!(
+        summary(ApiError::new("socket closed")),
+        "✗ API error: socket closed"
+    );
+}
+
+#[test]
+fn turn_duration_and_interrupt() {
+    assert_eq!(summary(TurnDuration::new(1_341_830)), "⏱ turn took 22m21s");
+    assert_eq!(summary(Interrupt::default()), "⏹ interrupted by the user");
+    let mut during = Interrupt::default();
+    during.during_tool_use = true;
+    assert_eq!(summary(during), "⏹ interrupted by the user during tool use");
+}
+
+#[test]
+fn rate_limit_names_the_fallback_model() {
+    let mut limit = RateLimit::new("fallback");
+    limit.fallback_model = Some("Sonnet 4".into());
+    assert_eq!(summary(limit), "⏳ rate limit fallback, now using Sonnet 4");
 }
 
 #[test]

@@ -58,6 +58,17 @@
 //! previous timestamp plus 1 µs). So sorting by timestamp, even at microsecond
 //! precision, keeps the stream's order.
 //!
+//! # Ids
+//!
+//! An event's id is a function of what the stream says, never of when it was read, so
+//! parsing a recording again (or again after more lines were appended) yields the same
+//! ids for the same events and a re-delivery de-duplicates. It is an
+//! [`EventId::derived_untimed`] id (the stream has no time to put in a v7 id) of the
+//! session id, the event type and: the tool call id for `claude.tool_use` and
+//! `claude.tool_result`; else the line's `uuid` and the event's position among the
+//! line's events; else (lines without `uuid`, malformed lines) the line's number and
+//! that position. [`ClaudeParser::session_name`] does not change ids.
+//!
 //! # Malformed lines
 //!
 //! A line that is not valid JSON, not an object, has no `type`, or is a known type
@@ -67,13 +78,14 @@
 //! goes on with the next line. Good blocks of a partly bad line are still emitted.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::io::{self, BufRead};
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value};
 use vibes_events::{
-    Compact, ErrorEvent, Event, McpServer, ModelUsage, RateLimit, SessionEnd, SessionStart,
-    Severity, Text, Thinking, ToolResult, ToolUse, Usage,
+    Compact, ErrorEvent, Event, EventData, EventId, McpServer, ModelUsage, RateLimit, SessionEnd,
+    SessionStart, Severity, Text, Thinking, ToolResult, ToolUse, Usage,
 };
 
 /// What one input line turned into.
@@ -191,6 +203,8 @@ enum Disposition {
 struct LineOut {
     events: Vec<Event>,
     problems: Vec<String>,
+    /// The line's `uuid`, if it has one: part of its events' ids.
+    uuid: Option<String>,
 }
 
 const ENVELOPE: [&str; 4] = ["id", "type", "timestamp", "source"];
@@ -276,7 +290,10 @@ impl ClaudeParser {
             );
         };
         let line_type = line_type.to_owned();
-        let mut out = LineOut::default();
+        let mut out = LineOut {
+            uuid: obj.get("uuid").and_then(Value::as_str).map(str::to_owned),
+            ..LineOut::default()
+        };
         let result = match line_type.as_str() {
             "system" => {
                 let subtype = obj.get("subtype").and_then(Value::as_str).unwrap_or("");
@@ -323,8 +340,9 @@ impl ClaudeParser {
                 reason: reason.clone(),
             });
         }
-        for event in &mut out.events {
+        for (index, event) in out.events.iter_mut().enumerate() {
             event.timestamp = self.next_timestamp();
+            event.id = event_id(event, out.uuid.as_deref(), line_number, index);
             if let Some(name) = &self.session_name {
                 event
                     .extra
@@ -336,8 +354,8 @@ impl ClaudeParser {
                 .entry(event.event_type().to_owned())
                 .or_default() += 1;
             match &event.data {
-                vibes_events::EventData::ToolUse(_) => self.summary.tool_calls += 1,
-                vibes_events::EventData::ToolResult(r) if r.is_error => {
+                EventData::ToolUse(_) => self.summary.tool_calls += 1,
+                EventData::ToolResult(r) if r.is_error => {
                     self.summary.tool_errors += 1;
                 }
                 _ => {}
@@ -720,10 +738,32 @@ impl ClaudeParser {
 impl LineOut {
     fn fail(reason: impl Into<String>) -> Self {
         LineOut {
-            events: Vec::new(),
             problems: vec![reason.into()],
+            ..LineOut::default()
         }
     }
+}
+
+/// The id of the `index`th event of line `line_number` (see the module docs): derived
+/// from the session, the event type and what names the fact in the stream: the tool
+/// call id for tool calls and results, else the line's `uuid`, else the line's position.
+fn event_id(event: &Event, uuid: Option<&str>, line_number: u64, index: usize) -> EventId {
+    let mut key = String::from("claude-stream\0");
+    key.push_str(event.partition_key().unwrap_or(""));
+    key.push('\0');
+    key.push_str(event.event_type());
+    key.push('\0');
+    match (&event.data, uuid) {
+        (EventData::ToolUse(t), _) => key.push_str(&t.tool_id),
+        (EventData::ToolResult(r), _) => key.push_str(&r.tool_id),
+        (_, Some(uuid)) => {
+            let _ = write!(key, "uuid\0{uuid}\0{index}");
+        }
+        (_, None) => {
+            let _ = write!(key, "line\0{line_number}\0{index}");
+        }
+    }
+    EventId::derived_untimed(key.as_bytes())
 }
 
 /// Parses a whole stream with a fresh [`ClaudeParser`]; see
@@ -818,7 +858,7 @@ fn model_usage(usage: Value) -> ModelUsage {
 }
 
 /// Flattens tool-result content to text; see the [module docs](self).
-fn flatten_content(content: Option<&Value>) -> String {
+pub(crate) fn flatten_content(content: Option<&Value>) -> String {
     match content {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
@@ -884,7 +924,7 @@ fn trim_line(line: &[u8]) -> &[u8] {
 }
 
 /// serde_json's message without its `at line 1` part: the input is one line.
-fn json_reason(err: &serde_json::Error) -> String {
+pub(crate) fn json_reason(err: &serde_json::Error) -> String {
     let message = err.to_string();
     let suffix = format!(" at line {} column {}", err.line(), err.column());
     match message.strip_suffix(&suffix) {
@@ -893,7 +933,7 @@ fn json_reason(err: &serde_json::Error) -> String {
     }
 }
 
-fn take_string(obj: &mut Map<String, Value>, key: &str) -> Option<String> {
+pub(crate) fn take_string(obj: &mut Map<String, Value>, key: &str) -> Option<String> {
     match obj.remove(key) {
         Some(Value::String(s)) => Some(s),
         Some(Value::Null) | None => None,
@@ -904,7 +944,7 @@ fn take_string(obj: &mut Map<String, Value>, key: &str) -> Option<String> {
     }
 }
 
-fn take_u64(obj: &mut Map<String, Value>, key: &str) -> Option<u64> {
+pub(crate) fn take_u64(obj: &mut Map<String, Value>, key: &str) -> Option<u64> {
     let n = obj.get(key)?.as_u64()?;
     obj.remove(key);
     Some(n)

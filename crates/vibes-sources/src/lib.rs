@@ -4,6 +4,9 @@
 //! [`vibes_events`]:
 //!
 //! - [`claude`]: Claude Code's `claude -p --output-format stream-json --verbose` output.
+//! - [`transcript`]: Claude Code's on-disk session transcripts
+//!   (`~/.claude/projects/<project>/<session>.jsonl` and their subagent files), read
+//!   incrementally; [`calls`] counts their API calls once across files.
 //! - [`bd`]: the bd ("beads") issue tracker's `.beads/issues.jsonl`, watched and diffed
 //!   into `bead.*` events.
 //!
@@ -24,4 +27,6 @@
 #![warn(missing_docs)]
 
 pub mod bd;
+pub mod calls;
 pub mod claude;
+pub mod transcript;

@@ -860,3 +860,93 @@ fn timestamps_of_a_burst_are_at_least_one_microsecond_apart() {
     let last = events[4999].timestamp;
     assert!(last.duration_since(first) >= jiff::SignedDuration::from_micros(4999));
 }
+
+// ---------------------------------------------------------------------------
+// Ids that survive re-delivery
+
+fn ids(events: &[vibes_events::Event]) -> Vec<vibes_events::EventId> {
+    events.iter().map(|e| e.id).collect()
+}
+
+/// Parses `first` (the session so far), then `whole` (the same session after it wrote
+/// more lines), as `vibes ingest claude` does on each run; the events of the shared
+/// prefix keep their ids, so the second run's repeats de-duplicate.
+fn assert_prefix_keeps_ids(first: &[u8], whole: &[u8]) -> (Vec<vibes_events::Event>, usize) {
+    let (early, _) = parse_bytes(first);
+    let (late, _) = parse_bytes(whole);
+    assert!(late.len() > early.len(), "the appended lines add events");
+    assert_eq!(ids(&late[..early.len()]), ids(&early));
+    let union: std::collections::HashSet<_> = ids(&early).into_iter().chain(ids(&late)).collect();
+    assert_eq!(
+        union.len(),
+        late.len(),
+        "both runs together hold each event once"
+    );
+    (late, early.len())
+}
+
+#[test]
+fn reparsing_gives_the_same_ids_though_not_the_same_timestamps() {
+    let input = std::fs::read(EXAMPLE).unwrap();
+    let (a, _) = parse_bytes(&input);
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let (b, _) = parse_bytes(&input);
+    assert_eq!(ids(&a), ids(&b));
+    assert!(
+        b[0].timestamp > a[0].timestamp,
+        "timestamps are the read time"
+    );
+    let distinct: std::collections::HashSet<_> = ids(&a).into_iter().collect();
+    assert_eq!(distinct.len(), a.len(), "every event has its own id");
+    for event in &a {
+        assert_eq!(
+            event.id.as_uuid().get_version_num(),
+            8,
+            "content ids, no time"
+        );
+    }
+    // A session name is ours, not the stream's: it does not change ids.
+    let mut named = Vec::new();
+    ClaudeParser::new()
+        .session_name("flaky")
+        .parse_reader(&input[..], |e| named.push(e))
+        .unwrap();
+    assert_eq!(ids(&named), ids(&a));
+}
+
+#[test]
+fn appended_lines_keep_the_ids_of_the_prefix_example() {
+    let input = std::fs::read_to_string(EXAMPLE).unwrap();
+    let lines: Vec<&str> = input.split_inclusive('\n').collect();
+    for cut in 1..lines.len() {
+        assert_prefix_keeps_ids(lines[..cut].concat().as_bytes(), input.as_bytes());
+    }
+}
+
+#[test]
+fn appended_lines_keep_the_ids_of_the_prefix_fixture() {
+    let Some(dir) = fixtures_dir() else {
+        eprintln!("skipping: fixtures not present at {FIXTURES}");
+        return;
+    };
+    // The session of the report: 141 events, 53 tool calls, 7 tool errors.
+    let input =
+        std::fs::read_to_string(dir.join("presmihaylov-ccagent__claude_response1.jsonl")).unwrap();
+    let lines: Vec<&str> = input.split_inclusive('\n').collect();
+    let (late, _) = assert_prefix_keeps_ids(lines[..90].concat().as_bytes(), input.as_bytes());
+    assert_eq!(late.len(), 141);
+    assert_eq!(of_type(&late, "claude.tool_use").len(), 53);
+    assert_eq!(tool_results(&late).iter().filter(|r| r.is_error).count(), 7);
+}
+
+#[test]
+fn lines_without_uuid_are_told_apart_by_position() {
+    // Two identical text lines of one message, no uuid: two events, two ids, stable.
+    let text = r#"{"type":"assistant","session_id":"s1","message":{"id":"m1","content":[{"type":"text","text":"same"}]}}"#;
+    let input = format!("{}\n{text}\n{text}\n", init_line("s1"));
+    let (a, _) = parse_bytes(input.as_bytes());
+    assert_eq!(a.len(), 3);
+    assert_ne!(a[1].id, a[2].id);
+    let (b, _) = parse_bytes(input.as_bytes());
+    assert_eq!(ids(&a), ids(&b));
+}

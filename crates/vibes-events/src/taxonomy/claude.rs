@@ -366,6 +366,14 @@ pub struct RateLimit {
     /// When the limit resets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resets_at: Option<Timestamp>,
+    /// The warning as Claude Code wrote it, when the report came as text (transcripts:
+    /// "Claude Opus limit reached, now using Sonnet 4").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The model Claude Code switched to because of the limit, as the text names it
+    /// (`Sonnet 4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_model: Option<String>,
 }
 
 impl RateLimit {
@@ -376,6 +384,208 @@ impl RateLimit {
             session_id: None,
             rate_limit_type: None,
             resets_at: None,
+            message: None,
+            fallback_model: None,
         }
     }
+}
+
+/// `claude.api_call`: one copy of one API response, with its token usage (Claude Code
+/// transcripts). Extension: the seed has no such type.
+///
+/// Claude Code writes one response as several lines, one per content block, each
+/// repeating the message id, request id and usage; the usage is a streaming snapshot,
+/// so later copies may report more output tokens. A consumer counts one call per
+/// (`message_id`, `request_id`) and keeps the copy with the largest usage; copies with
+/// equal content share one event id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ApiCall {
+    /// The API message id (`msg_...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The API request id (`req_...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The model that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Token counts of this copy.
+    pub usage: ApiUsage,
+    /// Why the response stopped (`end_turn`, `tool_use`, `max_tokens`, ...), when this
+    /// copy says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
+    /// Whether this copy's output count is final: a stop reason was written with it.
+    /// When false, `usage.output_tokens` is a lower bound.
+    #[serde(default)]
+    pub output_final: bool,
+    /// The Claude session id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The subagent that made the call (`agentId`), when it was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// Whether the call was made on a side chain (a subagent or compaction).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub is_sidechain: bool,
+}
+
+impl ApiCall {
+    /// A call with only its usage.
+    pub fn new(usage: ApiUsage) -> Self {
+        Self {
+            message_id: None,
+            request_id: None,
+            model: None,
+            usage,
+            stop_reason: None,
+            output_final: false,
+            session_id: None,
+            agent_id: None,
+            is_sidechain: false,
+        }
+    }
+}
+
+/// Token counts of one API call, with cache writes split by cache lifetime.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ApiUsage {
+    /// Uncached input tokens.
+    #[serde(default)]
+    pub input_tokens: u64,
+    /// Output tokens.
+    #[serde(default)]
+    pub output_tokens: u64,
+    /// Input tokens written to the prompt cache with a 5-minute lifetime.
+    #[serde(default)]
+    pub cache_creation_5m_input_tokens: u64,
+    /// Input tokens written to the prompt cache with a 1-hour lifetime.
+    #[serde(default)]
+    pub cache_creation_1h_input_tokens: u64,
+    /// Input tokens read from the prompt cache.
+    #[serde(default)]
+    pub cache_read_input_tokens: u64,
+    /// Any further counters (`service_tier`, `server_tool_use`, ...), kept verbatim.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+impl ApiUsage {
+    /// Usage with the four counters of the API and cache writes of both lifetimes.
+    pub fn new(
+        input_tokens: u64,
+        output_tokens: u64,
+        cache_creation_5m_input_tokens: u64,
+        cache_creation_1h_input_tokens: u64,
+        cache_read_input_tokens: u64,
+    ) -> Self {
+        Self {
+            input_tokens,
+            output_tokens,
+            cache_creation_5m_input_tokens,
+            cache_creation_1h_input_tokens,
+            cache_read_input_tokens,
+            other: Map::new(),
+        }
+    }
+
+    /// All cache writes, both lifetimes.
+    pub fn cache_creation_input_tokens(&self) -> u64 {
+        self.cache_creation_5m_input_tokens
+            .saturating_add(self.cache_creation_1h_input_tokens)
+    }
+}
+
+/// `claude.api_error`: an API request failed (transcripts: a `system/api_error` retry
+/// line, or an assistant line Claude Code wrote in place of a response). Extension.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// What went wrong, as reported.
+    pub message: String,
+    /// HTTP status, when there was a response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Which retry this was (1 for the first retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_attempt: Option<u32>,
+    /// How many retries Claude Code allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// How long Claude Code waits before the next retry, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_in_ms: Option<u64>,
+    /// The underlying cause (e.g. a network error code such as `FailedToOpenSocket`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The API request id, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The Claude session id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The subagent whose request failed, when it was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+}
+
+impl ApiError {
+    /// An API error with only its message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            status: None,
+            retry_attempt: None,
+            max_retries: None,
+            retry_in_ms: None,
+            cause: None,
+            request_id: None,
+            session_id: None,
+            agent_id: None,
+        }
+    }
+}
+
+/// `claude.turn_duration`: how long one turn (a user prompt to Claude's final answer)
+/// took, as Claude Code measured it. Extension.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TurnDuration {
+    /// Wall-clock duration in milliseconds.
+    pub duration_ms: u64,
+    /// The Claude session id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The subagent, when the turn was one's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+}
+
+impl TurnDuration {
+    /// A turn of `duration_ms`.
+    pub fn new(duration_ms: u64) -> Self {
+        Self {
+            duration_ms,
+            session_id: None,
+            agent_id: None,
+        }
+    }
+}
+
+/// `claude.interrupt`: the user interrupted Claude ("[Request interrupted by user]").
+/// Extension.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Interrupt {
+    /// Whether Claude was waiting for a tool when interrupted ("... for tool use").
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub during_tool_use: bool,
+    /// The Claude session id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The subagent that was interrupted, when it was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
 }

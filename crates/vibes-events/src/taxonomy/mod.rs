@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 
 pub use bead::{BeadAbandoned, BeadClosed, BeadComment, BeadCreated, BeadStatus, BeadUpdated};
 pub use claude::{
-    Compact, McpServer, ModelUsage, RateLimit, SessionEnd, SessionStart, Text, Thinking,
-    ToolResult, ToolUse, Usage,
+    ApiCall, ApiError, ApiUsage, Compact, Interrupt, McpServer, ModelUsage, RateLimit, SessionEnd,
+    SessionStart, Text, Thinking, ToolResult, ToolUse, TurnDuration, Usage,
 };
 pub use drain::{DrainPause, DrainResume, DrainStart, DrainStop, IterationEnd, IterationStart};
 pub use error::{ErrorEvent, Severity};
@@ -139,6 +139,14 @@ taxonomy! {
     ToolResult(ToolResult) = "claude.tool_result";
     /// `claude.rate_limit` (extension)
     RateLimit(RateLimit) = "claude.rate_limit";
+    /// `claude.api_call` (extension)
+    ApiCall(ApiCall) = "claude.api_call";
+    /// `claude.api_error` (extension)
+    ApiError(ApiError) = "claude.api_error";
+    /// `claude.turn_duration` (extension)
+    TurnDuration(TurnDuration) = "claude.turn_duration";
+    /// `claude.interrupt` (extension)
+    Interrupt(Interrupt) = "claude.interrupt";
     /// `bead.created`
     BeadCreated(BeadCreated) = "bead.created";
     /// `bead.updated`
@@ -199,6 +207,10 @@ impl EventData {
             EventData::ToolUse(d) => d.session_id.as_deref(),
             EventData::ToolResult(d) => d.session_id.as_deref(),
             EventData::RateLimit(d) => d.session_id.as_deref(),
+            EventData::ApiCall(d) => d.session_id.as_deref(),
+            EventData::ApiError(d) => d.session_id.as_deref(),
+            EventData::TurnDuration(d) => d.session_id.as_deref(),
+            EventData::Interrupt(d) => d.session_id.as_deref(),
             EventData::BeadCreated(d) => Some(&d.bead_id),
             EventData::BeadUpdated(d) => Some(&d.bead_id),
             EventData::BeadStatus(d) => Some(&d.bead_id),

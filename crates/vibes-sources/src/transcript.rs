@@ -1,0 +1,1064 @@
+//! Claude Code's on-disk session transcripts: `~/.claude/projects/<slug>/<session>.jsonl`
+//! and, from 2.1, `<slug>/<session>/subagents/agent-<id>.jsonl`.
+//!
+//! A [`TranscriptReader`] reads one file incrementally: it is fed bytes as the file
+//! grows ([`TranscriptReader::feed`], [`TranscriptReader::read_from`]), parses every
+//! complete line and keeps a partial last line until its newline arrives (not parsed,
+//! not lost). Its [`Checkpoint`] (byte offset, line number and two bits of state) lets a
+//! later reader resume exactly where this one stopped; the resumed reader yields the
+//! same events, with the same ids, as a reader that read the whole file.
+//!
+//! # Mapping
+//!
+//! | transcript line | events |
+//! |---|---|
+//! | `assistant` with `message.usage` | `claude.api_call` (one per line: see below) |
+//! | `assistant` `text` / `thinking` / `tool_use` (`server_tool_use`) block | `claude.text` / `claude.thinking` / `claude.tool_use` |
+//! | `assistant` with `isApiErrorMessage` (or model `<synthetic>`) | `claude.rate_limit` when the text reports a usage limit, else `claude.api_error`; no call, no text |
+//! | the first `assistant` line naming a model, in a session's main file | `session.start` first |
+//! | `user` `tool_result` block | `claude.tool_result` (with `is_error`) |
+//! | `user` text "[Request interrupted by user...]" | `claude.interrupt` |
+//! | `user` with `isCompactSummary` | `session.compact`, unless it follows the `compact_boundary` already reported |
+//! | `system/compact_boundary` | `session.compact` (`compactMetadata`) |
+//! | `system/turn_duration` | `claude.turn_duration` |
+//! | `system/api_error` | `claude.api_error` (status, message, retry attempt, delay, maximum, cause) |
+//! | `system` warning "... limit reached ..." | `claude.rate_limit` (`fallback` with the model switched to, or `rejected`) |
+//!
+//! Lines that carry no fact of the taxonomy are counted in
+//! [`TranscriptSummary::skipped`] under a key naming them (`progress/hook_progress`,
+//! `file-history-snapshot`, `summary`, `system/stop_hook_summary`, `user/text`,
+//! `user/meta`, ...). Line types this reader does not know are counted in
+//! [`TranscriptSummary::unknown`] (key = the type; `system/<subtype>` for unknown
+//! system subtypes) and are never an error: new ones keep appearing.
+//!
+//! One API response is written as several `assistant` lines, one per content block,
+//! each repeating `message.id`, `requestId` and a streaming snapshot of
+//! `message.usage`. The reader turns every such line into a `claude.api_call` (a
+//! *copy*), because it cannot know which copy is the last; counting calls once, keeping
+//! the largest copy, is [`ApiCalls`](crate::calls::ApiCalls)' job. `progress` lines
+//! (2.1's `agent_progress` echoes a subagent's messages) are never counted as calls:
+//! the subagent's own file has them.
+//!
+//! Every event carries the line's own timestamp (transcript timestamps are real but
+//! not monotonic), the session id (the line's `sessionId`, else the file's), and in
+//! [`Event::extra`] the line's `uuid` and, where the type has no field for them,
+//! `agent_id` and `is_sidechain`.
+//!
+//! # Ids
+//!
+//! Every event's id is [`EventId::derived`] from the line's timestamp and a key made
+//! of what the transcript says, never of the time it was read:
+//! - `claude.tool_use` and `claude.tool_result`: the session and the tool call id;
+//! - `claude.text` and `claude.thinking`: session, message id, the block's position in
+//!   the line and a hash of its text;
+//! - `claude.api_call`: session, message id, request id and the line's `uuid`;
+//! - anything else: session, event type and the line's `uuid`.
+//!
+//! A line without `uuid` uses the file's identity (project, session, agent) and the
+//! line's byte offset instead. Reading a file again, or the rest of it after more was
+//! written, thus yields the same ids, and any re-delivery de-duplicates.
+//!
+//! # Malformed lines
+//!
+//! A line that is not JSON, not an object, has no `type`, or that would yield events
+//! but has no valid `timestamp`, is reported in [`TranscriptSummary::malformed`] as a
+//! [`TranscriptError`] naming the file, the 1-based line number and the line's byte
+//! offset; its good parts are still emitted when it has any, and reading goes on with
+//! the next line. No input makes the reader panic.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::io::{self, Read};
+use std::path::Path;
+
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+use vibes_events::{
+    ApiCall, ApiError, ApiUsage, Compact, Event, EventData, EventId, Interrupt, RateLimit,
+    SessionStart, Text, Thinking, ToolResult, ToolUse, TurnDuration,
+};
+
+use crate::claude::{flatten_content, take_string, take_u64};
+
+/// Which transcript a reader reads: its path (for error messages) and the identity the
+/// layout on disk gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TranscriptFile {
+    /// The file's path, as shown in error messages.
+    pub path: String,
+    /// The project folder's name (`-home-dev-spotter`).
+    pub project: String,
+    /// The session id: the file name of a session file, the parent folder's name of a
+    /// subagent file.
+    pub session_id: String,
+    /// For a subagent file (`agent-<id>.jsonl`), the agent id.
+    pub agent_id: Option<String>,
+}
+
+impl TranscriptFile {
+    /// A session's main file.
+    pub fn session(
+        path: impl Into<String>,
+        project: impl Into<String>,
+        session_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            path: path.into(),
+            project: project.into(),
+            session_id: session_id.into(),
+            agent_id: None,
+        }
+    }
+
+    /// A subagent's file of the session.
+    pub fn subagent(
+        path: impl Into<String>,
+        project: impl Into<String>,
+        session_id: impl Into<String>,
+        agent_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            agent_id: Some(agent_id.into()),
+            ..Self::session(path, project, session_id)
+        }
+    }
+
+    /// The identity of a file laid out as under `~/.claude/projects`:
+    /// `<project>/<session>.jsonl` or `<project>/<session>/subagents/agent-<id>.jsonl`.
+    /// `None` for any other path.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let name = |p: &Path| p.file_name()?.to_str().map(str::to_owned);
+        let file = name(path)?;
+        let stem = file.strip_suffix(".jsonl")?;
+        let parent = path.parent()?;
+        let shown = path.display().to_string();
+        if let Some(agent) = stem.strip_prefix("agent-")
+            && name(parent).as_deref() == Some("subagents")
+        {
+            let session_dir = parent.parent()?;
+            let project = name(session_dir.parent()?)?;
+            return Some(Self::subagent(shown, project, name(session_dir)?, agent));
+        }
+        Some(Self::session(shown, name(parent)?, stem))
+    }
+
+    /// The file's identity as key bytes: project, session and agent.
+    fn identity(&self) -> String {
+        format!(
+            "{}\0{}\0{}",
+            self.project,
+            self.session_id,
+            self.agent_id.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// Where a reader stopped, and the little state that spans lines. Persist all of it
+/// to resume with [`TranscriptReader::resume`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Checkpoint {
+    /// Byte offset just after the last complete line read.
+    pub offset: u64,
+    /// Complete lines read so far (the next line's number is this plus one).
+    pub line: u64,
+    /// Whether `session.start` was already emitted for this file.
+    pub session_started: bool,
+    /// The `uuid` of the last `compact_boundary` line, so that its summary line does not
+    /// report the same compaction again.
+    pub compact_boundary: Option<String>,
+}
+
+/// A malformed line: which file, which line, where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: line {line} (byte offset {offset}): {reason}")]
+pub struct TranscriptError {
+    /// The file's path.
+    pub path: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// Byte offset of the line's first byte in the file.
+    pub offset: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Counts over the lines a reader has read (since it was created or resumed).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct TranscriptSummary {
+    /// Complete lines read, blank ones included.
+    pub lines: u64,
+    /// Empty or whitespace-only lines.
+    pub blank_lines: u64,
+    /// Lines with `"isSidechain": true`.
+    pub sidechain_lines: u64,
+    /// Events produced, by event type.
+    pub events_by_type: BTreeMap<String, u64>,
+    /// `claude.tool_use` events.
+    pub tool_uses: u64,
+    /// `claude.tool_result` events with `is_error`.
+    pub tool_errors: u64,
+    /// Known lines (or content blocks) that carry no fact of the taxonomy, by a key
+    /// naming them; see the [module docs](self).
+    pub skipped: BTreeMap<String, u64>,
+    /// Lines of a type this reader does not know, by type.
+    pub unknown: BTreeMap<String, u64>,
+    /// Malformed lines, in file order.
+    pub malformed: Vec<TranscriptError>,
+    /// The timestamp of the first line that has one.
+    pub first_timestamp: Option<Timestamp>,
+    /// The timestamp of the last line that has one.
+    pub last_timestamp: Option<Timestamp>,
+    /// The earliest timestamp of any line.
+    pub min_timestamp: Option<Timestamp>,
+    /// The latest timestamp of any line.
+    pub max_timestamp: Option<Timestamp>,
+    /// Lines whose timestamp is earlier than that of the previous line with one.
+    pub backwards_timestamps: u64,
+}
+
+impl TranscriptSummary {
+    /// How many events of `event_type` were produced.
+    pub fn events_of(&self, event_type: &str) -> u64 {
+        self.events_by_type.get(event_type).copied().unwrap_or(0)
+    }
+
+    fn skip(&mut self, key: impl Into<String>) {
+        *self.skipped.entry(key.into()).or_default() += 1;
+    }
+
+    fn saw_timestamp(&mut self, ts: Timestamp) {
+        if self.last_timestamp.is_some_and(|last| ts < last) {
+            self.backwards_timestamps += 1;
+        }
+        self.first_timestamp.get_or_insert(ts);
+        self.last_timestamp = Some(ts);
+        self.min_timestamp = Some(self.min_timestamp.map_or(ts, |m| m.min(ts)));
+        self.max_timestamp = Some(self.max_timestamp.map_or(ts, |m| m.max(ts)));
+    }
+}
+
+/// An incremental reader of one transcript file; see the [module docs](self).
+#[derive(Debug)]
+pub struct TranscriptReader {
+    file: TranscriptFile,
+    checkpoint: Checkpoint,
+    pending: Vec<u8>,
+    tool_names: HashMap<String, String>,
+    summary: TranscriptSummary,
+}
+
+/// The line being mapped: its identity and what it produced.
+struct LineCtx<'a> {
+    file: &'a TranscriptFile,
+    offset: u64,
+    timestamp: Option<Timestamp>,
+    session_id: String,
+    agent_id: Option<String>,
+    is_sidechain: bool,
+    uuid: Option<String>,
+    events: Vec<Event>,
+    problems: Vec<String>,
+    skipped_blocks: Vec<String>,
+}
+
+/// Marks an interrupt in user text.
+const INTERRUPT: &str = "[Request interrupted by user";
+
+impl TranscriptReader {
+    /// A reader of `file` from its first byte.
+    pub fn new(file: TranscriptFile) -> Self {
+        Self::resume(file, Checkpoint::default())
+    }
+
+    /// A reader of `file` that goes on from `checkpoint` (the caller feeds the bytes
+    /// from `checkpoint.offset` on).
+    pub fn resume(file: TranscriptFile, checkpoint: Checkpoint) -> Self {
+        Self {
+            file,
+            checkpoint,
+            pending: Vec::new(),
+            tool_names: HashMap::new(),
+            summary: TranscriptSummary::default(),
+        }
+    }
+
+    /// The file this reader reads.
+    pub fn file(&self) -> &TranscriptFile {
+        &self.file
+    }
+
+    /// Where to resume: just after the last complete line.
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    /// Bytes of an incomplete last line, held until its newline arrives.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The counts so far.
+    pub fn summary(&self) -> &TranscriptSummary {
+        &self.summary
+    }
+
+    /// Feeds the next bytes of the file: parses every line they complete and hands its
+    /// events to `on_event`; an incomplete last line is kept for the next call.
+    pub fn feed(&mut self, mut bytes: &[u8], mut on_event: impl FnMut(Event)) {
+        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+            let (line, rest) = bytes.split_at(end + 1);
+            bytes = rest;
+            if self.pending.is_empty() {
+                self.complete_line(line, &mut on_event);
+            } else {
+                let mut whole = std::mem::take(&mut self.pending);
+                whole.extend_from_slice(line);
+                self.complete_line(&whole, &mut on_event);
+            }
+        }
+        self.pending.extend_from_slice(bytes);
+    }
+
+    /// Reads `reader` to its end, feeding every byte; returns how many were read. An
+    /// incomplete last line stays pending (a file being written may complete it).
+    pub fn read_from<R: Read>(
+        &mut self,
+        mut reader: R,
+        mut on_event: impl FnMut(Event),
+    ) -> io::Result<u64> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            total += n as u64;
+            self.feed(&buf[..n], &mut on_event);
+        }
+    }
+
+    /// Declares the file complete: a pending last line without a newline is parsed as
+    /// a line (a truncated one is reported malformed). Call it only when nothing more
+    /// will be written, e.g. for a finished session's file.
+    pub fn finish(&mut self, mut on_event: impl FnMut(Event)) {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            self.complete_line(&line, &mut on_event);
+        }
+    }
+
+    /// Parses one complete line (with its newline, if any) and advances the checkpoint.
+    fn complete_line(&mut self, line: &[u8], on_event: &mut impl FnMut(Event)) {
+        let offset = self.checkpoint.offset;
+        self.checkpoint.offset += line.len() as u64;
+        self.checkpoint.line += 1;
+        self.summary.lines += 1;
+        let line_number = self.checkpoint.line;
+        let (events, problems) = self.map_line(trim_line(line), offset);
+        if !problems.is_empty() {
+            self.summary.malformed.push(TranscriptError {
+                path: self.file.path.clone(),
+                line: line_number,
+                offset,
+                reason: problems.join("; "),
+            });
+        }
+        for event in events {
+            *self
+                .summary
+                .events_by_type
+                .entry(event.event_type().to_owned())
+                .or_default() += 1;
+            match &event.data {
+                EventData::ToolUse(_) => self.summary.tool_uses += 1,
+                EventData::ToolResult(r) if r.is_error => self.summary.tool_errors += 1,
+                _ => {}
+            }
+            on_event(event);
+        }
+    }
+
+    /// The events of one line (without its newline) and its problems.
+    fn map_line(&mut self, line: &[u8], offset: u64) -> (Vec<Event>, Vec<String>) {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            self.summary.blank_lines += 1;
+            return (Vec::new(), Vec::new());
+        }
+        let obj = match serde_json::from_slice::<Value>(line) {
+            Ok(Value::Object(obj)) => obj,
+            Ok(_) => return (Vec::new(), vec!["not a JSON object".to_owned()]),
+            Err(err) => return (Vec::new(), vec![crate::claude::json_reason(&err)]),
+        };
+        let mut problems = Vec::new();
+        let timestamp = match obj.get("timestamp") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => match s.parse::<Timestamp>() {
+                Ok(ts) => Some(ts),
+                Err(_) => {
+                    problems.push(format!("invalid `timestamp` {}", clip(s, 40)));
+                    None
+                }
+            },
+            Some(_) => {
+                problems.push("`timestamp` is not a string".to_owned());
+                None
+            }
+        };
+        if let Some(ts) = timestamp {
+            self.summary.saw_timestamp(ts);
+        }
+        let is_sidechain = obj.get("isSidechain").and_then(Value::as_bool) == Some(true);
+        if is_sidechain {
+            self.summary.sidechain_lines += 1;
+        }
+        let Some(line_type) = obj.get("type").and_then(Value::as_str).map(str::to_owned) else {
+            problems.push("missing string field `type`".to_owned());
+            return (Vec::new(), problems);
+        };
+        let mut ctx = LineCtx {
+            file: &self.file,
+            offset,
+            timestamp,
+            session_id: obj
+                .get("sessionId")
+                .and_then(Value::as_str)
+                .unwrap_or(&self.file.session_id)
+                .to_owned(),
+            agent_id: obj
+                .get("agentId")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| self.file.agent_id.clone()),
+            is_sidechain,
+            uuid: obj.get("uuid").and_then(Value::as_str).map(str::to_owned),
+            events: Vec::new(),
+            problems,
+            skipped_blocks: Vec::new(),
+        };
+        let skip = match line_type.as_str() {
+            "assistant" => assistant(
+                obj,
+                &mut ctx,
+                &mut self.tool_names,
+                &mut self.checkpoint.session_started,
+            ),
+            "user" => user(obj, &mut ctx, &self.tool_names, &self.checkpoint),
+            "system" => {
+                let (skip, boundary) = system(obj, &mut ctx);
+                if boundary.is_some() {
+                    self.checkpoint.compact_boundary = boundary;
+                }
+                skip
+            }
+            "summary"
+            | "file-history-snapshot"
+            | "queue-operation"
+            | "last-prompt"
+            | "custom-title"
+            | "tag"
+            | "attachment" => Some(Skip::Known(line_type.clone())),
+            "progress" => {
+                let kind = obj
+                    .get("data")
+                    .and_then(|d| d.get("type"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown");
+                Some(Skip::Known(format!("progress/{kind}")))
+            }
+            other => Some(Skip::Unknown(other.to_owned())),
+        };
+        for key in std::mem::take(&mut ctx.skipped_blocks) {
+            self.summary.skip(key);
+        }
+        match skip {
+            Some(Skip::Known(key)) => self.summary.skip(key),
+            Some(Skip::Unknown(key)) => *self.summary.unknown.entry(key).or_default() += 1,
+            None => {}
+        }
+        if !ctx.events.is_empty() && ctx.timestamp.is_none() {
+            if !ctx.problems.iter().any(|p| p.contains("timestamp")) {
+                ctx.problems
+                    .push(format!("{line_type} line without `timestamp`"));
+            }
+            ctx.events.clear();
+        }
+        (ctx.events, ctx.problems)
+    }
+}
+
+/// How a line that produced no events is counted.
+enum Skip {
+    Known(String),
+    Unknown(String),
+}
+
+impl LineCtx<'_> {
+    /// The id of an event of this line from `parts` of what the transcript says.
+    fn id(&self, parts: &[&str]) -> EventId {
+        let mut key = String::from("claude-transcript\0");
+        key.push_str(&self.session_id);
+        for part in parts {
+            key.push('\0');
+            key.push_str(part);
+        }
+        EventId::derived(self.timestamp.unwrap_or_default(), key.as_bytes())
+    }
+
+    /// The line's own identity: its `uuid`, else the file and byte offset.
+    fn line_key(&self) -> String {
+        match &self.uuid {
+            Some(uuid) => format!("uuid\0{uuid}"),
+            None => format!("at\0{}\0{}", self.file.identity(), self.offset),
+        }
+    }
+
+    /// Wraps `data` as an event of this line with id `id`; `own_agent` says whether
+    /// the type has its own `agent_id`/`is_sidechain` fields.
+    fn push(&mut self, data: impl Into<EventData>, id: EventId, own_agent: bool) {
+        let mut event = Event::claude(data)
+            .with_id(id)
+            .with_timestamp(self.timestamp.unwrap_or_default());
+        if let Some(uuid) = &self.uuid {
+            event.extra.insert("uuid".to_owned(), uuid.clone().into());
+        }
+        if !own_agent {
+            if let Some(agent) = &self.agent_id {
+                event
+                    .extra
+                    .insert("agent_id".to_owned(), agent.clone().into());
+            }
+            if self.is_sidechain {
+                event.extra.insert("is_sidechain".to_owned(), true.into());
+            }
+        }
+        self.events.push(event);
+    }
+
+    /// The id of a line-level event of `event_type`.
+    fn line_id(&self, event_type: &str) -> EventId {
+        self.id(&[event_type, &self.line_key()])
+    }
+}
+
+fn assistant(
+    mut obj: Map<String, Value>,
+    ctx: &mut LineCtx<'_>,
+    tool_names: &mut HashMap<String, String>,
+    session_started: &mut bool,
+) -> Option<Skip> {
+    let Some(Value::Object(mut message)) = obj.remove("message") else {
+        ctx.problems
+            .push("assistant line without object `message`".to_owned());
+        return None;
+    };
+    let model = take_string(&mut message, "model");
+    let message_id = take_string(&mut message, "id");
+    let request_id = take_string(&mut obj, "requestId");
+    let content = match message.remove("content") {
+        Some(Value::Array(blocks)) => blocks,
+        Some(Value::String(text)) => vec![serde_json::json!({"type": "text", "text": text})],
+        _ => Vec::new(),
+    };
+    let synthetic = model.as_deref() == Some("<synthetic>");
+    if obj.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true) || synthetic {
+        return api_error_message(&obj, &content, ctx);
+    }
+
+    if !*session_started
+        && ctx.file.agent_id.is_none()
+        && ctx.timestamp.is_some()
+        && let Some(model) = &model
+    {
+        let mut start = SessionStart::new(model.clone(), Vec::new());
+        start.session_id = Some(ctx.session_id.clone());
+        start.cwd = obj.get("cwd").and_then(Value::as_str).map(str::to_owned);
+        start.claude_code_version = obj
+            .get("version")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let id = ctx.id(&["session.start"]);
+        ctx.push(start, id, false);
+        if let Some(branch) = obj.get("gitBranch").and_then(Value::as_str)
+            && let Some(event) = ctx.events.last_mut()
+        {
+            event
+                .extra
+                .insert("git_branch".to_owned(), branch.to_owned().into());
+        }
+        *session_started = true;
+    }
+
+    if let Some(usage) = message.remove("usage").filter(|u| !u.is_null()) {
+        match api_usage(usage) {
+            Ok(usage) => {
+                let mut call = ApiCall::new(usage);
+                call.stop_reason = take_string(&mut message, "stop_reason");
+                call.output_final = call.stop_reason.is_some();
+                call.message_id.clone_from(&message_id);
+                call.request_id.clone_from(&request_id);
+                call.model.clone_from(&model);
+                call.session_id = Some(ctx.session_id.clone());
+                call.agent_id.clone_from(&ctx.agent_id);
+                call.is_sidechain = ctx.is_sidechain;
+                let id = ctx.id(&[
+                    "claude.api_call",
+                    message_id.as_deref().unwrap_or(""),
+                    request_id.as_deref().unwrap_or(""),
+                    &ctx.line_key(),
+                ]);
+                ctx.push(call, id, true);
+            }
+            Err(problem) => ctx.problems.push(problem),
+        }
+    }
+
+    let msg_key = message_id.clone().unwrap_or_else(|| ctx.line_key());
+    for (index, block) in content.into_iter().enumerate() {
+        let Value::Object(mut block) = block else {
+            ctx.problems
+                .push("assistant content block is not an object".to_owned());
+            continue;
+        };
+        let block_type = take_string(&mut block, "type").unwrap_or_default();
+        match block_type.as_str() {
+            "text" => {
+                let Some(text) = take_string(&mut block, "text") else {
+                    ctx.problems
+                        .push("text block without string `text`".to_owned());
+                    continue;
+                };
+                let id = ctx.id(&["claude.text", &msg_key, &index.to_string(), &hash(&text)]);
+                let mut data = Text::new(text);
+                data.session_id = Some(ctx.session_id.clone());
+                data.message_id.clone_from(&message_id);
+                ctx.push(data, id, false);
+            }
+            "thinking" | "redacted_thinking" => {
+                let text = take_string(&mut block, "thinking").unwrap_or_default();
+                let signature = take_string(&mut block, "signature");
+                let id = ctx.id(&[
+                    "claude.thinking",
+                    &msg_key,
+                    &index.to_string(),
+                    &hash(&text),
+                ]);
+                let mut data = Thinking::new(text);
+                data.signature = signature;
+                data.session_id = Some(ctx.session_id.clone());
+                data.message_id.clone_from(&message_id);
+                ctx.push(data, id, false);
+            }
+            "tool_use" | "server_tool_use" | "mcp_tool_use" => {
+                let (Some(tool_id), Some(name)) = (
+                    take_string(&mut block, "id"),
+                    take_string(&mut block, "name"),
+                ) else {
+                    ctx.problems
+                        .push(format!("{block_type} block without string `id` and `name`"));
+                    continue;
+                };
+                let input = block
+                    .remove("input")
+                    .unwrap_or_else(|| Value::Object(Map::new()));
+                tool_names.insert(tool_id.clone(), name.clone());
+                let id = ctx.id(&["claude.tool_use", &tool_id]);
+                let mut data = ToolUse::new(tool_id, name, input);
+                data.session_id = Some(ctx.session_id.clone());
+                data.message_id.clone_from(&message_id);
+                ctx.push(data, id, false);
+                if block_type != "tool_use"
+                    && let Some(event) = ctx.events.last_mut()
+                {
+                    event
+                        .extra
+                        .insert("block_type".to_owned(), block_type.clone().into());
+                }
+            }
+            "" => ctx.skipped_blocks.push("assistant/untyped".to_owned()),
+            other => ctx.skipped_blocks.push(format!("assistant/{other}")),
+        }
+    }
+    if ctx.events.is_empty() && ctx.problems.is_empty() && ctx.skipped_blocks.is_empty() {
+        return Some(Skip::Known("assistant/empty".to_owned()));
+    }
+    None
+}
+
+/// An assistant line Claude Code wrote in place of a response: a usage limit or an
+/// API error.
+fn api_error_message(
+    obj: &Map<String, Value>,
+    content: &[Value],
+    ctx: &mut LineCtx<'_>,
+) -> Option<Skip> {
+    let text = content
+        .iter()
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if let Some(mut limit) = limit_warning(&text) {
+        limit.session_id = Some(ctx.session_id.clone());
+        let id = ctx.line_id("claude.rate_limit");
+        ctx.push(limit, id, false);
+        return None;
+    }
+    if text.is_empty() && obj.get("isApiErrorMessage").and_then(Value::as_bool) != Some(true) {
+        return Some(Skip::Known("assistant/synthetic".to_owned()));
+    }
+    let mut error = ApiError::new(if text.is_empty() {
+        obj.get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("API error")
+            .to_owned()
+    } else {
+        text.clone()
+    });
+    error.status = obj
+        .get("apiErrorStatus")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .or_else(|| status_in_text(&text));
+    error.session_id = Some(ctx.session_id.clone());
+    error.agent_id.clone_from(&ctx.agent_id);
+    let id = ctx.line_id("claude.api_error");
+    ctx.push(error, id, true);
+    if let Some(code) = obj.get("error").filter(|e| !e.is_null())
+        && let Some(event) = ctx.events.last_mut()
+    {
+        event.extra.insert("claude_error".to_owned(), code.clone());
+    }
+    None
+}
+
+fn user(
+    mut obj: Map<String, Value>,
+    ctx: &mut LineCtx<'_>,
+    tool_names: &HashMap<String, String>,
+    checkpoint: &Checkpoint,
+) -> Option<Skip> {
+    if obj.get("isCompactSummary").and_then(Value::as_bool) == Some(true) {
+        let parent = obj.get("parentUuid").and_then(Value::as_str);
+        if parent.is_some() && parent == checkpoint.compact_boundary.as_deref() {
+            return Some(Skip::Known("user/compact_summary".to_owned()));
+        }
+        let mut compact = Compact::default();
+        compact.session_id = Some(ctx.session_id.clone());
+        let id = ctx.line_id("session.compact");
+        ctx.push(compact, id, false);
+        return None;
+    }
+    if obj.get("isMeta").and_then(Value::as_bool) == Some(true) {
+        return Some(Skip::Known("user/meta".to_owned()));
+    }
+    let Some(Value::Object(mut message)) = obj.remove("message") else {
+        ctx.problems
+            .push("user line without object `message`".to_owned());
+        return None;
+    };
+    let blocks = match message.remove("content") {
+        Some(Value::String(text)) => {
+            return interrupt(&text, ctx);
+        }
+        Some(Value::Array(blocks)) => blocks,
+        _ => {
+            ctx.problems
+                .push("user line without string or array `message.content`".to_owned());
+            return None;
+        }
+    };
+    for block in blocks {
+        let Value::Object(mut block) = block else {
+            ctx.problems
+                .push("user content block is not an object".to_owned());
+            continue;
+        };
+        match block.get("type").and_then(Value::as_str) {
+            Some("tool_result") => {
+                let Some(tool_id) = take_string(&mut block, "tool_use_id") else {
+                    ctx.problems
+                        .push("tool_result block without string `tool_use_id`".to_owned());
+                    continue;
+                };
+                let content = block.remove("content");
+                let is_error = block.get("is_error").and_then(Value::as_bool) == Some(true);
+                let id = ctx.id(&["claude.tool_result", &tool_id]);
+                let mut data =
+                    ToolResult::new(tool_id, flatten_content(content.as_ref()), is_error);
+                data.tool_name = tool_names.get(&data.tool_id).cloned();
+                data.session_id = Some(ctx.session_id.clone());
+                ctx.push(data, id, false);
+            }
+            Some("text") => {
+                let text = block.get("text").and_then(Value::as_str).unwrap_or("");
+                if interrupt(text, ctx).is_some() {
+                    ctx.skipped_blocks.push("user/text".to_owned());
+                }
+            }
+            Some(other) => ctx.skipped_blocks.push(format!("user/{other}")),
+            None => ctx.skipped_blocks.push("user/untyped".to_owned()),
+        }
+    }
+    if ctx.events.is_empty() && ctx.problems.is_empty() && ctx.skipped_blocks.is_empty() {
+        return Some(Skip::Known("user/empty".to_owned()));
+    }
+    None
+}
+
+/// Emits `claude.interrupt` when `text` reports one; otherwise says how to count it.
+fn interrupt(text: &str, ctx: &mut LineCtx<'_>) -> Option<Skip> {
+    if !text.trim_start().starts_with(INTERRUPT) {
+        return Some(Skip::Known("user/text".to_owned()));
+    }
+    let mut data = Interrupt::default();
+    data.during_tool_use = text.contains("for tool use");
+    data.session_id = Some(ctx.session_id.clone());
+    data.agent_id.clone_from(&ctx.agent_id);
+    let id = ctx.line_id("claude.interrupt");
+    ctx.push(data, id, true);
+    None
+}
+
+/// Maps a system line; also returns the `uuid` of a compaction boundary.
+fn system(mut obj: Map<String, Value>, ctx: &mut LineCtx<'_>) -> (Option<Skip>, Option<String>) {
+    let subtype = obj
+        .get("subtype")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    match subtype.as_str() {
+        "compact_boundary" => {
+            let mut compact = Compact::default();
+            compact.session_id = Some(ctx.session_id.clone());
+            let mut rest = Map::new();
+            if let Some(Value::Object(mut meta)) = obj.remove("compactMetadata") {
+                compact.trigger = take_string(&mut meta, "trigger");
+                compact.pre_tokens = take_u64(&mut meta, "preTokens");
+                compact.post_tokens = take_u64(&mut meta, "postTokens");
+                compact.duration_ms = take_u64(&mut meta, "durationMs");
+                rest = meta;
+            }
+            let id = ctx.line_id("session.compact");
+            ctx.push(compact, id, false);
+            if let Some(event) = ctx.events.last_mut() {
+                for (key, value) in rest {
+                    event.extra.entry(format!("claude_{key}")).or_insert(value);
+                }
+            }
+            (None, ctx.uuid.clone())
+        }
+        "turn_duration" => {
+            let Some(ms) = obj.get("durationMs").and_then(Value::as_f64) else {
+                ctx.problems
+                    .push("turn_duration without number `durationMs`".to_owned());
+                return (None, None);
+            };
+            let mut data = TurnDuration::new(ms.max(0.0).round() as u64);
+            data.session_id = Some(ctx.session_id.clone());
+            data.agent_id.clone_from(&ctx.agent_id);
+            let id = ctx.line_id("claude.turn_duration");
+            ctx.push(data, id, true);
+            (None, None)
+        }
+        "api_error" => {
+            let data = retry_error(&obj, ctx);
+            let id = ctx.line_id("claude.api_error");
+            ctx.push(data, id, true);
+            (None, None)
+        }
+        "" | "informational" | "warning" => {
+            let text = obj.get("content").and_then(Value::as_str).unwrap_or("");
+            match limit_warning(text) {
+                Some(mut limit) => {
+                    limit.session_id = Some(ctx.session_id.clone());
+                    let id = ctx.line_id("claude.rate_limit");
+                    ctx.push(limit, id, false);
+                    (None, None)
+                }
+                None if subtype.is_empty() => (Some(Skip::Known("system".to_owned())), None),
+                None => (Some(Skip::Known(format!("system/{subtype}"))), None),
+            }
+        }
+        "stop_hook_summary"
+        | "local_command"
+        | "away_summary"
+        | "model_refusal_fallback"
+        | "agents_killed"
+        | "hook_started"
+        | "hook_response"
+        | "status"
+        | "init" => (Some(Skip::Known(format!("system/{subtype}"))), None),
+        other => (Some(Skip::Unknown(format!("system/{other}"))), None),
+    }
+}
+
+/// A `system/api_error` retry line as `claude.api_error`.
+fn retry_error(obj: &Map<String, Value>, ctx: &LineCtx<'_>) -> ApiError {
+    let error = obj.get("error");
+    let field = |path: &[&str]| {
+        let mut v = error?;
+        for key in path {
+            v = v.get(key)?;
+        }
+        Some(v)
+    };
+    let message = [
+        &["message"][..],
+        &["error", "message"],
+        &["error", "error", "message"],
+    ]
+    .iter()
+    .find_map(|path| field(path).and_then(Value::as_str))
+    .or_else(|| obj.get("content").and_then(Value::as_str))
+    .or_else(|| error.and_then(Value::as_str))
+    .unwrap_or("API error")
+    .to_owned();
+    let mut data = ApiError::new(message);
+    data.status = field(&["status"])
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok());
+    data.retry_attempt = obj
+        .get("retryAttempt")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok());
+    data.max_retries = obj
+        .get("maxRetries")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok());
+    data.retry_in_ms = obj
+        .get("retryInMs")
+        .and_then(Value::as_f64)
+        .map(|ms| ms.max(0.0).round() as u64);
+    data.cause = field(&["cause"]).map(|cause| {
+        ["code", "message"]
+            .iter()
+            .find_map(|k| cause.get(k).and_then(Value::as_str))
+            .map(str::to_owned)
+            .unwrap_or_else(|| match cause {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+    });
+    data.request_id = field(&["requestID"])
+        .or_else(|| field(&["request_id"]))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    data.session_id = Some(ctx.session_id.clone());
+    data.agent_id.clone_from(&ctx.agent_id);
+    data
+}
+
+/// A usage-limit or model-fallback warning in Claude Code's words, if `text` is one:
+/// "Claude Opus limit reached, now using Sonnet 4" (status `fallback`, with the model
+/// switched to), "Claude AI usage limit reached|1756152000" (status `rejected`, reset
+/// at that Unix time), or any other "... limit reached ..." / "hit your limit" text
+/// (status `rejected`).
+pub fn limit_warning(text: &str) -> Option<RateLimit> {
+    let lower = text.to_lowercase();
+    if !(lower.contains("limit reached") || lower.contains("hit your limit")) {
+        return None;
+    }
+    let mut limit = match lower.find("now using ") {
+        Some(at) => {
+            let model = text
+                .get(at + "now using ".len()..)
+                .unwrap_or("")
+                .trim()
+                .trim_end_matches(['.', '!'])
+                .to_owned();
+            let mut limit = RateLimit::new("fallback");
+            limit.fallback_model = (!model.is_empty()).then_some(model);
+            limit
+        }
+        None => RateLimit::new("rejected"),
+    };
+    if let Some((_, tail)) = text.split_once('|') {
+        let digits: String = tail
+            .trim()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        limit.resets_at = digits
+            .parse::<i64>()
+            .ok()
+            .and_then(|s| Timestamp::from_second(s).ok());
+    }
+    limit.message = Some(text.to_owned());
+    Some(limit)
+}
+
+/// The status in "API Error: 502 ..." text.
+fn status_in_text(text: &str) -> Option<u16> {
+    let rest = text.trim_start().strip_prefix("API Error: ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|s| (100..600).contains(s))
+}
+
+/// `message.usage` as [`ApiUsage`]. Without a `cache_creation` split (before the
+/// 1-hour cache existed) every cache write is a 5-minute one.
+fn api_usage(usage: Value) -> Result<ApiUsage, String> {
+    let Value::Object(mut fields) = usage else {
+        return Err("`message.usage` is not an object".to_owned());
+    };
+    let mut count = |key: &str| -> Result<u64, String> {
+        match fields.remove(key) {
+            None | Some(Value::Null) => Ok(0),
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| format!("`message.usage.{key}` is not a count")),
+        }
+    };
+    let input = count("input_tokens")?;
+    let output = count("output_tokens")?;
+    let cache_read = count("cache_read_input_tokens")?;
+    let cache_total = count("cache_creation_input_tokens")?;
+    let split = match fields.remove("cache_creation") {
+        Some(Value::Object(mut split)) => {
+            let mut part = |key: &str| split.remove(key).and_then(|v| v.as_u64());
+            let five = part("ephemeral_5m_input_tokens");
+            let hour = part("ephemeral_1h_input_tokens");
+            if !split.is_empty() {
+                fields.insert("cache_creation".to_owned(), Value::Object(split));
+            }
+            Some((five.unwrap_or(0), hour.unwrap_or(0)))
+        }
+        Some(other) if !other.is_null() => {
+            fields.insert("cache_creation".to_owned(), other);
+            None
+        }
+        _ => None,
+    };
+    let (five, hour) = match split {
+        Some((five, hour)) if five + hour == cache_total || cache_total == 0 => (five, hour),
+        // The split disagrees with the total: the total wins; the hour part is kept.
+        Some((_, hour)) => (cache_total.saturating_sub(hour), hour.min(cache_total)),
+        None => (cache_total, 0),
+    };
+    let mut out = ApiUsage::new(input, output, five, hour, cache_read);
+    out.other = fields;
+    Ok(out)
+}
+
+/// A hex XXH3-128 of `text`, to tell blocks of one message apart.
+fn hash(text: &str) -> String {
+    let mut out = String::with_capacity(32);
+    let _ = write!(out, "{:032x}", xxhash_rust::xxh3::xxh3_128(text.as_bytes()));
+    out
+}
+
+/// At most `max` characters of `text`, cut at a character boundary.
+fn clip(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+fn trim_line(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+}

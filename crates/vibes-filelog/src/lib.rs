@@ -45,6 +45,7 @@
 //! must never depend on another backend or the host.
 #![warn(missing_docs)]
 
+mod blocking;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 #[cfg(not(feature = "fault-injection"))]
@@ -54,9 +55,11 @@ mod fsutil;
 mod log;
 mod offsets;
 mod options;
+pub mod outbox;
 mod partition;
 mod segment;
 
 pub use log::FileLog;
 pub use options::{FileLogOptions, Retention};
+pub use outbox::{Outbox, OutboxDepth, OutboxOptions};
 pub use partition::{Damage, PartitionCheck};

@@ -121,6 +121,28 @@ impl FileLog {
             .collect()
     }
 
+    /// `group`'s committed next offset for `partition` of `topic` (for the outbox's
+    /// forwarder, which commits without being a group member).
+    pub(crate) async fn load_commit(
+        &self,
+        topic: &TopicName,
+        group: &GroupName,
+        partition: u32,
+    ) -> Result<Option<Offset>, LogError> {
+        LocalStore::load_commit(&*self.store, topic, group, partition).await
+    }
+
+    /// Stores `group`'s committed next offset for `partition` of `topic`, durably.
+    pub(crate) async fn store_commit(
+        &self,
+        topic: &TopicName,
+        group: &GroupName,
+        partition: u32,
+        next_offset: Offset,
+    ) -> Result<(), LogError> {
+        LocalStore::store_commit(&*self.store, topic, group, partition, next_offset).await
+    }
+
     /// Applies the retention limits to every partition of `topic` now (they are also
     /// applied whenever a segment is sealed). Returns the number of segments deleted.
     pub fn enforce_retention(&self, topic: &TopicName) -> Result<usize, LogError> {

@@ -1,12 +1,12 @@
-//! Where the host's commands append: the log itself, or, on Iggy, the outbox in front of
-//! it (which queues appends while the server cannot be reached).
+//! How the host's commands append, and what they report of each event: stored at an
+//! address, or (on Iggy, whose backend is the outbox in front of the server) queued
+//! while the server cannot be reached.
 
 use std::fmt;
 
 use anyhow::{Context, Result};
 use vibes_events::Event;
-use vibes_iggy::{OutboxedIggy, Receipt};
-use vibes_log::{AppendOptions, EventLog, PartitionBatch, RecordAddress};
+use vibes_log::{AppendOptions, EventLog, EventReceipt, RecordAddress};
 
 use crate::storage::Storage;
 
@@ -30,12 +30,25 @@ impl Ack {
     }
 }
 
+impl TryFrom<EventReceipt> for Ack {
+    type Error = anyhow::Error;
+
+    fn try_from(receipt: EventReceipt) -> Result<Self> {
+        match receipt {
+            EventReceipt::Stored(address) => Ok(Ack::Stored(address)),
+            EventReceipt::Queued { partition } => Ok(Ack::Queued { partition }),
+            other => anyhow::bail!(
+                "the log answered an append with {other:?}, which this host does not know"
+            ),
+        }
+    }
+}
+
 /// Appends events for a command.
 #[derive(Debug)]
 pub struct Producer<'a> {
     storage: &'a Storage,
     log: EventLog<Event>,
-    outbox: Option<OutboxedIggy>,
 }
 
 impl<'a> Producer<'a> {
@@ -43,7 +56,6 @@ impl<'a> Producer<'a> {
     pub fn open(storage: &'a Storage) -> Result<Self> {
         Ok(Producer {
             log: storage.events()?,
-            outbox: storage.outbox().cloned(),
             storage,
         })
     }
@@ -54,46 +66,13 @@ impl<'a> Producer<'a> {
     }
 
     /// Appends `events` (each partition's share in one backend call) and says what became
-    /// of each, in order.
+    /// of each, in order. On Iggy, events the outbox had to queue are `Queued` rather
+    /// than waited for.
     pub fn append(&self, events: &[Event], options: AppendOptions) -> Result<Vec<Ack>> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let Some(outbox) = &self.outbox else {
-            let addresses = self
-                .storage
-                .block_on(self.log.append_batch_with(events, options))
-                .context("storing events")?;
-            return Ok(addresses.into_iter().map(Ack::Stored).collect());
-        };
-        let mut acks = vec![Ack::Queued { partition: 0 }; events.len()];
-        let batches = self
-            .log
-            .records_by_partition(events)
-            .context("encoding events")?;
-        for PartitionBatch {
-            partition,
-            indices,
-            records,
-        } in batches
-        {
-            let receipt = self
-                .storage
-                .block_on(outbox.append(self.log.topic(), partition, records, options))
-                .context("storing events")?;
-            match receipt {
-                Receipt::Stored(ack) => {
-                    for (i, address) in indices.into_iter().zip(ack.addresses()) {
-                        acks[i] = Ack::Stored(address);
-                    }
-                }
-                Receipt::Queued { partition, .. } => {
-                    for i in indices {
-                        acks[i] = Ack::Queued { partition };
-                    }
-                }
-            }
-        }
-        Ok(acks)
+        let receipts = self
+            .storage
+            .block_on(self.log.append_batch_receipts(events, options))
+            .context("storing events")?;
+        receipts.into_iter().map(Ack::try_from).collect()
     }
 }

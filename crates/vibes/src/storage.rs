@@ -6,8 +6,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio::runtime::Runtime;
 use vibes_events::Event;
-use vibes_filelog::{FileLog, FileLogOptions, Retention};
-use vibes_iggy::{IggyLog, IggyManager, Mode, OutboxedIggy};
+use vibes_filelog::{FileLog, FileLogOptions, Outbox, OutboxOptions, Retention};
+use vibes_iggy::{IggyLog, IggyManager, Mode};
 use vibes_log::backend::LogBackend;
 use vibes_log::{EventLog, InMemoryLog, JsonCodec, LogError, TopicConfig};
 
@@ -20,8 +20,11 @@ pub struct Storage {
     pub backend: Arc<dyn LogBackend>,
     /// The file log, when that is the backend (for bytes on disk and checks).
     pub file: Option<FileLog>,
-    /// The outbox in front of Iggy, when that is the backend.
-    outbox: Option<OutboxedIggy>,
+    /// On Iggy, the outbox in front of it: `backend` is this outbox, so every write
+    /// (plugins' included) survives an unreachable server.
+    outbox: Option<Outbox>,
+    /// The Iggy log behind the outbox, to close its connection.
+    iggy: Option<IggyLog>,
     runtime: Runtime,
 }
 
@@ -32,18 +35,22 @@ impl Storage {
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let mut outbox = None;
+        let (mut outbox, mut iggy) = (None, None);
         let (backend, file): (Arc<dyn LogBackend>, Option<FileLog>) = match config.backend {
             BackendKind::Memory => (Arc::new(InMemoryLog::new()), None),
             BackendKind::Iggy => {
-                let iggy = runtime.block_on(connect_iggy(&config))?;
+                let log = runtime.block_on(connect_iggy(&config))?;
                 let dir = config.data_dir.join("outbox");
-                outbox = Some(
-                    runtime
-                        .block_on(OutboxedIggy::open(iggy.clone(), &dir))
-                        .with_context(|| format!("opening the outbox in {}", dir.display()))?,
-                );
-                (Arc::new(iggy), None)
+                let opened = runtime
+                    .block_on(Outbox::open(
+                        Arc::new(log.clone()),
+                        &dir,
+                        OutboxOptions::default(),
+                    ))
+                    .with_context(|| format!("opening the outbox in {}", dir.display()))?;
+                iggy = Some(log);
+                outbox = Some(opened.clone());
+                (Arc::new(opened), None)
             }
             BackendKind::File => {
                 let file = FileLog::open(&config.data_dir, file_options(&config)).with_context(
@@ -63,20 +70,25 @@ impl Storage {
             backend,
             file,
             outbox,
+            iggy,
             runtime,
         })
     }
 
-    /// The outbox in front of Iggy, if that is the backend.
-    pub fn outbox(&self) -> Option<&OutboxedIggy> {
+    /// The outbox in front of Iggy, if that is the backend (`backend` is the same
+    /// outbox).
+    pub fn outbox(&self) -> Option<&Outbox> {
         self.outbox.as_ref()
     }
 
-    /// Closes the Iggy connection, if any. Records still in the outbox stay there for
-    /// the next command.
+    /// Stops the outbox's forwarder and closes the Iggy connection, if any. Records
+    /// still in the outbox stay there for the next command.
     pub fn close(&self) {
         if let Some(outbox) = &self.outbox {
             self.block_on(outbox.shutdown());
+        }
+        if let Some(iggy) = &self.iggy {
+            self.block_on(iggy.shutdown());
         }
     }
 
@@ -148,9 +160,9 @@ impl Storage {
             BackendKind::Iggy => format!(
                 "{} on iggy-server {}",
                 self.config.topic,
-                self.outbox
+                self.iggy
                     .as_ref()
-                    .map_or("?", |o| o.iggy().connection().tcp_address.as_str())
+                    .map_or("?", |i| i.connection().tcp_address.as_str())
             ),
         }
     }

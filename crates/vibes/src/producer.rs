@@ -44,17 +44,24 @@ impl TryFrom<EventReceipt> for Ack {
     }
 }
 
-/// Appends events for a command.
+/// Appends events for a command, with the durability every command uses: the
+/// command's `--durability` flag if it has one and it was given, else `log.durability`
+/// (see [`Storage::append_options`]).
 #[derive(Debug)]
 pub struct Producer<'a> {
     storage: &'a Storage,
     log: EventLog<Event>,
+    options: AppendOptions,
 }
 
 impl<'a> Producer<'a> {
-    /// A producer of the configured topic (created if it is new).
-    pub fn open(storage: &'a Storage) -> Result<Self> {
+    /// A producer of the configured topic (created if it is new); `durability_flag` is
+    /// the command's `--durability` value, if any.
+    ///
+    /// Errors: the flag is not a durability level; the topic cannot be opened.
+    pub fn open(storage: &'a Storage, durability_flag: Option<&str>) -> Result<Self> {
         Ok(Producer {
+            options: storage.append_options(durability_flag)?,
             log: storage.events()?,
             storage,
         })
@@ -68,10 +75,10 @@ impl<'a> Producer<'a> {
     /// Appends `events` (each partition's share in one backend call) and says what became
     /// of each, in order. On Iggy, events the outbox had to queue are `Queued` rather
     /// than waited for.
-    pub fn append(&self, events: &[Event], options: AppendOptions) -> Result<Vec<Ack>> {
+    pub fn append(&self, events: &[Event]) -> Result<Vec<Ack>> {
         let receipts = self
             .storage
-            .block_on(self.log.append_batch_receipts(events, options))
+            .block_on(self.log.append_batch_receipts(events, self.options))
             .context("storing events")?;
         receipts.into_iter().map(Ack::try_from).collect()
     }

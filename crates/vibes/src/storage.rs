@@ -7,9 +7,9 @@ use anyhow::{Context, Result};
 use tokio::runtime::Runtime;
 use vibes_events::Event;
 use vibes_filelog::{FileLog, FileLogOptions, Outbox, OutboxOptions, Retention};
-use vibes_iggy::{IggyLog, IggyManager, Mode};
+use vibes_iggy::{IggyLog, IggyLogOptions, IggyManager, Mode};
 use vibes_log::backend::LogBackend;
-use vibes_log::{EventLog, InMemoryLog, JsonCodec, LogError, TopicConfig};
+use vibes_log::{AppendOptions, EventLog, InMemoryLog, JsonCodec, LogError, TopicConfig};
 
 use crate::config::{BackendKind, Config};
 
@@ -97,6 +97,20 @@ impl Storage {
         self.runtime.block_on(future)
     }
 
+    /// The options of a command's appends: durability `flag` (a `--durability` value)
+    /// if given, else `log.durability`. Every command appends with these, on every
+    /// backend; the backends are opened with `log.durability` as their default too, so
+    /// writes that pass no options (plugins') follow the same rule.
+    ///
+    /// Errors: `flag` is not a durability level.
+    pub fn append_options(&self, flag: Option<&str>) -> Result<AppendOptions> {
+        let durability = match flag {
+            Some(level) => self.config.parse_durability_flag(level)?,
+            None => self.config.durability_of(self.config.durability),
+        };
+        Ok(AppendOptions::durability(durability))
+    }
+
     /// The event topic, created with the configured partition count if it is new.
     pub fn events(&self) -> Result<EventLog<Event>> {
         let config = &self.config;
@@ -181,7 +195,9 @@ async fn connect_iggy(config: &Config) -> Result<IggyLog> {
             .context("backend iggy (managed)")?,
     };
     let address = connection.tcp_address.clone();
-    IggyLog::connect(connection, iggy.log_options())
+    // Acknowledged as `log.durability` asks, like every backend.
+    let options = IggyLogOptions::default().durability(config.durability_of(config.durability));
+    IggyLog::connect(connection, options)
         .await
         .with_context(|| format!("connecting to iggy-server at {address}"))
 }
@@ -198,4 +214,59 @@ fn file_options(config: &Config) -> FileLogOptions {
         .durability(config.durability_of(config.durability))
         .segment_bytes(config.segment_bytes)
         .retention(retention)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use vibes_log::Durability;
+
+    use super::*;
+    use crate::config::FlagValues;
+
+    /// Storage on the memory backend with an empty config file and `env`.
+    fn storage(env: &[(&'static str, &str)]) -> Storage {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, "").expect("write config");
+        let mut env: BTreeMap<&str, String> =
+            env.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        env.insert("VIBES_BACKEND", "memory".into());
+        env.insert("VIBES_DATA_DIR", dir.path().display().to_string());
+        let config = Config::load(
+            Some(&file),
+            |var| env.get(var).map(Into::into),
+            &FlagValues::default(),
+        )
+        .expect("config");
+        Storage::open(config).expect("storage")
+    }
+
+    #[test]
+    fn every_command_appends_with_log_durability_unless_its_flag_says_otherwise() {
+        let never = storage(&[("VIBES_LOG_DURABILITY", "never")]);
+        assert_eq!(
+            never.append_options(None).unwrap(),
+            AppendOptions::durability(Durability::Never)
+        );
+        assert_eq!(
+            never.append_options(Some("always")).unwrap(),
+            AppendOptions::durability(Durability::Always)
+        );
+        let interval = storage(&[
+            ("VIBES_LOG_DURABILITY", "interval"),
+            ("VIBES_LOG_SYNC_INTERVAL", "250ms"),
+        ]);
+        assert_eq!(
+            interval.append_options(None).unwrap(),
+            AppendOptions::durability(Durability::Interval(Duration::from_millis(250)))
+        );
+        let err = never
+            .append_options(Some("sometimes"))
+            .expect_err("not a level")
+            .to_string();
+        assert!(err.contains("--durability"), "{err}");
+    }
 }

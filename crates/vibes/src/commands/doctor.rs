@@ -409,21 +409,19 @@ fn check_iggy(config: &Config, checks: &mut Vec<Check>) {
             };
             let address = connection.tcp_address.clone();
             let fix = "check that the server runs and the address and credentials are right";
-            checks.push(
-                match runtime.block_on(super::iggy::answers(connection, iggy)) {
-                    Ok(true) => Check::ok("iggy-server", format!("{address} answers")),
-                    Ok(false) => Check::fail(
-                        "iggy-server",
-                        format!("{address} does not answer a ping"),
-                        fix,
-                    ),
-                    Err(e) => Check::fail(
-                        "iggy-server",
-                        format!("cannot connect to {address}: {e}"),
-                        fix,
-                    ),
-                },
-            );
+            checks.push(match runtime.block_on(super::iggy::answers(connection)) {
+                Ok(true) => Check::ok("iggy-server", format!("{address} answers")),
+                Ok(false) => Check::fail(
+                    "iggy-server",
+                    format!("{address} does not answer a ping"),
+                    fix,
+                ),
+                Err(e) => Check::fail(
+                    "iggy-server",
+                    format!("cannot connect to {address}: {e}"),
+                    fix,
+                ),
+            });
         }
     }
 }

@@ -113,7 +113,9 @@ pub struct OutboxDepth {
     pub last_error: Option<String>,
 }
 
-/// A durable outbox in front of a backend; see the [module docs](self).
+/// A durable outbox in front of a backend; see the [module docs](self). Its
+/// [`kind`](LogBackend::kind) and [`wants_headers`](LogBackend::wants_headers) are the
+/// backend's.
 ///
 /// Cloning gives another handle to the same outbox. Call [`Outbox::shutdown`] when
 /// done; dropping every handle also stops the forwarder, leaving what waits for the

@@ -431,7 +431,7 @@ fn table(
 
 /// Event `seq`: a `claude.text` of one of four sessions, its text starting with `seq`
 /// and padded so that its JSON is exactly [`PAYLOAD_BYTES`] long.
-fn event(seq: u64) -> Event {
+pub(crate) fn event(seq: u64) -> Event {
     const SESSIONS: [&str; 4] = [
         "0b5f0c3e-8a51-4d3c-9a0e-2f4b1c7d9e21",
         "5d2e8f14-3b7a-4c69-8e02-9a6b4d1f7c35",
@@ -765,7 +765,7 @@ fn tail_latency(store: &dyn Store, backend: Backend, count: usize) -> Result<Mea
 }
 
 /// The nearest-rank percentile of sorted, non-empty `values`, in microseconds.
-fn percentile_us(sorted: &[Duration], percent: f64) -> f64 {
+pub(crate) fn percentile_us(sorted: &[Duration], percent: f64) -> f64 {
     let rank = (percent / 100.0 * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e6
 }

@@ -7,14 +7,17 @@
 //!
 //! Suites: `router` (Router fan-out against `tokio::sync::broadcast`), `log` (the
 //! file log, the in-memory log and, with an iggy-server binary, the Iggy log against
-//! SQLite) and `sources` (Claude stream-json parsing against plain serde_json). Without a suite name every suite
-//! runs, in that order. `--quick` runs smaller workloads; `--json` prints one JSON
+//! SQLite), `sources` (Claude stream-json parsing against plain serde_json) and
+//! `runtime` (lateness of a tokio timer while a producer appends durably to the file
+//! log, against the idle runtime). Without a suite name every suite runs, in that
+//! order. `--quick` runs smaller workloads; `--json` prints one JSON
 //! object per line per (workload, backend) instead of the tables.
 
 mod log;
 mod report;
 mod router;
 mod rss;
+mod runtime;
 mod sources;
 
 use std::process::ExitCode;
@@ -31,10 +34,10 @@ pub(crate) struct Options {
     pub(crate) quick: bool,
 }
 
-const SUITES: &[&str] = &["router", "log", "sources"];
+const SUITES: &[&str] = &["router", "log", "sources", "runtime"];
 
 const USAGE: &str =
-    "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources";
+    "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -85,6 +88,12 @@ fn main() -> ExitCode {
             "sources" => {
                 if let Err(e) = sources::run(options, &mut report) {
                     eprintln!("vibes-bench: sources suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            "runtime" => {
+                if let Err(e) = runtime::run(options, &mut report) {
+                    eprintln!("vibes-bench: runtime suite failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }

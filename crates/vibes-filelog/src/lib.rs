@@ -14,6 +14,12 @@
 //!   [`FileLogOptions::repair`] asks).
 //! - **Processes** share a data directory: appends take turns on a per-partition lock
 //!   file, and readers see other processes' records within a few milliseconds.
+//! - **Async callers never block on disk**: appends wait on the partition's writer
+//!   thread; every other file operation of an async method runs on tokio's blocking
+//!   pool, so a runtime's workers stay free for other tasks.
+//! - **[`Outbox`]**: a durable outbox in front of any other backend (a remote one, such
+//!   as Apache Iggy): appends that cannot reach it are fsync'd into a local queue, a
+//!   `FileLog`, and shipped in order, once, when it answers again. See [`outbox`].
 //!
 //! ```
 //! use std::sync::Arc;
@@ -45,6 +51,7 @@
 //! must never depend on another backend or the host.
 #![warn(missing_docs)]
 
+mod blocking;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 #[cfg(not(feature = "fault-injection"))]
@@ -54,9 +61,11 @@ mod fsutil;
 mod log;
 mod offsets;
 mod options;
+pub mod outbox;
 mod partition;
 mod segment;
 
 pub use log::FileLog;
 pub use options::{FileLogOptions, Retention};
+pub use outbox::{Outbox, OutboxDepth, OutboxOptions};
 pub use partition::{Damage, PartitionCheck};

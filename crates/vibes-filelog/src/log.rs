@@ -19,6 +19,7 @@ use vibes_log::{
     AppendOptions, ConsumerOptions, GroupName, LogError, Offset, TopicConfig, TopicName, Watermarks,
 };
 
+use crate::blocking::blocking;
 use crate::fsutil::{create_dir_durable, io_err, sync_dir, write_atomic};
 use crate::offsets;
 use crate::options::FileLogOptions;
@@ -45,6 +46,8 @@ impl fmt::Debug for FileLog {
 
 /// The shared state behind [`FileLog`] handles.
 pub(crate) struct Store {
+    /// This store, for moving into work done off the async runtime.
+    this: Weak<Store>,
     dir: PathBuf,
     options: Arc<FileLogOptions>,
     topics: RwLock<BTreeMap<TopicName, Arc<FileTopic>>>,
@@ -78,7 +81,8 @@ impl FileLog {
             .index_interval_bytes(options.index_interval_bytes);
         create_dir_durable(&dir.join("topics"))?;
         Ok(FileLog {
-            store: Arc::new(Store {
+            store: Arc::new_cyclic(|this| Store {
+                this: this.clone(),
                 dir,
                 options: Arc::new(options),
                 topics: RwLock::new(BTreeMap::new()),
@@ -121,6 +125,28 @@ impl FileLog {
             .collect()
     }
 
+    /// `group`'s committed next offset for `partition` of `topic` (for the outbox's
+    /// forwarder, which commits without being a group member).
+    pub(crate) async fn load_commit(
+        &self,
+        topic: &TopicName,
+        group: &GroupName,
+        partition: u32,
+    ) -> Result<Option<Offset>, LogError> {
+        LocalStore::load_commit(&*self.store, topic, group, partition).await
+    }
+
+    /// Stores `group`'s committed next offset for `partition` of `topic`, durably.
+    pub(crate) async fn store_commit(
+        &self,
+        topic: &TopicName,
+        group: &GroupName,
+        partition: u32,
+        next_offset: Offset,
+    ) -> Result<(), LogError> {
+        LocalStore::store_commit(&*self.store, topic, group, partition, next_offset).await
+    }
+
     /// Applies the retention limits to every partition of `topic` now (they are also
     /// applied whenever a segment is sealed). Returns the number of segments deleted.
     pub fn enforce_retention(&self, topic: &TopicName) -> Result<usize, LogError> {
@@ -160,6 +186,30 @@ fn decode_meta(path: &Path) -> Result<u32, LogError> {
 }
 
 impl Store {
+    /// Runs `work` on this store on tokio's blocking pool (see [`blocking`]): every file
+    /// operation of an async method goes through here or the writer thread.
+    async fn off_runtime<T, F>(&self, work: F) -> Result<T, LogError>
+    where
+        F: FnOnce(&Store) -> Result<T, LogError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(store) = self.this.upgrade() else {
+            // Only reachable while the last handle is being dropped.
+            return Err(LogError::Closed);
+        };
+        blocking(move || work(&store)).await
+    }
+
+    /// The open topic `name`, loaded (its partitions recovered) off the runtime if this
+    /// process has not opened it yet.
+    async fn topic_async(&self, name: &TopicName) -> Result<Arc<FileTopic>, LogError> {
+        if let Some(topic) = self.topics.read().get(name) {
+            return Ok(Arc::clone(topic));
+        }
+        let name = name.clone();
+        self.off_runtime(move |store| store.topic(&name)).await
+    }
+
     fn topic(&self, name: &TopicName) -> Result<Arc<FileTopic>, LogError> {
         if let Some(topic) = self.topics.read().get(name) {
             return Ok(Arc::clone(topic));
@@ -272,13 +322,15 @@ impl LocalStore for Store {
         from: Offset,
         max: usize,
     ) -> Result<Vec<StoredRecord>, LogError> {
-        let t = self.topic(topic)?;
-        self.partition(&t, topic, partition)?.shared.read(from, max)
+        let t = self.topic_async(topic).await?;
+        let shared = Arc::clone(&self.partition(&t, topic, partition)?.shared);
+        blocking(move || shared.read(from, max)).await
     }
 
     async fn watermarks(&self, topic: &TopicName, partition: u32) -> Result<Watermarks, LogError> {
-        let t = self.topic(topic)?;
-        self.partition(&t, topic, partition)?.shared.watermarks()
+        let t = self.topic_async(topic).await?;
+        let shared = Arc::clone(&self.partition(&t, topic, partition)?.shared);
+        blocking(move || shared.watermarks()).await
     }
 
     async fn offset_for_timestamp(
@@ -287,10 +339,9 @@ impl LocalStore for Store {
         partition: u32,
         time: Timestamp,
     ) -> Result<Offset, LogError> {
-        let t = self.topic(topic)?;
-        self.partition(&t, topic, partition)?
-            .shared
-            .offset_for_timestamp(time)
+        let t = self.topic_async(topic).await?;
+        let shared = Arc::clone(&self.partition(&t, topic, partition)?.shared);
+        blocking(move || shared.offset_for_timestamp(time)).await
     }
 
     async fn load_commit(
@@ -299,8 +350,9 @@ impl LocalStore for Store {
         group: &GroupName,
         partition: u32,
     ) -> Result<Option<Offset>, LogError> {
-        let t = self.topic(topic)?;
-        offsets::load(&offsets::offset_path(&t.dir, group, partition))
+        let t = self.topic_async(topic).await?;
+        let path = offsets::offset_path(&t.dir, group, partition);
+        blocking(move || offsets::load(&path)).await
     }
 
     async fn store_commit(
@@ -310,8 +362,9 @@ impl LocalStore for Store {
         partition: u32,
         next_offset: Offset,
     ) -> Result<(), LogError> {
-        let t = self.topic(topic)?;
-        offsets::store(&offsets::offset_path(&t.dir, group, partition), next_offset)
+        let t = self.topic_async(topic).await?;
+        let path = offsets::offset_path(&t.dir, group, partition);
+        blocking(move || offsets::store(&path, next_offset)).await
     }
 
     fn append_signal(&self, topic: &TopicName) -> Result<Arc<Notify>, LogError> {
@@ -335,42 +388,56 @@ impl LogBackend for FileLog {
         config: TopicConfig,
     ) -> Result<TopicInfo, LogError> {
         config.check(topic)?;
-        let dir = topic_dir(&self.store.dir, topic);
-        let meta = dir.join(META_FILE);
-        if !meta.exists() {
-            create_topic(&dir, config.partitions)?;
-        }
-        let existing = decode_meta(&meta)?;
-        if existing != config.partitions {
-            return Err(LogError::PartitionCountMismatch {
-                topic: topic.to_string(),
-                existing,
-                requested: config.partitions,
-            });
-        }
-        let t = self.store.load_topic(topic, dir, existing)?;
-        self.store.info(topic, &t)
+        let topic = topic.clone();
+        self.store
+            .off_runtime(move |store| {
+                let dir = topic_dir(&store.dir, &topic);
+                let meta = dir.join(META_FILE);
+                if !meta.exists() {
+                    create_topic(&dir, config.partitions)?;
+                }
+                let existing = decode_meta(&meta)?;
+                if existing != config.partitions {
+                    return Err(LogError::PartitionCountMismatch {
+                        topic: topic.to_string(),
+                        existing,
+                        requested: config.partitions,
+                    });
+                }
+                let t = store.load_topic(&topic, dir, existing)?;
+                store.info(&topic, &t)
+            })
+            .await
     }
 
     async fn topic_info(&self, topic: &TopicName) -> Result<TopicInfo, LogError> {
-        let t = self.store.topic(topic)?;
-        self.store.info(topic, &t)
+        let topic = topic.clone();
+        self.store
+            .off_runtime(move |store| {
+                let t = store.topic(&topic)?;
+                store.info(&topic, &t)
+            })
+            .await
     }
 
     async fn list_topics(&self) -> Result<Vec<TopicName>, LogError> {
-        let root = self.store.dir.join("topics");
-        let mut names = Vec::new();
-        for stream in read_dir_names(&root)? {
-            for topic in read_dir_names(&root.join(&stream))? {
-                if let Ok(name) = TopicName::new(&format!("{stream}/{topic}"))
-                    && topic_dir(&self.store.dir, &name).join(META_FILE).exists()
-                {
-                    names.push(name);
+        self.store
+            .off_runtime(|store| {
+                let root = store.dir.join("topics");
+                let mut names = Vec::new();
+                for stream in read_dir_names(&root)? {
+                    for topic in read_dir_names(&root.join(&stream))? {
+                        if let Ok(name) = TopicName::new(&format!("{stream}/{topic}"))
+                            && topic_dir(&store.dir, &name).join(META_FILE).exists()
+                        {
+                            names.push(name);
+                        }
+                    }
                 }
-            }
-        }
-        names.sort();
-        Ok(names)
+                names.sort();
+                Ok(names)
+            })
+            .await
     }
 
     async fn append(
@@ -380,7 +447,7 @@ impl LogBackend for FileLog {
         records: Vec<Record>,
         options: AppendOptions,
     ) -> Result<AppendAck, LogError> {
-        let t = self.store.topic(topic)?;
+        let t = self.store.topic_async(topic).await?;
         validate_batch(topic, t.partitions.len() as u32, partition, &records)?;
         let (reply, ack) = oneshot::channel();
         self.store
@@ -413,27 +480,34 @@ impl LogBackend for FileLog {
         group: &GroupName,
         options: ConsumerOptions,
     ) -> Result<Box<dyn RecordConsumer>, LogError> {
+        // Loaded here, off the runtime, so the consumer finds it open.
+        self.store.topic_async(topic).await?;
         self.store.start_watcher();
         let consumer = LocalConsumer::new(Arc::clone(&self.store), topic, group, options).await?;
         Ok(Box::new(consumer))
     }
 
     async fn groups(&self, topic: &TopicName) -> Result<Vec<GroupInfo>, LogError> {
-        let t = self.store.topic(topic)?;
-        let mut groups = Vec::new();
-        for name in read_dir_names(&t.dir.join("groups"))? {
-            let Ok(group) = GroupName::new(&name) else {
-                continue;
-            };
-            let committed = (0..t.partitions.len() as u32)
-                .map(|p| offsets::load(&offsets::offset_path(&t.dir, &group, p)))
-                .collect::<Result<Vec<_>, _>>()?;
-            if committed.iter().any(Option::is_some) {
-                groups.push(GroupInfo { group, committed });
-            }
-        }
-        groups.sort_by(|a, b| a.group.cmp(&b.group));
-        Ok(groups)
+        let topic = topic.clone();
+        self.store
+            .off_runtime(move |store| {
+                let t = store.topic(&topic)?;
+                let mut groups = Vec::new();
+                for name in read_dir_names(&t.dir.join("groups"))? {
+                    let Ok(group) = GroupName::new(&name) else {
+                        continue;
+                    };
+                    let committed = (0..t.partitions.len() as u32)
+                        .map(|p| offsets::load(&offsets::offset_path(&t.dir, &group, p)))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if committed.iter().any(Option::is_some) {
+                        groups.push(GroupInfo { group, committed });
+                    }
+                }
+                groups.sort_by(|a, b| a.group.cmp(&b.group));
+                Ok(groups)
+            })
+            .await
     }
 }
 

@@ -15,7 +15,6 @@
 //! memory_pool_mib = 512         # 0 turns the pool off; else at least 512
 //! fsync = true
 //! saver_interval = "1s"
-//! flush = "always"              # or "interval", "never"
 //! partitions = 1
 //! connect_timeout = "10s"
 //! ```
@@ -30,10 +29,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use vibes_log::{Durability, TopicConfig};
+use vibes_log::TopicConfig;
 
 use crate::connection::Connection;
-use crate::log::IggyLogOptions;
 
 /// The iggy-server release vibes is built and tested against.
 pub const SERVER_VERSION: &str = "0.8.0";
@@ -207,24 +205,6 @@ impl<'de> Deserialize<'de> for CpuAllocation {
     }
 }
 
-/// When an append through [`IggyLog`](crate::IggyLog) is acknowledged, unless the
-/// append asks for its own durability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Flush {
-    /// Once the server has written and fsync'd it (each append asks the server to
-    /// flush the partition): [`Durability::Always`].
-    #[default]
-    Always,
-    /// Once the server holds it; the server's message saver writes (and with
-    /// `fsync = true` syncs) it within `saver_interval`:
-    /// [`Durability::Interval`]`(saver_interval)`.
-    Interval,
-    /// Once the server holds it; written when the server decides:
-    /// [`Durability::Never`].
-    Never,
-}
-
 /// How vibes reaches Iggy, and how a managed server is run. See the
 /// [module docs](self) for the TOML form; [`IggyConfig::default`] for defaults.
 ///
@@ -280,8 +260,6 @@ pub struct IggyConfig {
     /// (`message_saver.interval`). Default 1 s.
     #[serde(with = "humantime_serde")]
     pub saver_interval: Duration,
-    /// When appends are acknowledged (default `always`): see [`Flush`].
-    pub flush: Flush,
     /// Partitions of a new topic. Default 1.
     pub partitions: u32,
     /// How long connecting and signing in may take. Default 10 s.
@@ -312,7 +290,6 @@ impl Default for IggyConfig {
             memory_pool_mib: MIN_MEMORY_POOL_MIB,
             fsync: true,
             saver_interval: Duration::from_secs(1),
-            flush: Flush::Always,
             partitions: 1,
             connect_timeout: Duration::from_secs(10),
             startup_timeout: Duration::from_secs(30),
@@ -631,24 +608,9 @@ impl IggyConfig {
         }
     }
 
-    /// The [`IggyLogOptions`] this configuration asks for: its `flush` as the default
-    /// durability.
-    pub fn log_options(&self) -> IggyLogOptions {
-        IggyLogOptions::default().durability(self.durability())
-    }
-
     /// The [`TopicConfig`] of a new topic: `partitions` partitions.
     pub fn topic_config(&self) -> TopicConfig {
         TopicConfig::partitions(self.partitions)
-    }
-
-    /// `flush` as a [`Durability`].
-    pub fn durability(&self) -> Durability {
-        match self.flush {
-            Flush::Always => Durability::Always,
-            Flush::Interval => Durability::Interval(self.saver_interval),
-            Flush::Never => Durability::Never,
-        }
     }
 }
 
@@ -729,7 +691,6 @@ mod tests {
         assert_eq!(config.memory_pool_mib, 512);
         assert!(config.fsync);
         assert_eq!(config.saver_interval, Duration::from_secs(1));
-        assert_eq!(config.flush, Flush::Always);
         assert_eq!(config.partitions, 1);
         assert_eq!(config.connect_timeout, Duration::from_secs(10));
         assert_eq!(config.stop_grace, Duration::from_secs(10));
@@ -754,7 +715,6 @@ mod tests {
             memory_pool_mib = 1024
             fsync = false
             saver_interval = "500ms"
-            flush = "interval"
             partitions = 4
             connect_timeout = "3s"
             startup_timeout = "1m"
@@ -771,10 +731,6 @@ mod tests {
         assert_eq!(config.password, Some(Secret::new("hunter22")));
         assert_eq!(config.saver_interval, Duration::from_millis(500));
         assert_eq!(config.startup_timeout, Duration::from_secs(60));
-        assert_eq!(
-            config.durability(),
-            Durability::Interval(Duration::from_millis(500))
-        );
         config.validate().unwrap();
     }
 
@@ -821,8 +777,9 @@ mod tests {
         assert!(mode.contains("embedded"), "{mode}");
         let duration = parse("connect_timeout = \"soon\"").unwrap_err().to_string();
         assert!(duration.contains("connect_timeout"), "{duration}");
-        let flush = parse("flush = \"sometimes\"").unwrap_err().to_string();
-        assert!(flush.contains("sometimes"), "{flush}");
+        // When appends are acknowledged is the log's durability, on every backend.
+        let flush = parse("flush = \"always\"").unwrap_err().to_string();
+        assert!(flush.contains("unknown field `flush`"), "{flush}");
     }
 
     #[test]
@@ -1039,23 +996,7 @@ mod tests {
     }
 
     #[test]
-    fn flush_and_partitions_map_to_the_log_options() {
-        let with = |flush| IggyConfig {
-            flush,
-            ..IggyConfig::default()
-        };
-        assert_eq!(
-            with(Flush::Always).log_options().durability,
-            Durability::Always
-        );
-        assert_eq!(
-            with(Flush::Never).log_options().durability,
-            Durability::Never
-        );
-        assert_eq!(
-            with(Flush::Interval).log_options().durability,
-            Durability::Interval(Duration::from_secs(1))
-        );
+    fn partitions_map_to_the_topic_config() {
         let four = IggyConfig {
             partitions: 4,
             ..IggyConfig::default()

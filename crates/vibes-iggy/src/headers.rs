@@ -1,5 +1,5 @@
-//! Record headers recovered from a vibes event payload (for records that waited in the
-//! outbox, which keeps payloads but not headers).
+//! Record headers recovered from a vibes event payload, for records that come without
+//! (those that waited in an outbox, which keeps payloads but not headers).
 
 use serde::Deserialize;
 

@@ -11,11 +11,16 @@
 //! ([`IggyConfig::external_connection`]). [`preflight`] checks whether this machine can
 //! run the server, for `vibes doctor`.
 //!
-//! [`OutboxedIggy`] is for producers: while the server cannot be reached, appends go to
-//! a durable local outbox (a vibes-filelog log) that a forwarder ships to Iggy in order,
-//! once, when it answers again. docs/IGGY.md says what holds at each step.
+//! Appends that must survive an unreachable server go through an outbox in front of
+//! an [`IggyLog`]: `vibes_filelog::Outbox` wraps any backend, and the host wraps Iggy
+//! in it. A failed call that means the server is unreachable makes the log replace its
+//! connection in the background, so that the outbox's retries find a working one once
+//! the server is back. A record without headers (one that waited in an outbox) gets
+//! its event's `type` and `source` headers from the payload. docs/IGGY.md says what
+//! holds at each step.
 //!
-//! This crate must never depend on the host (`vibes`) or on any plugin.
+//! This crate must never depend on the host (`vibes`), on any plugin, or on another
+//! backend (vibes-filelog is only a dev-dependency, for the outbox tests).
 
 #![warn(missing_docs)]
 
@@ -26,11 +31,9 @@ mod error;
 mod headers;
 mod log;
 pub mod manager;
-pub mod outbox;
 pub mod preflight;
 
 pub use config::{ConfigError, IggyConfig, Mode};
 pub use connection::Connection;
 pub use log::{IggyLog, IggyLogOptions};
 pub use manager::{IggyManager, ManagerError};
-pub use outbox::{OutboxDepth, OutboxedIggy, Receipt};

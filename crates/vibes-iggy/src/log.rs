@@ -105,6 +105,8 @@ pub(crate) struct Shared {
     client: parking_lot::RwLock<Arc<IggyClient>>,
     /// When the client was last replaced.
     reconnected_at: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// Whether a replacement is being connected in the background.
+    reconnecting: std::sync::atomic::AtomicBool,
     pub(crate) connection: Connection,
     pub(crate) options: IggyLogOptions,
     /// Partition counts of topics seen, so appends need not ask.
@@ -139,6 +141,7 @@ impl IggyLog {
             shared: Arc::new(Shared {
                 client: parking_lot::RwLock::new(Arc::new(client)),
                 reconnected_at: parking_lot::Mutex::new(None),
+                reconnecting: std::sync::atomic::AtomicBool::new(false),
                 connection,
                 options,
                 partitions: parking_lot::Mutex::new(HashMap::new()),
@@ -165,6 +168,73 @@ impl IggyLog {
         iggy::prelude::SystemClient::ping(&*self.shared.client())
             .await
             .is_ok()
+    }
+}
+
+impl IggyLog {
+    /// One append, as [`LogBackend::append`] describes it.
+    async fn append_once(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        records: Vec<Record>,
+        options: AppendOptions,
+    ) -> Result<AppendAck, LogError> {
+        let shared = &self.shared;
+        let partitions = shared.partition_count(topic).await?;
+        validate_batch(topic, partitions, partition, &records)?;
+        let ids: Vec<u128> = records.iter().map(|r| r.id).collect();
+        let mut messages = records
+            .into_iter()
+            .map(|r| to_message(topic, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let durability = options.durability.unwrap_or(shared.options.durability);
+        let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
+
+        let lock = shared.append_lock(topic, partition);
+        let mut high = lock.lock().await;
+        // Where a search for the batch starts if another producer appends right after
+        // it: the end after this process's last append, or, before its first, the end
+        // as the server reports it now.
+        let from = match *high {
+            Some(offset) => offset,
+            None => shared.watermarks(topic, partition).await?.high,
+        };
+        let store = async {
+            shared
+                .client()
+                .send_messages(
+                    &sid,
+                    &tid,
+                    &Partitioning::partition_id(partition),
+                    &mut messages,
+                )
+                .await
+                .map_err(|e| from_iggy(e, format!("appending to {topic} partition {partition}")))?;
+            if durability == Durability::Always {
+                shared
+                    .client()
+                    .flush_unsaved_buffer(&sid, &tid, partition, true)
+                    .await
+                    .map_err(|e| from_iggy(e, format!("flushing {topic} partition {partition}")))?;
+            }
+            shared.locate(topic, partition, &ids, from).await
+        };
+        let (base, timestamp) = shared
+            .within_timeout(store, || {
+                format!("appending to {topic} partition {partition}")
+            })
+            .await??;
+        let last = base + ids.len() as u64 - 1;
+        *high = Some(last + 1);
+        drop(high);
+        shared.appended.notify_waiters();
+        Ok(AppendAck {
+            partition,
+            base_offset: base,
+            last_offset: last,
+            timestamp,
+        })
     }
 }
 
@@ -247,6 +317,24 @@ impl Shared {
         });
         tracing::info!(address = %self.connection.tcp_address, "reconnected to iggy-server");
         Ok(())
+    }
+
+    /// After a call failed with `error`: if the server could not be reached, replaces
+    /// the connection in the background (see [`Shared::reconnect`]), so that a caller
+    /// retrying later (an outbox's forwarder) finds a working one once the server is
+    /// back. Returns `error`.
+    pub(crate) fn heal(self: &Arc<Self>, error: LogError) -> LogError {
+        use std::sync::atomic::Ordering;
+        if error.is_transient() && !self.reconnecting.swap(true, Ordering::AcqRel) {
+            let shared = Arc::clone(self);
+            tokio::spawn(async move {
+                if let Err(e) = shared.reconnect().await {
+                    tracing::debug!("iggy-server still unreachable: {e}");
+                }
+                shared.reconnecting.store(false, Ordering::Release);
+            });
+        }
+        error
     }
 
     pub(crate) async fn topic_details(
@@ -447,7 +535,16 @@ fn to_message(topic: &TopicName, record: Record) -> Result<IggyMessage, LogError
         })?;
         header(KEY_HEADER, value)?;
     }
-    for (name, value) in &record.headers {
+    // A record without headers (one that waited in an outbox, which keeps payloads
+    // only, or one from a producer of raw records) gets those of its event.
+    let derived;
+    let named = if record.headers.is_empty() {
+        derived = crate::headers::from_payload(&record.payload);
+        &derived
+    } else {
+        &record.headers
+    };
+    for (name, value) in named {
         // Headers are a convenience for other readers; one that Iggy cannot hold
         // (empty, or over 255 bytes) is left out, the payload still has it all.
         if let Ok(value) = HeaderValue::try_from(value.as_str()) {
@@ -531,7 +628,11 @@ impl LogBackend for IggyLog {
     }
 
     async fn topic_info(&self, topic: &TopicName) -> Result<TopicInfo, LogError> {
-        let details = self.shared.topic_details(topic).await?;
+        let details = self
+            .shared
+            .topic_details(topic)
+            .await
+            .map_err(|e| self.shared.heal(e))?;
         let mut partitions: Vec<_> = details.partitions.iter().collect();
         partitions.sort_by_key(|p| p.id);
         Ok(TopicInfo {
@@ -574,65 +675,16 @@ impl LogBackend for IggyLog {
         records: Vec<Record>,
         options: AppendOptions,
     ) -> Result<AppendAck, LogError> {
-        let shared = &self.shared;
-        let partitions = shared.partition_count(topic).await?;
-        validate_batch(topic, partitions, partition, &records)?;
-        let ids: Vec<u128> = records.iter().map(|r| r.id).collect();
-        let mut messages = records
-            .into_iter()
-            .map(|r| to_message(topic, r))
-            .collect::<Result<Vec<_>, _>>()?;
-        let durability = options.durability.unwrap_or(shared.options.durability);
-        let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
-
-        let lock = shared.append_lock(topic, partition);
-        let mut high = lock.lock().await;
-        // Where a search for the batch starts if another producer appends right after
-        // it: the end after this process's last append, or, before its first, the end
-        // as the server reports it now.
-        let from = match *high {
-            Some(offset) => offset,
-            None => shared.watermarks(topic, partition).await?.high,
-        };
-        let store = async {
-            shared
-                .client()
-                .send_messages(
-                    &sid,
-                    &tid,
-                    &Partitioning::partition_id(partition),
-                    &mut messages,
-                )
-                .await
-                .map_err(|e| from_iggy(e, format!("appending to {topic} partition {partition}")))?;
-            if durability == Durability::Always {
-                shared
-                    .client()
-                    .flush_unsaved_buffer(&sid, &tid, partition, true)
-                    .await
-                    .map_err(|e| from_iggy(e, format!("flushing {topic} partition {partition}")))?;
-            }
-            shared.locate(topic, partition, &ids, from).await
-        };
-        let (base, timestamp) = shared
-            .within_timeout(store, || {
-                format!("appending to {topic} partition {partition}")
-            })
-            .await??;
-        let last = base + ids.len() as u64 - 1;
-        *high = Some(last + 1);
-        drop(high);
-        shared.appended.notify_waiters();
-        Ok(AppendAck {
-            partition,
-            base_offset: base,
-            last_offset: last,
-            timestamp,
-        })
+        self.append_once(topic, partition, records, options)
+            .await
+            .map_err(|e| self.shared.heal(e))
     }
 
     async fn watermarks(&self, topic: &TopicName, partition: u32) -> Result<Watermarks, LogError> {
-        self.shared.watermarks(topic, partition).await
+        self.shared
+            .watermarks(topic, partition)
+            .await
+            .map_err(|e| self.shared.heal(e))
     }
 
     async fn read(
@@ -642,7 +694,11 @@ impl LogBackend for IggyLog {
         from: Offset,
         max: usize,
     ) -> Result<Vec<StoredRecord>, LogError> {
-        let marks = self.shared.watermarks(topic, partition).await?;
+        let marks = self
+            .shared
+            .watermarks(topic, partition)
+            .await
+            .map_err(|e| self.shared.heal(e))?;
         let from = from.max(marks.low);
         if from >= marks.high || max == 0 {
             return Ok(Vec::new());
@@ -651,7 +707,8 @@ impl LogBackend for IggyLog {
         let messages = self
             .shared
             .read(topic, partition, PollingStrategy::offset(from), count)
-            .await?;
+            .await
+            .map_err(|e| self.shared.heal(e))?;
         Ok(messages
             .into_iter()
             .map(|m| stored_record(partition, m))
@@ -705,5 +762,50 @@ impl LogBackend for IggyLog {
         }
         infos.sort_by(|a, b| a.group.as_str().cmp(b.group.as_str()));
         Ok(infos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_headers(message: &IggyMessage) -> Vec<(String, String)> {
+        let mut headers: Vec<(String, String)> = message
+            .user_headers_map()
+            .expect("headers decode")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k.as_bytes()).into_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        headers.sort();
+        headers
+    }
+
+    #[test]
+    fn a_record_without_headers_gets_those_of_its_event() {
+        let topic = TopicName::new("vibes/events").unwrap();
+        let payload = br#"{"id":"x","type":"claude.text","source":"claude","text":"hi"}"#;
+        let bare = Record::new(Some(bytes::Bytes::from_static(b"s-1")), 7, &payload[..]);
+        let message = to_message(&topic, bare).expect("message");
+        assert_eq!(
+            user_headers(&message),
+            [
+                ("source".to_owned(), "claude".to_owned()),
+                ("type".to_owned(), "claude.text".to_owned()),
+                (KEY_HEADER.to_owned(), "s-1".to_owned()),
+            ]
+        );
+        // Headers given are used as given.
+        let given = Record::new(None, 8, &payload[..]).with_header("type", "other");
+        let message = to_message(&topic, given).expect("message");
+        assert_eq!(
+            user_headers(&message),
+            [("type".to_owned(), "other".to_owned())]
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 use vibes_iggy::config::ServerBinary;
-use vibes_iggy::{IggyConfig, IggyLog, IggyManager, ManagerError};
+use vibes_iggy::{IggyConfig, IggyLog, IggyLogOptions, IggyManager, ManagerError};
 use vibes_log::backend::{LogBackend, Record};
 use vibes_log::{AppendOptions, TopicConfig, TopicName};
 use vibes_supervisor::{State, StopOutcome};
@@ -36,8 +36,8 @@ async fn start(config: &IggyConfig) -> IggyManager {
 }
 
 /// Connects an `IggyLog` to the manager's server and pings it.
-async fn ping(manager: &IggyManager, config: &IggyConfig) -> bool {
-    let log = IggyLog::connect(manager.connection(), config.log_options())
+async fn ping(manager: &IggyManager) -> bool {
+    let log = IggyLog::connect(manager.connection(), IggyLogOptions::default())
         .await
         .unwrap();
     let answered = log.ping().await;
@@ -72,7 +72,7 @@ async fn a_managed_server_on_port_zero_is_ready_and_serves_a_log() {
     let pid = manager.pid().unwrap();
     assert!(alive(pid));
 
-    let log = IggyLog::connect(manager.connection(), config.log_options())
+    let log = IggyLog::connect(manager.connection(), IggyLogOptions::default())
         .await
         .unwrap();
     assert!(log.ping().await);
@@ -160,7 +160,7 @@ async fn a_second_start_on_the_same_fixed_ports_is_refused() {
         );
         assert!(refused, "{err:?}");
     }
-    assert!(ping(&first, &fixed(first_dir.path())).await);
+    assert!(ping(&first).await);
     first.stop().await.unwrap();
 }
 
@@ -212,7 +212,7 @@ async fn the_root_password_persists_across_restarts_and_still_signs_in() {
     let first = start(&config).await;
     let password = std::fs::read_to_string(&credentials).unwrap();
     let topic = TopicName::new("vibes/persist").unwrap();
-    let log = IggyLog::connect(first.connection(), config.log_options())
+    let log = IggyLog::connect(first.connection(), IggyLogOptions::default())
         .await
         .unwrap();
     log.ensure_topic(&topic, TopicConfig::default())
@@ -224,7 +224,7 @@ async fn the_root_password_persists_across_restarts_and_still_signs_in() {
     let second = start(&config).await;
     assert_eq!(std::fs::read_to_string(&credentials).unwrap(), password);
     assert_eq!(second.connection().password, password.trim());
-    let log = IggyLog::connect(second.connection(), config.log_options())
+    let log = IggyLog::connect(second.connection(), IggyLogOptions::default())
         .await
         .unwrap();
     assert!(log.ping().await);
@@ -273,7 +273,7 @@ async fn a_killed_server_is_restarted_on_the_same_addresses() {
         .unwrap();
     assert_eq!(manager.pid(), Some(second_pid));
     assert_eq!((manager.tcp_address(), manager.http_address()), (tcp, http));
-    assert!(ping(&manager, &config).await);
+    assert!(ping(&manager).await);
 
     // The pid file is rewritten by the manager's own task, soon after the change.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -353,7 +353,7 @@ async fn the_server_takes_the_sizing_and_durability_settings() {
         ..config(dir.path())
     };
     let manager = start(&config).await;
-    assert!(ping(&manager, &config).await);
+    assert!(ping(&manager).await);
     // What the server runs with, as it wrote it back.
     let written =
         std::fs::read_to_string(dir.path().join("server/runtime/current_config.toml")).unwrap();
@@ -434,6 +434,6 @@ async fn a_healthy_server_is_left_alone_and_a_hung_one_is_restarted() {
     .clone();
     eprintln!("hung pid {first} replaced: {restarted:?}");
     assert!(!alive(first), "the hung server was killed");
-    assert!(ping(&manager, &config).await, "the new server answers");
+    assert!(ping(&manager).await, "the new server answers");
     manager.stop().await.unwrap();
 }

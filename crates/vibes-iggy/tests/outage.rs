@@ -1,15 +1,18 @@
 //! Fault tests against a real iggy-server: the server is killed with SIGKILL mid-stream
-//! and started again on the same data and ports.
+//! and started again on the same data and ports. Producers append through the outbox
+//! (`vibes_filelog::Outbox`) in front of the Iggy log, as the host does.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use common::TestServer;
-use vibes_iggy::{IggyLog, IggyLogOptions, OutboxedIggy, Receipt};
-use vibes_log::backend::{LogBackend, Record, partition_for_key};
+use vibes_filelog::{Outbox, OutboxOptions};
+use vibes_iggy::{IggyLog, IggyLogOptions};
+use vibes_log::backend::{LogBackend, Receipt, Record, partition_for_key};
 use vibes_log::{AppendOptions, ConsumerOptions, GroupName, TopicConfig, TopicName};
 
 const PARTITIONS: u32 = 2;
@@ -70,9 +73,13 @@ async fn kill_9_mid_stream_loses_nothing_and_stores_each_event_once() {
         .await
         .expect("topic");
     let outbox_dir = tempfile::tempdir().unwrap();
-    let outbox = OutboxedIggy::open(iggy.clone(), outbox_dir.path())
-        .await
-        .expect("outbox");
+    let outbox = Outbox::open(
+        Arc::new(iggy.clone()),
+        outbox_dir.path(),
+        OutboxOptions::default(),
+    )
+    .await
+    .expect("outbox");
 
     // A producer that keeps appending batches of 10 keyed records, ids counting up.
     const BATCHES: u128 = 400;
@@ -99,7 +106,7 @@ async fn kill_9_mid_stream_loses_nothing_and_stores_each_event_once() {
                     .collect();
                 let ids: Vec<u128> = records.iter().map(|r| r.id).collect();
                 let receipt = outbox
-                    .append(&topic, partition, records, AppendOptions::default())
+                    .append_receipt(&topic, partition, records, AppendOptions::default())
                     .await
                     .unwrap_or_else(|e| {
                         panic!("every append is acknowledged, by Iggy or the outbox: {e:?}")
@@ -156,6 +163,7 @@ async fn kill_9_mid_stream_loses_nothing_and_stores_each_event_once() {
         acked.len()
     );
     outbox.shutdown().await;
+    iggy.shutdown().await;
     server.stop().await;
 }
 
@@ -234,9 +242,14 @@ async fn records_queued_before_a_restart_of_the_producer_are_shipped_by_the_next
         .await
         .expect("topic");
     let dir = tempfile::tempdir().unwrap();
-    let outbox = OutboxedIggy::open(iggy.clone(), dir.path())
+    let outbox = Outbox::open(Arc::new(iggy.clone()), dir.path(), OutboxOptions::default())
         .await
         .expect("outbox");
+    // The outbox learns the topic's partitions while the server answers.
+    outbox
+        .ensure_topic(&topic, TopicConfig::partitions(1))
+        .await
+        .expect("topic through the outbox");
 
     // The server is down (stopped, so that nothing restarts it).
     server.stop_for_now().await;
@@ -244,31 +257,36 @@ async fn records_queued_before_a_restart_of_the_producer_are_shipped_by_the_next
         .map(|id| Record::new(None, id, Bytes::from(format!("{id}"))))
         .collect();
     let receipt = outbox
-        .append(&topic, 0, records, AppendOptions::default())
+        .append_receipt(&topic, 0, records, AppendOptions::default())
         .await
         .expect("queued while the server is down");
     assert_eq!(
         receipt,
         Receipt::Queued {
             partition: 0,
-            outbox_offsets: (0, 49)
+            count: 50
         }
     );
     assert_eq!(outbox.depth()[0].waiting, 50);
     // The producer exits with the records still waiting.
     outbox.shutdown().await;
     drop(outbox);
+    iggy.shutdown().await;
+
+    let left = Outbox::waiting_in(dir.path()).await.expect("count");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].waiting, 50, "the next run finds them");
 
     server.start_again().await;
     let iggy = connect(&server).await;
-    let outbox = OutboxedIggy::open(iggy.clone(), dir.path())
+    let outbox = Outbox::open(Arc::new(iggy.clone()), dir.path(), OutboxOptions::default())
         .await
         .expect("outbox again");
-    assert_eq!(outbox.depth()[0].waiting, 50, "the next run counts them");
     assert!(outbox.drained(Duration::from_secs(30)).await);
     let stored = everything(&iggy, &topic).await;
     let ids: Vec<u128> = stored[&0].iter().map(|(_, id)| *id).collect();
     assert_eq!(ids, (1..=50).collect::<Vec<_>>());
     outbox.shutdown().await;
+    iggy.shutdown().await;
     server.stop().await;
 }

@@ -3,17 +3,20 @@
 //! Two audiences, two places:
 //!
 //! - **Applications and plugins** use the crate root: the typed API [`EventLog<E>`]
-//!   (append, append_batch, consumer, high_water_mark), [`EventConsumer<E>`] (poll,
-//!   commit, seek, committed_offset, group) and [`EventBatch<E>`], with positions
-//!   ([`SeekPosition`], [`StartFrom`]), names, durability and [`LogError`]. Events are
-//!   encoded by a [`Codec`], JSON by default, and only here. [`InMemoryLog`] is a
+//!   (append, append_batch, append_batch_receipts, consumer, high_water_mark),
+//!   [`EventConsumer<E>`] (poll, commit, seek, committed_offset, group) and
+//!   [`EventBatch<E>`], with positions ([`SeekPosition`], [`StartFrom`]), names,
+//!   durability and [`LogError`]. Events are encoded by a [`Codec`], JSON by default,
+//!   and only here. [`InMemoryLog`] is a
 //!   backend with every semantic and no storage, for tests.
 //! - **Backend implementors** use [`backend`]: the object-safe byte-level
 //!   [`LogBackend`](backend::LogBackend) and [`RecordConsumer`](backend::RecordConsumer)
 //!   traits (so the host picks a backend at run time and each backend is written once),
-//!   the records they store, and [`backend::local`], consumer groups for backends in
-//!   this process's reach (memory, files).
-//! - `testkit` (feature `testkit`, unstable): the conformance suite every backend runs.
+//!   the records they store, the [`Receipt`](backend::Receipt) of an append that may be
+//!   queued rather than stored (an outbox), and [`backend::local`], consumer groups for
+//!   backends in this process's reach (memory, files).
+//! - `testkit` (feature `testkit`, unstable): the conformance suite every backend runs,
+//!   and `Switchable`, a backend whose "server" a test can switch off.
 //!
 //! # The model
 //!
@@ -45,5 +48,6 @@ pub use name::{GroupName, MAX_NAME_LEN, TopicName};
 pub use position::{SeekPosition, StartFrom};
 pub use record::{AppendOptions, Durability, Offset, RecordAddress, Watermarks};
 pub use typed::{
-    Codec, Delivered, EventBatch, EventConsumer, EventLog, JsonCodec, LogEvent, PartitionBatch,
+    Codec, Delivered, EventBatch, EventConsumer, EventLog, EventReceipt, JsonCodec, LogEvent,
+    PartitionBatch,
 };

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::{ConsumerOptions, LogBackend, RecordConsumer, TopicConfig};
+use crate::backend::{ConsumerOptions, LogBackend, Receipt, RecordConsumer, TopicConfig};
 use crate::error::{DecodeError, LogError, Result};
 use crate::name::{GroupName, TopicName};
 use crate::position::SeekPosition;
@@ -245,6 +245,45 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
         Ok(addresses)
     }
 
+    /// [`EventLog::append_batch_with`], saying for each event whether it is stored (with
+    /// its address) or durably queued to be stored later: on a backend that queues
+    /// while its store cannot be reached (an outbox), this answers without waiting for
+    /// the store; elsewhere every event is `Stored`. See
+    /// [`LogBackend::append_receipt`].
+    ///
+    /// Same atomicity as `append_batch_with`: one backend call per partition.
+    pub async fn append_batch_receipts(
+        &self,
+        events: &[E],
+        options: AppendOptions,
+    ) -> Result<Vec<EventReceipt>> {
+        let mut receipts = vec![EventReceipt::Queued { partition: 0 }; events.len()];
+        for PartitionBatch {
+            partition,
+            indices,
+            records,
+        } in self.records_by_partition(events)?
+        {
+            match self
+                .backend
+                .append_receipt(&self.topic, partition, records, options)
+                .await?
+            {
+                Receipt::Stored(ack) => {
+                    for (index, address) in indices.into_iter().zip(ack.addresses()) {
+                        receipts[index] = EventReceipt::Stored(address);
+                    }
+                }
+                Receipt::Queued { partition, .. } => {
+                    for index in indices {
+                        receipts[index] = EventReceipt::Queued { partition };
+                    }
+                }
+            }
+        }
+        Ok(receipts)
+    }
+
     /// `events` as records, grouped by partition in order of first appearance, each
     /// group keeping the events' order: what [`append_batch_with`](Self::append_batch_with)
     /// sends, one backend call per group. For producers that append records themselves.
@@ -300,6 +339,20 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
     pub async fn watermarks(&self, partition: u32) -> Result<Watermarks> {
         self.backend.watermarks(&self.topic, partition).await
     }
+}
+
+/// What became of one event appended with [`EventLog::append_batch_receipts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventReceipt {
+    /// Stored at this address.
+    Stored(RecordAddress),
+    /// Durable in a local queue, to be appended to `partition` later, in order; its
+    /// offset is not known yet.
+    Queued {
+        /// The partition it will be appended to.
+        partition: u32,
+    },
 }
 
 /// The records of one partition's share of a batch of events.

@@ -429,6 +429,15 @@ impl Config {
                     line,
                     column,
                 };
+                if section.get_ref().get("flush").is_some() {
+                    return Err(ConfigError::Iggy {
+                        origin,
+                        message: "`flush` is no longer an [iggy] key: when an append is \
+                                  acknowledged is `log.durability` (always, interval or never), \
+                                  the same on every backend; move the value there"
+                            .into(),
+                    });
+                }
                 config.iggy = section
                     .get_ref()
                     .clone()
@@ -693,6 +702,16 @@ mod tests {
         assert_eq!(config.sync_interval, Duration::from_millis(250));
         let origin = config.origin("log.partitions").to_string();
         assert!(origin.ends_with("config.toml:3:14"), "{origin}");
+    }
+
+    #[test]
+    fn iggy_flush_is_refused_in_favour_of_log_durability() {
+        let err = load("[iggy]\nflush = \"never\"\n", &[])
+            .expect_err("iggy.flush")
+            .to_string();
+        assert!(err.starts_with("invalid [iggy] section in "), "{err}");
+        assert!(err.contains("config.toml:1:1"), "{err}");
+        assert!(err.contains("`log.durability`"), "{err}");
     }
 
     #[test]

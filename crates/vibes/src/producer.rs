@@ -1,12 +1,12 @@
-//! Where the host's commands append: the log itself, or, on Iggy, the outbox in front of
-//! it (which queues appends while the server cannot be reached).
+//! How the host's commands append, and what they report of each event: stored at an
+//! address, or (on Iggy, whose backend is the outbox in front of the server) queued
+//! while the server cannot be reached.
 
 use std::fmt;
 
 use anyhow::{Context, Result};
 use vibes_events::Event;
-use vibes_iggy::{OutboxedIggy, Receipt};
-use vibes_log::{AppendOptions, EventLog, PartitionBatch, RecordAddress};
+use vibes_log::{AppendOptions, EventLog, EventReceipt, RecordAddress};
 
 use crate::storage::Storage;
 
@@ -30,20 +30,39 @@ impl Ack {
     }
 }
 
-/// Appends events for a command.
+impl TryFrom<EventReceipt> for Ack {
+    type Error = anyhow::Error;
+
+    fn try_from(receipt: EventReceipt) -> Result<Self> {
+        match receipt {
+            EventReceipt::Stored(address) => Ok(Ack::Stored(address)),
+            EventReceipt::Queued { partition } => Ok(Ack::Queued { partition }),
+            other => anyhow::bail!(
+                "the log answered an append with {other:?}, which this host does not know"
+            ),
+        }
+    }
+}
+
+/// Appends events for a command, with the durability every command uses: the
+/// command's `--durability` flag if it has one and it was given, else `log.durability`
+/// (see [`Storage::append_options`]).
 #[derive(Debug)]
 pub struct Producer<'a> {
     storage: &'a Storage,
     log: EventLog<Event>,
-    outbox: Option<OutboxedIggy>,
+    options: AppendOptions,
 }
 
 impl<'a> Producer<'a> {
-    /// A producer of the configured topic (created if it is new).
-    pub fn open(storage: &'a Storage) -> Result<Self> {
+    /// A producer of the configured topic (created if it is new); `durability_flag` is
+    /// the command's `--durability` value, if any.
+    ///
+    /// Errors: the flag is not a durability level; the topic cannot be opened.
+    pub fn open(storage: &'a Storage, durability_flag: Option<&str>) -> Result<Self> {
         Ok(Producer {
+            options: storage.append_options(durability_flag)?,
             log: storage.events()?,
-            outbox: storage.outbox().cloned(),
             storage,
         })
     }
@@ -54,46 +73,13 @@ impl<'a> Producer<'a> {
     }
 
     /// Appends `events` (each partition's share in one backend call) and says what became
-    /// of each, in order.
-    pub fn append(&self, events: &[Event], options: AppendOptions) -> Result<Vec<Ack>> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let Some(outbox) = &self.outbox else {
-            let addresses = self
-                .storage
-                .block_on(self.log.append_batch_with(events, options))
-                .context("storing events")?;
-            return Ok(addresses.into_iter().map(Ack::Stored).collect());
-        };
-        let mut acks = vec![Ack::Queued { partition: 0 }; events.len()];
-        let batches = self
-            .log
-            .records_by_partition(events)
-            .context("encoding events")?;
-        for PartitionBatch {
-            partition,
-            indices,
-            records,
-        } in batches
-        {
-            let receipt = self
-                .storage
-                .block_on(outbox.append(self.log.topic(), partition, records, options))
-                .context("storing events")?;
-            match receipt {
-                Receipt::Stored(ack) => {
-                    for (i, address) in indices.into_iter().zip(ack.addresses()) {
-                        acks[i] = Ack::Stored(address);
-                    }
-                }
-                Receipt::Queued { partition, .. } => {
-                    for i in indices {
-                        acks[i] = Ack::Queued { partition };
-                    }
-                }
-            }
-        }
-        Ok(acks)
+    /// of each, in order. On Iggy, events the outbox had to queue are `Queued` rather
+    /// than waited for.
+    pub fn append(&self, events: &[Event]) -> Result<Vec<Ack>> {
+        let receipts = self
+            .storage
+            .block_on(self.log.append_batch_receipts(events, self.options))
+            .context("storing events")?;
+        receipts.into_iter().map(Ack::try_from).collect()
     }
 }

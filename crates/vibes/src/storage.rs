@@ -6,10 +6,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio::runtime::Runtime;
 use vibes_events::Event;
-use vibes_filelog::{FileLog, FileLogOptions, Retention};
-use vibes_iggy::{IggyLog, IggyManager, Mode, OutboxedIggy};
+use vibes_filelog::{FileLog, FileLogOptions, Outbox, OutboxOptions, Retention};
+use vibes_iggy::{IggyLog, IggyLogOptions, IggyManager, Mode};
 use vibes_log::backend::LogBackend;
-use vibes_log::{EventLog, InMemoryLog, JsonCodec, LogError, TopicConfig};
+use vibes_log::{AppendOptions, EventLog, InMemoryLog, JsonCodec, LogError, TopicConfig};
 
 use crate::config::{BackendKind, Config};
 
@@ -20,8 +20,11 @@ pub struct Storage {
     pub backend: Arc<dyn LogBackend>,
     /// The file log, when that is the backend (for bytes on disk and checks).
     pub file: Option<FileLog>,
-    /// The outbox in front of Iggy, when that is the backend.
-    outbox: Option<OutboxedIggy>,
+    /// On Iggy, the outbox in front of it: `backend` is this outbox, so every write
+    /// (plugins' included) survives an unreachable server.
+    outbox: Option<Outbox>,
+    /// The Iggy log behind the outbox, to close its connection.
+    iggy: Option<IggyLog>,
     runtime: Runtime,
 }
 
@@ -32,18 +35,22 @@ impl Storage {
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let mut outbox = None;
+        let (mut outbox, mut iggy) = (None, None);
         let (backend, file): (Arc<dyn LogBackend>, Option<FileLog>) = match config.backend {
             BackendKind::Memory => (Arc::new(InMemoryLog::new()), None),
             BackendKind::Iggy => {
-                let iggy = runtime.block_on(connect_iggy(&config))?;
+                let log = runtime.block_on(connect_iggy(&config))?;
                 let dir = config.data_dir.join("outbox");
-                outbox = Some(
-                    runtime
-                        .block_on(OutboxedIggy::open(iggy.clone(), &dir))
-                        .with_context(|| format!("opening the outbox in {}", dir.display()))?,
-                );
-                (Arc::new(iggy), None)
+                let opened = runtime
+                    .block_on(Outbox::open(
+                        Arc::new(log.clone()),
+                        &dir,
+                        OutboxOptions::default(),
+                    ))
+                    .with_context(|| format!("opening the outbox in {}", dir.display()))?;
+                iggy = Some(log);
+                outbox = Some(opened.clone());
+                (Arc::new(opened), None)
             }
             BackendKind::File => {
                 let file = FileLog::open(&config.data_dir, file_options(&config)).with_context(
@@ -63,26 +70,45 @@ impl Storage {
             backend,
             file,
             outbox,
+            iggy,
             runtime,
         })
     }
 
-    /// The outbox in front of Iggy, if that is the backend.
-    pub fn outbox(&self) -> Option<&OutboxedIggy> {
+    /// The outbox in front of Iggy, if that is the backend (`backend` is the same
+    /// outbox).
+    pub fn outbox(&self) -> Option<&Outbox> {
         self.outbox.as_ref()
     }
 
-    /// Closes the Iggy connection, if any. Records still in the outbox stay there for
-    /// the next command.
+    /// Stops the outbox's forwarder and closes the Iggy connection, if any. Records
+    /// still in the outbox stay there for the next command.
     pub fn close(&self) {
         if let Some(outbox) = &self.outbox {
             self.block_on(outbox.shutdown());
+        }
+        if let Some(iggy) = &self.iggy {
+            self.block_on(iggy.shutdown());
         }
     }
 
     /// Runs a future of the log to completion.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
+    }
+
+    /// The options of a command's appends: durability `flag` (a `--durability` value)
+    /// if given, else `log.durability`. Every command appends with these, on every
+    /// backend; the backends are opened with `log.durability` as their default too, so
+    /// writes that pass no options (plugins') follow the same rule.
+    ///
+    /// Errors: `flag` is not a durability level.
+    pub fn append_options(&self, flag: Option<&str>) -> Result<AppendOptions> {
+        let durability = match flag {
+            Some(level) => self.config.parse_durability_flag(level)?,
+            None => self.config.durability_of(self.config.durability),
+        };
+        Ok(AppendOptions::durability(durability))
     }
 
     /// The event topic, created with the configured partition count if it is new.
@@ -148,9 +174,9 @@ impl Storage {
             BackendKind::Iggy => format!(
                 "{} on iggy-server {}",
                 self.config.topic,
-                self.outbox
+                self.iggy
                     .as_ref()
-                    .map_or("?", |o| o.iggy().connection().tcp_address.as_str())
+                    .map_or("?", |i| i.connection().tcp_address.as_str())
             ),
         }
     }
@@ -169,7 +195,9 @@ async fn connect_iggy(config: &Config) -> Result<IggyLog> {
             .context("backend iggy (managed)")?,
     };
     let address = connection.tcp_address.clone();
-    IggyLog::connect(connection, iggy.log_options())
+    // Acknowledged as `log.durability` asks, like every backend.
+    let options = IggyLogOptions::default().durability(config.durability_of(config.durability));
+    IggyLog::connect(connection, options)
         .await
         .with_context(|| format!("connecting to iggy-server at {address}"))
 }
@@ -186,4 +214,59 @@ fn file_options(config: &Config) -> FileLogOptions {
         .durability(config.durability_of(config.durability))
         .segment_bytes(config.segment_bytes)
         .retention(retention)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use vibes_log::Durability;
+
+    use super::*;
+    use crate::config::FlagValues;
+
+    /// Storage on the memory backend with an empty config file and `env`.
+    fn storage(env: &[(&'static str, &str)]) -> Storage {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, "").expect("write config");
+        let mut env: BTreeMap<&str, String> =
+            env.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        env.insert("VIBES_BACKEND", "memory".into());
+        env.insert("VIBES_DATA_DIR", dir.path().display().to_string());
+        let config = Config::load(
+            Some(&file),
+            |var| env.get(var).map(Into::into),
+            &FlagValues::default(),
+        )
+        .expect("config");
+        Storage::open(config).expect("storage")
+    }
+
+    #[test]
+    fn every_command_appends_with_log_durability_unless_its_flag_says_otherwise() {
+        let never = storage(&[("VIBES_LOG_DURABILITY", "never")]);
+        assert_eq!(
+            never.append_options(None).unwrap(),
+            AppendOptions::durability(Durability::Never)
+        );
+        assert_eq!(
+            never.append_options(Some("always")).unwrap(),
+            AppendOptions::durability(Durability::Always)
+        );
+        let interval = storage(&[
+            ("VIBES_LOG_DURABILITY", "interval"),
+            ("VIBES_LOG_SYNC_INTERVAL", "250ms"),
+        ]);
+        assert_eq!(
+            interval.append_options(None).unwrap(),
+            AppendOptions::durability(Durability::Interval(Duration::from_millis(250)))
+        );
+        let err = never
+            .append_options(Some("sometimes"))
+            .expect_err("not a level")
+            .to_string();
+        assert!(err.contains("--durability"), "{err}");
+    }
 }

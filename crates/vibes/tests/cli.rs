@@ -963,6 +963,58 @@ fn doctor_passes_on_a_healthy_setup() {
 }
 
 #[test]
+fn doctor_shows_what_waits_in_the_outbox_in_front_of_iggy() {
+    let sb = Sandbox::new();
+    let doctor = || {
+        let out = sb
+            .vibes()
+            .args(["--backend", "iggy", "doctor"])
+            .output()
+            .expect("run");
+        stdout(&out)
+    };
+    let text = doctor();
+    assert!(
+        text.contains("ok    outbox      empty (everything reached iggy-server)\n"),
+        "{text}"
+    );
+    // What a run leaves in the outbox when the server went away: a file log of the
+    // records, nothing shipped yet.
+    let queue = vibes_filelog::FileLog::open(
+        sb.data().join("outbox"),
+        vibes_filelog::FileLogOptions::default(),
+    )
+    .expect("queue");
+    let topic = vibes_log::TopicName::new("vibes/events").unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use vibes_log::backend::{LogBackend, Record};
+            queue
+                .ensure_topic(&topic, vibes_log::TopicConfig::partitions(1))
+                .await
+                .expect("topic");
+            let records = (1..=3u128)
+                .map(|id| Record::new(None, id, format!("{{\"n\":{id}}}")))
+                .collect();
+            queue
+                .append(&topic, 0, records, vibes_log::AppendOptions::default())
+                .await
+                .expect("append");
+        });
+    drop(queue);
+    let text = doctor();
+    assert!(
+        text.contains(
+            "ok    outbox      3 records waiting for iggy-server (vibes/events partition 0: 3); \
+             the next command that reaches it ships them\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn doctor_reports_a_bad_config_with_the_fix() {
     let sb = Sandbox::new();
     let out = sb

@@ -15,8 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tokio::runtime::Runtime;
-use vibes_iggy::config::Flush;
-use vibes_iggy::{IggyConfig, IggyLog, IggyManager};
+use vibes_iggy::{IggyConfig, IggyLog, IggyLogOptions, IggyManager};
 use vibes_log::Durability;
 use vibes_supervisor::StopOutcome;
 
@@ -29,7 +28,6 @@ fn config(dir: &Path, fsync: bool) -> IggyConfig {
     IggyConfig {
         data_dir: Some(dir.join("iggy")),
         fsync,
-        flush: if fsync { Flush::Always } else { Flush::Never },
         ..IggyConfig::default()
     }
 }
@@ -51,7 +49,7 @@ pub(crate) fn open(dir: &Path, fsync: bool, runtime: &Arc<Runtime>) -> Result<Vi
     } else {
         Durability::Never
     };
-    let options = config.log_options().durability(durability);
+    let options = IggyLogOptions::default().durability(durability);
     let manager = runtime.block_on(IggyManager::start(&config))?;
     let mut server = ManagedIggy {
         runtime: Arc::clone(runtime),

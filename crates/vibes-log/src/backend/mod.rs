@@ -84,6 +84,43 @@ impl ConsumerOptions {
     }
 }
 
+/// What became of an append: stored by the backend, or durably queued to be stored
+/// later (by a decorator such as an outbox in front of a backend that cannot be
+/// reached). See [`LogBackend::append_receipt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Receipt {
+    /// Stored at these offsets, as durable as the append asked.
+    Stored(AppendAck),
+    /// Durable in a local queue (fsync'd), to be appended to `partition` later, in
+    /// order, by whoever queued it. Offsets are not known yet: only the backend that
+    /// finally stores the records assigns them.
+    Queued {
+        /// The partition the records will be appended to.
+        partition: u32,
+        /// How many records were queued.
+        count: usize,
+    },
+}
+
+impl Receipt {
+    /// The partition the records went, or will go, to.
+    pub fn partition(&self) -> u32 {
+        match self {
+            Receipt::Stored(ack) => ack.partition,
+            Receipt::Queued { partition, .. } => *partition,
+        }
+    }
+
+    /// The acknowledgement, if the records are stored.
+    pub fn stored(&self) -> Option<&AppendAck> {
+        match self {
+            Receipt::Stored(ack) => Some(ack),
+            Receipt::Queued { .. } => None,
+        }
+    }
+}
+
 /// A log backend: stores records in partitioned topics and serves consumer groups.
 ///
 /// Every method is safe to call concurrently. Errors are [`LogError`](crate::LogError)
@@ -124,6 +161,25 @@ pub trait LogBackend: Send + Sync + fmt::Debug {
         records: Vec<Record>,
         options: AppendOptions,
     ) -> Result<AppendAck>;
+
+    /// [`append`](LogBackend::append), but a backend that can queue records durably
+    /// while its store cannot be reached (an outbox) says so instead of waiting: the
+    /// answer is [`Receipt::Queued`] when the records were queued, and
+    /// [`Receipt::Stored`] with the real offsets otherwise. `append` on such a backend
+    /// waits until queued records are stored and returns their real offsets.
+    ///
+    /// The default is `Stored` with what `append` returns. Errors: those of `append`.
+    async fn append_receipt(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        records: Vec<Record>,
+        options: AppendOptions,
+    ) -> Result<Receipt> {
+        self.append(topic, partition, records, options)
+            .await
+            .map(Receipt::Stored)
+    }
 
     /// The offsets `partition` holds. Errors: `NotFound`, `InvalidArgument`.
     async fn watermarks(&self, topic: &TopicName, partition: u32) -> Result<Watermarks>;

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use vibes_filelog::{FileLog, FileLogOptions};
+use vibes_filelog::{FileLog, FileLogOptions, Outbox};
 
 use crate::cli::DoctorArgs;
 use vibes_iggy::{IggyManager, Mode};
@@ -88,6 +88,7 @@ pub fn run(config: Result<Config, ConfigError>, args: &DoctorArgs) -> Result<Out
                     ));
                     check_data_dir(&config.data_dir, &mut checks);
                     check_iggy(&config, &mut checks);
+                    check_outbox(&config.data_dir.join("outbox"), &mut checks);
                 }
             }
         }
@@ -311,6 +312,39 @@ fn check_log(config: &Config, repair: bool, checks: &mut Vec<Check>) {
 /// The Iggy setup: for a managed server the preflight checks (binary, version,
 /// memlock, io_uring) and whether `vibes iggy start` runs it; for an external one,
 /// whether it answers.
+/// What waits in the outbox in front of Iggy, read from its directory (the server need
+/// not answer).
+fn check_outbox(dir: &Path, checks: &mut Vec<Check>) {
+    let waiting = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::new)
+        .and_then(|rt| Ok(rt.block_on(Outbox::waiting_in(dir))?));
+    match waiting {
+        Ok(depth) if depth.is_empty() => checks.push(Check::ok(
+            "outbox",
+            "empty (everything reached iggy-server)",
+        )),
+        Ok(depth) => checks.push(Check::ok(
+            "outbox",
+            format!(
+                "{} waiting for iggy-server ({}); the next command that reaches it ships them",
+                output::count(depth.iter().map(|d| d.waiting).sum::<u64>(), "record"),
+                depth
+                    .iter()
+                    .map(|d| format!("{} partition {}: {}", d.topic, d.partition, d.waiting))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        Err(e) => checks.push(Check::fail(
+            "outbox",
+            format!("cannot read the outbox in {}: {e:#}", dir.display()),
+            "make the directory readable by this user; it is a vibes-filelog log (docs/FORMAT.md)",
+        )),
+    }
+}
+
 fn check_iggy(config: &Config, checks: &mut Vec<Check>) {
     let iggy = &config.iggy;
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -375,21 +409,19 @@ fn check_iggy(config: &Config, checks: &mut Vec<Check>) {
             };
             let address = connection.tcp_address.clone();
             let fix = "check that the server runs and the address and credentials are right";
-            checks.push(
-                match runtime.block_on(super::iggy::answers(connection, iggy)) {
-                    Ok(true) => Check::ok("iggy-server", format!("{address} answers")),
-                    Ok(false) => Check::fail(
-                        "iggy-server",
-                        format!("{address} does not answer a ping"),
-                        fix,
-                    ),
-                    Err(e) => Check::fail(
-                        "iggy-server",
-                        format!("cannot connect to {address}: {e}"),
-                        fix,
-                    ),
-                },
-            );
+            checks.push(match runtime.block_on(super::iggy::answers(connection)) {
+                Ok(true) => Check::ok("iggy-server", format!("{address} answers")),
+                Ok(false) => Check::fail(
+                    "iggy-server",
+                    format!("{address} does not answer a ping"),
+                    fix,
+                ),
+                Err(e) => Check::fail(
+                    "iggy-server",
+                    format!("cannot connect to {address}: {e}"),
+                    fix,
+                ),
+            });
         }
     }
 }

@@ -8,7 +8,6 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use anyhow::{Context, Result};
 use vibes_events::Event;
-use vibes_log::AppendOptions;
 
 use super::{Input, MAX_BATCH};
 use crate::cli::EmitArgs;
@@ -17,13 +16,8 @@ use crate::producer::Producer;
 use crate::storage::Storage;
 
 pub fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
-    let durability = match &args.durability {
-        Some(level) => storage.config.parse_durability_flag(level)?,
-        None => storage.config.durability_of(storage.config.durability),
-    };
-    let options = AppendOptions::durability(durability);
     let mut input = Input::open(args.input.as_deref())?;
-    let producer = Producer::open(storage)?;
+    let producer = Producer::open(storage, args.durability.as_deref())?;
     let mut acks = args.print_acks.then(|| DataOut::new(false));
     let mut batch: Vec<Event> = Vec::with_capacity(MAX_BATCH);
     let mut line = Vec::new();
@@ -41,13 +35,11 @@ pub fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
                 }
             }
         }
-        if input.batch_due(batch.len())
-            && !flush(&producer, &mut batch, options, &mut acks, &mut stored)?
-        {
+        if input.batch_due(batch.len()) && !flush(&producer, &mut batch, &mut acks, &mut stored)? {
             return Ok(Outcome::Clean);
         }
     }
-    if !flush(&producer, &mut batch, options, &mut acks, &mut stored)? {
+    if !flush(&producer, &mut batch, &mut acks, &mut stored)? {
         return Ok(Outcome::Clean);
     }
     storage.enforce_retention()?;
@@ -69,7 +61,6 @@ pub fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
 fn flush(
     producer: &Producer<'_>,
     batch: &mut Vec<Event>,
-    options: AppendOptions,
     acks: &mut Option<DataOut>,
     stored: &mut u64,
 ) -> Result<bool> {
@@ -77,7 +68,7 @@ fn flush(
         return Ok(true);
     }
     let results = producer
-        .append(batch, options)
+        .append(batch)
         .with_context(|| format!("{stored} events stored before this failure"))?;
     *stored += batch.len() as u64;
     batch.clear();

@@ -163,11 +163,8 @@ async fn stop(config: &IggyConfig) -> Result<Outcome> {
 
 /// Connects to `connection`, pings once and disconnects: whether the server answered.
 /// Errors: the connection could not be made.
-pub async fn answers(
-    connection: vibes_iggy::Connection,
-    config: &IggyConfig,
-) -> Result<bool, vibes_log::LogError> {
-    let log = IggyLog::connect(connection, config.log_options()).await?;
+pub async fn answers(connection: vibes_iggy::Connection) -> Result<bool, vibes_log::LogError> {
+    let log = IggyLog::connect(connection, vibes_iggy::IggyLogOptions::default()).await?;
     let answered = log.ping().await;
     log.shutdown().await;
     Ok(answered)
@@ -210,7 +207,7 @@ async fn status(config: &IggyConfig) -> Result<Outcome> {
                 "mode      external, server {}",
                 connection.tcp_address
             ))?;
-            let answered = match answers(connection, config).await {
+            let answered = match answers(connection).await {
                 Ok(answered) => answered,
                 Err(e) => {
                     let _ = out.line(&format!("connect   failed: {e}"))?;

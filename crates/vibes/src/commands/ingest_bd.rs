@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use vibes_events::Event;
-use vibes_log::AppendOptions;
 use vibes_sources::bd::{BdChange, BdSnapshot, BdWatchOptions, BdWatcher};
 
 use super::write_state_file;
@@ -30,7 +29,7 @@ pub fn run(storage: &Storage, args: &IngestBdArgs) -> Result<Outcome> {
         Some(state) if !args.replay => state.load()?,
         _ => None,
     };
-    let producer = Producer::open(storage)?;
+    let producer = Producer::open(storage, None)?;
     let resumed = previous.is_some();
     let first = match previous {
         Some(previous) => watcher.resume(previous),
@@ -141,9 +140,7 @@ fn store(storage: &Storage, producer: &Producer<'_>, events: &[Event]) -> Result
     if events.is_empty() {
         return Ok(0);
     }
-    producer
-        .append(events, AppendOptions::default())
-        .context("storing bead events")?;
+    producer.append(events).context("storing bead events")?;
     storage.enforce_retention()?;
     Ok(events.len())
 }

@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use vibes_events::Event;
-use vibes_log::AppendOptions;
 use vibes_sources::claude::{ClaudeParser, ParseSummary};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -43,7 +42,7 @@ pub fn run(storage: &Storage, args: &IngestClaudeArgs, global: &GlobalArgs) -> R
         return Ok(Outcome::Clean);
     }
 
-    let producer = Producer::open(storage)?;
+    let producer = Producer::open(storage, None)?;
     let mut parser = ClaudeParser::new();
     if let Some(name) = &args.session_name {
         parser = parser.session_name(name.clone());
@@ -94,7 +93,7 @@ fn append(producer: &Producer<'_>, batch: &mut Vec<Event>, stored_before: u64) -
         return Ok(0);
     }
     producer
-        .append(batch, AppendOptions::default())
+        .append(batch)
         .with_context(|| format!("{stored_before} events stored before this failure"))?;
     let n = batch.len() as u64;
     batch.clear();

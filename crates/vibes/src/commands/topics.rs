@@ -82,8 +82,13 @@ pub fn run(storage: &Storage) -> Result<Outcome> {
         for d in depth {
             let _ = writeln!(
                 s,
-                "outbox: {} partition {}: {} records waiting for iggy-server",
-                d.topic, d.partition, d.waiting
+                "outbox: {} partition {}: {} records waiting for iggy-server{}",
+                d.topic,
+                d.partition,
+                d.waiting,
+                d.last_error
+                    .map(|e| format!(" (last attempt: {e})"))
+                    .unwrap_or_default()
             );
         }
     }

@@ -71,7 +71,7 @@ impl Plugin for Counter {
         let session = text.session_id.clone().unwrap_or_default();
         let n = self.per_session.entry(session.clone()).or_default();
         *n += 1;
-        if *n % 3 == 0 {
+        if (*n).is_multiple_of(3) {
             out.emit(
                 "thirds",
                 "counter.third",

@@ -28,7 +28,7 @@ const LAG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One item of a poll, in log order.
 enum Item {
-    Event(Delivered<Event>),
+    Event(Box<Delivered<Event>>),
     Undecodable(DecodeError),
 }
 
@@ -196,7 +196,7 @@ pub(super) async fn run_once(
             let mut items: Vec<Item> = batch
                 .events
                 .into_iter()
-                .map(Item::Event)
+                .map(|d| Item::Event(Box::new(d)))
                 .chain(batch.failures.into_iter().map(Item::Undecodable))
                 .collect();
             // Log order within each partition, partitions in the order the poll gave.
@@ -460,11 +460,7 @@ impl Run<'_> {
             last.insert(a.partition, a.offset);
         }
         for (partition, offset) in last {
-            if self
-                .committed
-                .get(&partition)
-                .is_some_and(|&c| offset + 1 <= c)
-            {
+            if self.committed.get(&partition).is_some_and(|&c| offset < c) {
                 continue;
             }
             consumer

@@ -110,7 +110,7 @@ async fn appends_while_unreachable_are_queued_and_then_stored_once_in_order() {
         .await
         .expect("append");
     assert!(
-        matches!(before, Receipt::Stored(ack) if ack.base_offset == 0 && ack.last_offset == 4),
+        std::matches!(before, Receipt::Stored(ack) if ack.base_offset == 0 && ack.last_offset == 4),
         "{before:?}"
     );
 
@@ -271,7 +271,7 @@ async fn while_records_wait_new_appends_join_the_queue() {
         .await
         .unwrap();
     assert!(
-        matches!(third, Receipt::Stored(ack) if ack.base_offset == 6),
+        std::matches!(third, Receipt::Stored(ack) if ack.base_offset == 6),
         "nothing waits any more: stored directly, {third:?}"
     );
     rig.outbox.shutdown().await;
@@ -299,7 +299,7 @@ async fn a_send_stored_but_unanswered_is_stored_once() {
         .await
         .unwrap();
     assert!(
-        matches!(receipt, Receipt::Queued { count: 3, .. }),
+        std::matches!(receipt, Receipt::Queued { count: 3, .. }),
         "{receipt:?}"
     );
     assert!(rig.outbox.drained(Duration::from_secs(10)).await);

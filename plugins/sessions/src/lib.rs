@@ -77,7 +77,7 @@ impl Sessions {
         }
         session.index.add(address);
         session.stats.add(event);
-        matches!(event.data, EventData::SessionEnd(_))
+        std::matches!(event.data, EventData::SessionEnd(_))
     }
 
     /// Every session's statistics (only `only` if given), by start time, and totals.

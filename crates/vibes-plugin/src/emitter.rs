@@ -171,17 +171,13 @@ fn cause_value(cause: &Cause) -> Value {
 /// time bits are the output's timestamp and whose other bits are an XXH3-128 of the
 /// plugin, the input id and the index. Never the clock, never random.
 pub fn derive_id(plugin: &str, input: EventId, index: u64, timestamp: Timestamp) -> EventId {
-    let mut bytes = Vec::with_capacity(plugin.len() + 40);
-    bytes.extend_from_slice(b"vibes-plugin-output/v1\0");
-    bytes.extend_from_slice(plugin.as_bytes());
-    bytes.push(0);
-    bytes.extend_from_slice(&input.as_u128().to_le_bytes());
-    bytes.extend_from_slice(&index.to_le_bytes());
-    let hash = xxhash_rust::xxh3::xxh3_128(&bytes).to_le_bytes();
-    let millis = u64::try_from(timestamp.as_millisecond()).unwrap_or(0) & ((1 << 48) - 1);
-    let mut rand = [0u8; 10];
-    rand.copy_from_slice(&hash[..10]);
-    EventId::from_uuid(uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid())
+    let mut key = Vec::with_capacity(plugin.len() + 48);
+    key.extend_from_slice(b"vibes-plugin-output/v1\0");
+    key.extend_from_slice(plugin.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&input.as_u128().to_le_bytes());
+    key.extend_from_slice(&index.to_le_bytes());
+    EventId::derived(timestamp, &key)
 }
 
 /// The input address an output names in its `cause` field.

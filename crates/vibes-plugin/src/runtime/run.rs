@@ -541,9 +541,8 @@ fn stand_in_event(topic: &str, error: &DecodeError) -> Event {
     let mut bytes = topic.as_bytes().to_vec();
     bytes.extend_from_slice(&error.address.partition.to_le_bytes());
     bytes.extend_from_slice(&error.address.offset.to_le_bytes());
-    let id = EventId::from_u128(xxhash_rust::xxh3::xxh3_128(&bytes));
     Event {
-        id,
+        id: EventId::derived_untimed(&bytes),
         timestamp: jiff::Timestamp::UNIX_EPOCH,
         source: "vibes".to_owned(),
         data: vibes_events::EventData::Unknown {

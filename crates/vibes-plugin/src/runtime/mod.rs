@@ -13,8 +13,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use vibes_events::Event;
 use vibes_log::backend::LogBackend;
-use vibes_log::{Durability, LogError, TopicConfig, TopicName};
+use vibes_log::{Durability, EventLog, JsonCodec, LogError, TopicConfig, TopicName};
 
 use crate::error::{QueryError, RuntimeError};
 use crate::plugin::{Manifest, Plugin, QueryArgs};
@@ -277,27 +278,29 @@ impl Runtime {
         run::run_once(self, plugin, status, &mut stop).await
     }
 
-    /// Opens (creating if needed) `topic` with its existing partition count, or
-    /// `partitions` if it is new.
-    pub(crate) async fn ensure(
+    /// Opens `topic` as an event log with the partition count it has, creating it with
+    /// `partitions` if it does not exist.
+    pub(crate) async fn open_log(
         &self,
         plugin: &str,
         topic: &str,
         partitions: u32,
-    ) -> Result<TopicName, RuntimeError> {
+    ) -> Result<EventLog<Event>, RuntimeError> {
         let name = TopicName::new(topic)
             .map_err(|e| RuntimeError::log(plugin, format!("naming {topic}"), e))?;
-        match self.backend.topic_info(&name).await {
-            Ok(_) => Ok(name),
-            Err(LogError::NotFound { .. }) => {
-                self.backend
-                    .ensure_topic(&name, TopicConfig::partitions(partitions))
-                    .await
-                    .map_err(|e| RuntimeError::log(plugin, format!("creating {topic}"), e))?;
-                Ok(name)
-            }
-            Err(e) => Err(RuntimeError::log(plugin, format!("opening {topic}"), e)),
-        }
+        let partitions = match self.backend.topic_info(&name).await {
+            Ok(info) => info.partitions.len() as u32,
+            Err(LogError::NotFound { .. }) => partitions,
+            Err(e) => return Err(RuntimeError::log(plugin, format!("opening {topic}"), e)),
+        };
+        EventLog::open_with(
+            Arc::clone(&self.backend),
+            topic,
+            TopicConfig::partitions(partitions),
+            JsonCodec,
+        )
+        .await
+        .map_err(|e| RuntimeError::log(plugin, format!("opening {topic}"), e))
     }
 }
 

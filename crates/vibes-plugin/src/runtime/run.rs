@@ -10,8 +10,8 @@ use serde_json::json;
 use tokio::sync::watch;
 use vibes_events::{Event, EventId};
 use vibes_log::{
-    AppendOptions, ConsumerOptions, DecodeError, Delivered, EventConsumer, EventLog, JsonCodec,
-    Offset, RecordAddress, StartFrom, TopicConfig, TopicName,
+    AppendOptions, ConsumerOptions, DecodeError, Delivered, EventConsumer, EventLog, Offset,
+    RecordAddress, StartFrom,
 };
 
 use super::snapshot::SnapshotStore;
@@ -75,25 +75,9 @@ pub(super) async fn run_once(
         s.input = input_name.clone();
     });
     let backend = Arc::clone(runtime.backend());
-    runtime
-        .ensure(&name, &input_name, runtime.options.input_partitions)
+    let input = runtime
+        .open_log(&name, &input_name, runtime.options.input_partitions)
         .await?;
-    let input_topic = TopicName::new(&input_name)
-        .map_err(|e| RuntimeError::log(&name, format!("naming {input_name}"), e))?;
-    let partitions = backend
-        .topic_info(&input_topic)
-        .await
-        .map_err(|e| RuntimeError::log(&name, format!("opening {input_name}"), e))?
-        .partitions
-        .len() as u32;
-    let input: EventLog<Event> = EventLog::open_with(
-        Arc::clone(&backend),
-        &input_name,
-        TopicConfig::partitions(partitions),
-        JsonCodec,
-    )
-    .await
-    .map_err(|e| RuntimeError::log(&name, format!("opening {input_name}"), e))?;
 
     let mut outputs = HashMap::new();
     let mut output_topics = Vec::new();
@@ -103,24 +87,10 @@ pub(super) async fn run_once(
         .map(|o| (o.topic.clone(), o.partitions))
         .chain([("dead-letter".to_owned(), 1)]);
     for (topic, partitions) in specs {
-        let full = manifest.output_topic(&topic);
-        let topic_name = runtime.ensure(&name, &full, partitions).await?;
-        let log = EventLog::open_with(
-            Arc::clone(&backend),
-            &full,
-            TopicConfig::partitions(
-                backend
-                    .topic_info(&topic_name)
-                    .await
-                    .map_err(|e| RuntimeError::log(&name, format!("opening {full}"), e))?
-                    .partitions
-                    .len() as u32,
-            ),
-            JsonCodec,
-        )
-        .await
-        .map_err(|e| RuntimeError::log(&name, format!("opening {full}"), e))?;
-        output_topics.push(topic_name);
+        let log = runtime
+            .open_log(&name, &manifest.output_topic(&topic), partitions)
+            .await?;
+        output_topics.push(log.topic().clone());
         outputs.insert(topic, log);
     }
     let snapshots = if manifest.snapshot_every > 0 {

@@ -3,12 +3,12 @@
 //! Nothing is written and nothing is committed.
 
 use std::collections::BTreeMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use vibes_events::Event;
 use vibes_log::{DecodeError, LogError, Offset, RecordAddress, TopicName};
 
 use super::Runtime;
+use super::run::handle_caught;
 use super::snapshot::SnapshotStore;
 use crate::emitter::Emitter;
 use crate::error::RuntimeError;
@@ -75,28 +75,17 @@ impl Runtime {
                 false,
             )
             .await?
+            && let Some(snapshot) = store
+                .load_usable(
+                    manifest.version,
+                    &input_name,
+                    &from.keys().copied().collect::<Vec<_>>(),
+                )
+                .await
+            && let Some(header) = snapshot.restore_into(plugin)
         {
-            match store.load_latest().await {
-                Ok(Some(snapshot))
-                    if snapshot.header.version == manifest.version
-                        && snapshot.header.input == input_name
-                        && snapshot.header.positions.len() == from.len() =>
-                {
-                    match plugin.restore(&snapshot.state) {
-                        Ok(()) => {
-                            from = snapshot.header.positions;
-                            report.from_snapshot = Some(snapshot.header.handled);
-                        }
-                        Err(e) => {
-                            tracing::warn!(plugin = %name, error = %e, "the stored snapshot does not restore; replaying everything");
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(plugin = %name, error = %e, "cannot load the stored snapshot; replaying everything");
-                }
-            }
+            from = header.positions;
+            report.from_snapshot = Some(header.handled);
         }
         let ends: BTreeMap<u32, Offset> = info
             .partitions
@@ -146,12 +135,8 @@ impl Runtime {
                         address: record.address,
                         appended: record.timestamp,
                     };
-                    match catch_unwind(AssertUnwindSafe(|| plugin.handle(&input, &mut emitter))) {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => report.refused.push((record.address, e.to_string())),
-                        Err(_) => report
-                            .refused
-                            .push((record.address, "the plugin panicked".to_owned())),
+                    if let Err(e) = handle_caught(plugin, &input, &mut emitter) {
+                        report.refused.push((record.address, e.to_string()));
                     }
                     emitter.discard_from(0);
                 }

@@ -18,7 +18,7 @@ use super::snapshot::SnapshotStore;
 use super::{Runtime, SharedPlugin, dedup};
 use crate::emitter::{Emitter, Output};
 use crate::error::{PluginError, RuntimeError};
-use crate::plugin::{Input, Manifest};
+use crate::plugin::{Input, Manifest, Plugin};
 use crate::status::{PluginState, StatusHandle};
 
 use crate::DEAD_LETTER_TYPE;
@@ -217,37 +217,18 @@ impl Run<'_> {
     ) -> Result<(), RuntimeError> {
         let name = self.name().to_owned();
         let mut from: BTreeMap<u32, Offset> = BTreeMap::new();
-        if let Some(store) = &self.snapshots {
-            match store.load_latest().await {
-                Ok(Some(snapshot)) => {
-                    let header = &snapshot.header;
-                    let owned: Vec<u32> = self.committed.keys().copied().collect();
-                    let usable = header.version == self.manifest.version
-                        && header.input == self.input_name
-                        && header.positions.keys().copied().collect::<Vec<_>>() == owned;
-                    if !usable {
-                        tracing::warn!(plugin = %name, "the stored snapshot is of another version or input; replaying everything");
-                    } else {
-                        match plugin.lock().restore(&snapshot.state) {
-                            Ok(()) => {
-                                from = header.positions.clone();
-                                self.handled = header.handled;
-                                self.handled_at_snapshot = header.handled;
-                                let handled = header.handled;
-                                self.status
-                                    .update(|s| s.restored_from_snapshot = Some(handled));
-                            }
-                            Err(e) => {
-                                tracing::warn!(plugin = %name, error = %e, "the stored snapshot does not restore; replaying everything");
-                            }
-                        }
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(plugin = %name, error = %e, "cannot load the stored snapshot; replaying everything");
-                }
-            }
+        let owned: Vec<u32> = self.committed.keys().copied().collect();
+        if let Some(store) = &self.snapshots
+            && let Some(snapshot) = store
+                .load_usable(self.manifest.version, &self.input_name, &owned)
+                .await
+            && let Some(header) = snapshot.restore_into(&mut **plugin.lock())
+        {
+            from = header.positions;
+            self.handled = header.handled;
+            self.handled_at_snapshot = header.handled;
+            self.status
+                .update(|s| s.restored_from_snapshot = Some(header.handled));
         }
         if from.is_empty() && self.status.get().restored_from_snapshot.is_some() {
             self.status.update(|s| s.restored_from_snapshot = None);
@@ -317,15 +298,9 @@ impl Run<'_> {
                             appended: delivered.timestamp,
                         };
                         handled += 1;
-                        match catch_unwind(AssertUnwindSafe(|| plugin.handle(&input, &mut emitter)))
-                        {
-                            Ok(Ok(())) => None,
-                            Ok(Err(error)) => Some((error, Some(&delivered.event))),
-                            Err(panic) => Some((
-                                PluginError::new(format!("panicked: {}", panic_message(&*panic))),
-                                Some(&delivered.event),
-                            )),
-                        }
+                        handle_caught(&mut **plugin, &input, &mut emitter)
+                            .err()
+                            .map(|error| (error, Some(&delivered.event)))
                     }
                     Item::Undecodable(error) => {
                         let stand_in = stand_in_event(&self.input_name, error);
@@ -522,12 +497,23 @@ fn stand_in_event(topic: &str, error: &DecodeError) -> Event {
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".to_owned()
+/// `plugin.handle`, with a panic turned into the error `panicked: <message>`.
+pub(super) fn handle_caught(
+    plugin: &mut dyn Plugin,
+    input: &Input<'_>,
+    out: &mut Emitter,
+) -> Result<(), PluginError> {
+    match catch_unwind(AssertUnwindSafe(|| plugin.handle(input, out))) {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = if let Some(s) = panic.downcast_ref::<&str>() {
+                (*s).to_owned()
+            } else if let Some(s) = panic.downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "a panic without a message".to_owned()
+            };
+            Err(PluginError::new(format!("panicked: {message}")))
+        }
     }
 }

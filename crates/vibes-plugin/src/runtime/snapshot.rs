@@ -11,6 +11,7 @@ use vibes_log::backend::{LogBackend, Record};
 use vibes_log::{AppendOptions, Offset, TopicConfig, TopicName};
 
 use crate::error::RuntimeError;
+use crate::plugin::Plugin;
 
 /// Largest chunk of state per record: well under the log's payload limit.
 const CHUNK: usize = 8 * 1024 * 1024;
@@ -43,6 +44,20 @@ pub(crate) struct Header {
 pub(crate) struct Snapshot {
     pub(crate) header: Header,
     pub(crate) state: Vec<u8>,
+}
+
+impl Snapshot {
+    /// Restores `plugin` from it; returns its header, or `None` with a warning when the
+    /// plugin refuses the bytes (a full replay follows).
+    pub(crate) fn restore_into(self, plugin: &mut dyn Plugin) -> Option<Header> {
+        match plugin.restore(&self.state) {
+            Ok(()) => Some(self.header),
+            Err(e) => {
+                tracing::warn!(plugin = %plugin.manifest().name, error = %e, "the stored snapshot does not restore; replaying everything");
+                None
+            }
+        }
+    }
 }
 
 pub(crate) struct SnapshotStore {
@@ -157,6 +172,41 @@ impl SnapshotStore {
             return Err(self.stored(at, "its chunks do not match its length and checksum"));
         }
         Ok(Some(Snapshot { header, state }))
+    }
+
+    /// The newest snapshot a plugin of manifest `version` reading `input` on exactly
+    /// `partitions` can restore; `None`, with a warning saying why, when the stored one
+    /// is of another version or input, or does not load (a full replay follows).
+    pub(crate) async fn load_usable(
+        &self,
+        version: u32,
+        input: &str,
+        partitions: &[u32],
+    ) -> Option<Snapshot> {
+        let plugin = &self.plugin;
+        match self.load_latest().await {
+            Ok(Some(snapshot)) => {
+                let header = &snapshot.header;
+                if header.version == version
+                    && header.input == input
+                    && header
+                        .positions
+                        .keys()
+                        .copied()
+                        .eq(partitions.iter().copied())
+                {
+                    Some(snapshot)
+                } else {
+                    tracing::warn!(%plugin, "the stored snapshot is of another version or input; replaying everything");
+                    None
+                }
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(%plugin, error = %e, "cannot load the stored snapshot; replaying everything");
+                None
+            }
+        }
     }
 
     /// Stores `state` as covering `positions`, unless the newest snapshot already

@@ -146,10 +146,14 @@ pub(super) async fn run_once(
     run.update_lag(&input, positions(&consumer)).await;
     let mut lag_measured = Instant::now();
     let mut stores = 0u64;
-    status.update(|s| s.state = PluginState::Replaying);
-    if run.replay_done(&consumer) {
-        status.update(|s| s.state = PluginState::Live);
-    }
+    let mut live = run.replay_done(&consumer);
+    status.update(|s| {
+        s.state = if live {
+            PluginState::Live
+        } else {
+            PluginState::Replaying
+        }
+    });
 
     loop {
         if *stop.borrow() {
@@ -191,7 +195,8 @@ pub(super) async fn run_once(
             run.commit(&mut consumer, &items).await?;
             run.maybe_snapshot(plugin, positions(&consumer)).await?;
         }
-        if status.get().state == PluginState::Replaying && run.replay_done(&consumer) {
+        if !live && run.replay_done(&consumer) {
+            live = true;
             status.update(|s| s.state = PluginState::Live);
         }
         if idle || lag_measured.elapsed() >= LAG_EVERY {
@@ -230,7 +235,7 @@ impl Run<'_> {
             self.status
                 .update(|s| s.restored_from_snapshot = Some(header.handled));
         }
-        if from.is_empty() && self.status.get().restored_from_snapshot.is_some() {
+        if from.is_empty() {
             self.status.update(|s| s.restored_from_snapshot = None);
         }
         let partitions: Vec<u32> = self.committed.keys().copied().collect();

@@ -279,13 +279,7 @@ impl Outbox {
 
     /// Records waiting in the outbox, per partition that has any.
     pub fn depth(&self) -> Vec<OutboxDepth> {
-        let lanes: Vec<((TopicName, u32), Arc<Lane>)> = self
-            .inner
-            .lanes
-            .lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), Arc::clone(v)))
-            .collect();
+        let lanes = self.inner.all_lanes();
         let mut depth: Vec<OutboxDepth> = lanes
             .into_iter()
             .filter_map(|((topic, partition), lane)| {
@@ -332,13 +326,7 @@ impl Outbox {
     pub async fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.wake.notify_one();
-        let lanes: Vec<((TopicName, u32), Arc<Lane>)> = self
-            .inner
-            .lanes
-            .lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), Arc::clone(v)))
-            .collect();
+        let lanes = self.inner.all_lanes();
         for ((topic, partition), lane) in lanes {
             let mut state = lane.state.lock().await;
             for pending in &mut state.pending {
@@ -484,6 +472,15 @@ impl Inner {
                 .entry((topic.clone(), partition))
                 .or_default(),
         )
+    }
+
+    /// Every lane, taken out of the map so that no lock is held while they are used.
+    fn all_lanes(&self) -> Vec<((TopicName, u32), Arc<Lane>)> {
+        self.lanes
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect()
     }
 
     fn total_waiting(&self) -> u64 {

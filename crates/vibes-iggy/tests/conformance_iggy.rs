@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use vibes_iggy::{Connection, IggyLog, IggyLogOptions};
 use vibes_log::backend::LogBackend;
-use vibes_log::testkit::{self, Capabilities, Harness};
+use vibes_log::testkit::{Capabilities, Harness};
 
 struct IggyHarness {
     connection: Connection,
@@ -43,34 +43,7 @@ fn conformance_suite_on_a_real_iggy_server() {
     let harness = Arc::new(IggyHarness {
         connection: server.connection(),
     });
-    let only = std::env::var("CONFORMANCE_ONLY").ok();
-    let mut failures = Vec::new();
-    let mut ran = 0;
-    for name in testkit::BEHAVIOURS {
-        if only.as_deref().is_some_and(|o| !name.contains(o)) {
-            continue;
-        }
-        ran += 1;
-        // Each behaviour on its own thread and runtime, so one that panics is reported
-        // and the others still run.
-        let h = Arc::clone(&harness);
-        let result = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(testkit::run(name, &*h));
-        })
-        .join();
-        match result {
-            Ok(()) => eprintln!("ok    {name}"),
-            Err(_) => {
-                eprintln!("FAIL  {name}");
-                failures.push(*name);
-            }
-        }
-    }
+    let (ran, failures) = common::run_conformance(harness.clone());
     runtime.block_on(server.stop());
     assert!(ran > 0, "no behaviour ran");
     assert!(failures.is_empty(), "failed on iggy-server: {failures:?}");

@@ -88,3 +88,39 @@ impl TestServer {
         }
     }
 }
+
+/// Runs every conformance behaviour (or those whose name contains
+/// `CONFORMANCE_ONLY`) on `harness`, each on its own thread and runtime so that one
+/// that panics is reported and the others still run. Returns how many ran and the
+/// names of those that failed.
+pub fn run_conformance(
+    harness: std::sync::Arc<dyn vibes_log::testkit::Harness>,
+) -> (usize, Vec<&'static str>) {
+    let only = std::env::var("CONFORMANCE_ONLY").ok();
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for name in vibes_log::testkit::BEHAVIOURS {
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        ran += 1;
+        let h = std::sync::Arc::clone(&harness);
+        let result = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(vibes_log::testkit::run(name, &*h));
+        })
+        .join();
+        match result {
+            Ok(()) => eprintln!("ok    {name}"),
+            Err(_) => {
+                eprintln!("FAIL  {name}");
+                failures.push(*name);
+            }
+        }
+    }
+    (ran, failures)
+}

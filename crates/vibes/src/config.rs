@@ -564,6 +564,12 @@ impl Config {
         }
     }
 
+    /// The durability every append uses unless a command's flag says otherwise:
+    /// `log.durability`, with this config's sync interval.
+    pub fn log_durability(&self) -> Durability {
+        self.durability_of(self.durability)
+    }
+
     /// Checks a durability flag value against the allowed levels.
     pub fn parse_durability_flag(&self, text: &str) -> Result<Durability, ConfigError> {
         DurabilityLevel::parse(text)

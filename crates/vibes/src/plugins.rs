@@ -43,7 +43,7 @@ pub fn runtime(storage: &Storage) -> Runtime {
     let config = &storage.config;
     let mut options = RuntimeOptions::new(config.topic.as_str())
         .input_partitions(config.partitions)
-        .durability(config.durability_of(config.durability));
+        .durability(config.log_durability());
     // Crash tests only: abort between storing a batch's outputs and committing it.
     options.abort_after_stores = std::env::var(FAULT_ABORT_AFTER_STORES)
         .ok()

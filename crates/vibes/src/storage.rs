@@ -106,7 +106,7 @@ impl Storage {
     pub fn append_options(&self, flag: Option<&str>) -> Result<AppendOptions> {
         let durability = match flag {
             Some(level) => self.config.parse_durability_flag(level)?,
-            None => self.config.durability_of(self.config.durability),
+            None => self.config.log_durability(),
         };
         Ok(AppendOptions::durability(durability))
     }
@@ -196,7 +196,7 @@ async fn connect_iggy(config: &Config) -> Result<IggyLog> {
     };
     let address = connection.tcp_address.clone();
     // Acknowledged as `log.durability` asks, like every backend.
-    let options = IggyLogOptions::default().durability(config.durability_of(config.durability));
+    let options = IggyLogOptions::default().durability(config.log_durability());
     IggyLog::connect(connection, options)
         .await
         .with_context(|| format!("connecting to iggy-server at {address}"))
@@ -211,7 +211,7 @@ fn file_options(config: &Config) -> FileLogOptions {
         retention = retention.max_bytes(bytes);
     }
     FileLogOptions::default()
-        .durability(config.durability_of(config.durability))
+        .durability(config.log_durability())
         .segment_bytes(config.segment_bytes)
         .retention(retention)
 }

@@ -12,7 +12,7 @@ use vibes_log::backend::LogBackend;
 use vibes_log::{EventLog, InMemoryLog, TopicName};
 
 use crate::error::{QueryError, RuntimeError};
-use crate::plugin::{Plugin, QueryArgs};
+use crate::plugin::{Manifest, Plugin, QueryArgs};
 use crate::runtime::{Runtime, RuntimeOptions, SharedPlugin, Shutdown, query_plugin};
 use crate::status::{PluginState, PluginStatus, StatusHandle};
 
@@ -35,6 +35,7 @@ impl Default for Harness {
 /// What one run of a plugin produced.
 pub struct Outcome {
     plugin: SharedPlugin,
+    manifest: Manifest,
     /// The plugin's status when the run ended.
     pub status: PluginStatus,
     /// Every event in each of the plugin's topics (by full topic name), dead letters
@@ -54,9 +55,8 @@ impl std::fmt::Debug for Outcome {
 impl Outcome {
     /// The events of output topic `topic` (its name within the plugin's stream).
     pub fn topic(&self, topic: &str) -> &[Event] {
-        let manifest = self.plugin.lock().manifest();
         self.outputs
-            .get(&manifest.output_topic(topic))
+            .get(&self.manifest.output_topic(topic))
             .map_or(&[], Vec::as_slice)
     }
 
@@ -67,9 +67,7 @@ impl Outcome {
 
     /// Answers a query from the plugin's final state.
     pub fn query(&self, name: &str, args: &QueryArgs) -> Result<serde_json::Value, QueryError> {
-        let plugin = self.plugin.lock();
-        let manifest = plugin.manifest();
-        query_plugin(&**plugin, &manifest, name, args)
+        query_plugin(&**self.plugin.lock(), &self.manifest, name, args)
     }
 }
 
@@ -152,6 +150,7 @@ impl Harness {
         }
         Ok(Outcome {
             plugin: shared,
+            manifest,
             status: status.get(),
             outputs,
         })

@@ -605,6 +605,71 @@ fn tail_filters_by_type_source_and_session() {
     assert_eq!(count(&["--limit", "4"]), 4);
 }
 
+/// `tail --session` reads the sessions plugin's index of the session's records; `--from
+/// beginning` scans the log instead. Both print the same events, but an event stored
+/// twice (same id) is printed once from the index.
+#[test]
+fn tail_session_reads_the_sessions_index_and_follows_after_it() {
+    const MAIN: &str = "5f0c2a1e-8d4b-4c1f-9e7a-3b2d6c8f1a04";
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    let other = |n: u32| {
+        format!(
+            r#"{{"id":"0192f1a0-0000-7000-8000-0000000000{n:02}","type":"plugin.note","source":"test","timestamp":"2026-11-22T10:00:{n:02}Z","session_id":"s-other","n":{n}}}"#
+        )
+    };
+    let keyed_main = r#"{"id":"0192f1a0-0000-7000-8000-0000000000aa","type":"plugin.note","source":"test","timestamp":"2026-11-22T10:01:00Z","session_id":"5f0c2a1e-8d4b-4c1f-9e7a-3b2d6c8f1a04"}"#;
+    let input = format!("{}\n{}\n{keyed_main}\n", other(1), other(2));
+    sb.vibes().arg("emit").write_stdin(input).assert().code(0);
+    let tail = |args: &[&str]| {
+        let out = sb
+            .vibes()
+            .args(["tail", "--json"])
+            .args(args)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        json_lines(&out.stdout)
+    };
+    let indexed = tail(&["--session", MAIN]);
+    assert_eq!(indexed.len(), 26, "25 Claude events and the keyed note");
+    assert_eq!(indexed, tail(&["--session", MAIN, "--from", "beginning"]));
+    assert_eq!(
+        tail(&["--session", MAIN, "--type", "claude.text"]),
+        tail(&["--session", MAIN, "--type", "claude.text", "--from", "beginning"])
+    );
+    assert_eq!(tail(&["--session", MAIN, "--limit", "3"]), indexed[..3]);
+    assert_eq!(tail(&["--session", "s-other"]).len(), 2);
+    assert!(tail(&["--session", "nobody"]).is_empty());
+
+    // The note stored again: the scan shows both copies, the index one.
+    sb.vibes()
+        .arg("emit")
+        .write_stdin(format!("{keyed_main}\n"))
+        .assert()
+        .code(0);
+    assert_eq!(tail(&["--session", MAIN, "--from", "beginning"]).len(), 27);
+    assert_eq!(tail(&["--session", MAIN]), indexed);
+
+    // Following goes on after the indexed records without repeating them.
+    let mut follower = sb.spawn(&["tail", "-f", "--json", "--session", "s-other"]);
+    let rx = line_reader(&mut follower);
+    let first = take_lines(&rx, 2);
+    assert!(first[0].contains(r#""n":1"#) && first[1].contains(r#""n":2"#), "{first:?}");
+    sb.vibes()
+        .arg("emit")
+        .write_stdin(format!("{keyed_main}\n{}\n", other(3)))
+        .assert()
+        .code(0);
+    let next = take_lines(&rx, 1);
+    assert!(next[0].contains(r#""n":3"#), "{next:?}");
+    assert!(
+        rx.recv_timeout(Duration::from_millis(1500)).is_err(),
+        "nothing else of s-other"
+    );
+    stop(follower);
+}
+
 #[test]
 fn tail_starts_where_from_says() {
     let sb = Sandbox::new();

@@ -1,16 +1,20 @@
-//! The sessions plugin: per-session statistics (the fold behind `vibes stats`) and each
-//! session's record addresses (so `vibes tail --session` reads only that session).
+//! The sessions plugin: per-session statistics (the fold behind `vibes stats`) and the
+//! record addresses of every session and bead (every partition key), so
+//! `vibes tail --session ID` reads only that id's records.
 //!
 //! Reads: session and Claude events of the host's event topic. Writes: a
 //! `sessions.summary` event into `sessions/summaries` when a session ends (again when
 //! a later end of the same session changes it). Answers:
 //! - `stats [session]`: `{"sessions": [...], "totals": {...}}`, sessions by start time;
 //! - `session ID`: one session's statistics;
-//! - `addresses ID`: `{"session_id", "records", "runs": [{"partition","start","len"}]}`;
+//! - `addresses ID`: `{"session_id", "records", "runs": [{"partition","start","len"}]}`
+//!   for any partition key (a session or a bead id);
 //! - `sessions`: every session id with its start, end and outcome.
 //!
-//! Each event id counts once, so a session stored twice is counted once. The state is
-//! saved in snapshots every 50,000 events.
+//! Each event id counts once, so a session stored twice is counted once and indexed
+//! once (ids are remembered per key as 64-bit fingerprints: two distinct events of one
+//! key collide with odds below n²/2⁶⁴). The state is saved in snapshots every 50,000
+//! events.
 //!
 //! Depends on `vibes-events`, `vibes-log` and `vibes-plugin` only.
 
@@ -36,20 +40,30 @@ pub const SUMMARIES: &str = "summaries";
 /// The type of a session summary event.
 pub const SUMMARY_TYPE: &str = "sessions.summary";
 
-/// The plugin: its state is every session's statistics and addresses.
+/// The plugin: its state is every session's statistics and every key's addresses.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Sessions {
-    sessions: BTreeMap<String, Session>,
+    /// By partition key (a session id, a bead id, ...).
+    keys: BTreeMap<String, Keyed>,
     /// Events that were stored more than once (same id), counted once.
     duplicates: u64,
 }
 
+/// What is known of one partition key.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Session {
-    stats: SessionStats,
+struct Keyed {
+    /// Statistics, once a session event of this key was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stats: Option<SessionStats>,
     index: AddressIndex,
-    /// Ids counted, so a repeated event counts once.
-    seen: BTreeSet<u128>,
+    /// Fingerprints of the ids indexed, so a repeated event counts once.
+    seen: BTreeSet<u64>,
+}
+
+/// The 64 bits of an id that a derived or random UUID fills from its hash or random
+/// part.
+fn fingerprint(event: &Event) -> u64 {
+    event.id.as_u128() as u64
 }
 
 impl Sessions {
@@ -61,31 +75,33 @@ impl Sessions {
     /// Folds one event stored at `address`; returns whether it was a session's end
     /// (newly counted).
     pub fn add(&mut self, event: &Event, address: vibes_log::RecordAddress) -> bool {
-        let Some(id) = session_of(event) else {
+        let Some(key) = event.partition_key() else {
             return false;
         };
-        let session = self
-            .sessions
-            .entry(id.to_owned())
-            .or_insert_with(|| Session {
-                stats: SessionStats::new(id),
-                ..Session::default()
-            });
-        if !session.seen.insert(event.id.as_u128()) {
+        let keyed = self.keys.entry(key.to_owned()).or_default();
+        if !keyed.seen.insert(fingerprint(event)) {
             self.duplicates += 1;
             return false;
         }
-        session.index.add(address);
-        session.stats.add(event);
+        keyed.index.add(address);
+        let Some(id) = session_of(event) else {
+            return false;
+        };
+        keyed
+            .stats
+            .get_or_insert_with(|| SessionStats::new(id))
+            .add(event);
         std::matches!(event.data, EventData::SessionEnd(_))
+    }
+
+    fn stats(&self) -> impl Iterator<Item = &SessionStats> {
+        self.keys.values().filter_map(|k| k.stats.as_ref())
     }
 
     /// Every session's statistics (only `only` if given), by start time, and totals.
     pub fn report(&self, only: Option<&str>) -> (Vec<&SessionStats>, Totals) {
         let mut sessions: Vec<&SessionStats> = self
-            .sessions
-            .values()
-            .map(|s| &s.stats)
+            .stats()
             .filter(|s| only.is_none_or(|id| s.session_id == id))
             .collect();
         sessions.sort_by(|a, b| a.start.cmp(&b.start).then(a.session_id.cmp(&b.session_id)));
@@ -93,9 +109,10 @@ impl Sessions {
         (sessions, totals)
     }
 
-    /// One session's record addresses.
-    pub fn addresses(&self, session: &str) -> Option<&AddressIndex> {
-        self.sessions.get(session).map(|s| &s.index)
+    /// The record addresses of one partition key (a session or bead id), each event
+    /// once.
+    pub fn addresses(&self, key: &str) -> Option<&AddressIndex> {
+        self.keys.get(key).map(|k| &k.index)
     }
 
     /// Events stored more than once.
@@ -103,9 +120,10 @@ impl Sessions {
         self.duplicates
     }
 
-    fn session(&self, id: &str) -> Result<&Session, QueryError> {
-        self.sessions
+    fn session(&self, id: &str) -> Result<&SessionStats, QueryError> {
+        self.keys
             .get(id)
+            .and_then(|k| k.stats.as_ref())
             .ok_or_else(|| QueryError::NotFound(format!("no session {id}")))
     }
 }
@@ -122,7 +140,7 @@ impl Plugin for Sessions {
             .query("session", "one session's statistics", &["id"])
             .query(
                 "addresses",
-                "where one session's records are stored",
+                "where one session's (or bead's) records are stored",
                 &["id"],
             )
             .query(
@@ -130,6 +148,7 @@ impl Plugin for Sessions {
                 "every session with its start, end and outcome",
                 &[],
             )
+            .version(2)
             .snapshot_every(50_000)
     }
 
@@ -137,7 +156,9 @@ impl Plugin for Sessions {
         if self.add(input.event, input.address)
             && let Some(id) = session_of(input.event)
         {
-            let stats = &self.sessions[id].stats;
+            let stats = self
+                .session(id)
+                .map_err(|e| PluginError::new(e.to_string()))?;
             let fields = serde_json::to_value(stats)
                 .map_err(|e| PluginError::new(format!("encoding a summary: {e}")))?;
             out.emit(SUMMARIES, SUMMARY_TYPE, fields)?;
@@ -155,17 +176,16 @@ impl Plugin for Sessions {
                 let (sessions, totals) = self.report(only);
                 Ok(json!({ "sessions": sessions, "totals": totals }))
             }
-            "session" => {
-                let session = self.session(args.require("id")?)?;
-                Ok(json!(session.stats))
-            }
+            "session" => Ok(json!(self.session(args.require("id")?)?)),
             "addresses" => {
                 let id = args.require("id")?;
-                let session = self.session(id)?;
+                let index = self
+                    .addresses(id)
+                    .ok_or_else(|| QueryError::NotFound(format!("no records with key {id}")))?;
                 Ok(json!({
                     "session_id": id,
-                    "records": session.index.len(),
-                    "runs": session.index.runs(),
+                    "records": index.len(),
+                    "runs": index.runs(),
                 }))
             }
             "sessions" => Ok(Value::Array(

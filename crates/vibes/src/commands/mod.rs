@@ -9,6 +9,7 @@ pub mod ingest_claude;
 pub mod plugin_list;
 pub mod plugin_query;
 pub mod serve;
+pub mod session;
 pub mod stats;
 pub mod tail;
 pub mod topics;

@@ -12,7 +12,7 @@ use vibes_log::{
     StartFrom,
 };
 
-use super::{EndsNow, private_group};
+use super::{EndsNow, private_group, session};
 use crate::cli::{GlobalArgs, TailArgs};
 use crate::output::{self, DataOut, Outcome};
 use crate::storage::Storage;
@@ -86,6 +86,38 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
             return Ok(Outcome::Clean);
         }
     };
+    let color = !args.json && output::use_color(global.color, output::stdout_is_terminal());
+    let display = DisplayOptions::plain().color(color);
+    let mut out = DataOut::new(args.follow);
+    // One session's history, read where the sessions plugin's index says it is.
+    let mut indexed = None;
+    if let Some(key) = &selection.session
+        && from.is_none()
+        && group.is_none()
+    {
+        let done = session::print_indexed(
+            storage,
+            &log,
+            key,
+            global,
+            &mut |event| {
+                if !selection.filter.matches(event) {
+                    return Ok(true);
+                }
+                let text = if args.json {
+                    event.to_json().context("encoding an event")?
+                } else {
+                    event.line(display).to_string()
+                };
+                Ok(out.line(&text)?.is_ok())
+            },
+            args.limit,
+        )?;
+        if out.flush()?.is_err() || !args.follow || done.stopped {
+            return Ok(Outcome::partial_if(done.undecodable > 0));
+        }
+        indexed = Some(done);
+    }
     // Without --group, a private group that never commits: nothing is stored for it.
     let group_name = match &group {
         Some(g) => g.as_str().to_owned(),
@@ -101,6 +133,12 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
     if let Some(from) = from {
         seek(storage, &log, &mut consumer, from)?;
     }
+    // Following an indexed session: go on after what the index covered.
+    if let Some(done) = &indexed {
+        for (&partition, &end) in &done.read_to {
+            storage.block_on(consumer.seek_partition(partition, SeekPosition::Offset(end)))?;
+        }
+    }
     // Without -f, stop at the end as it is now.
     let stop_at = if args.follow {
         None
@@ -108,11 +146,8 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
         Some(EndsNow::read(storage, &log, &consumer)?)
     };
 
-    let color = !args.json && output::use_color(global.color, output::stdout_is_terminal());
-    let display = DisplayOptions::plain().color(color);
-    let mut out = DataOut::new(args.follow);
-    let mut printed = 0u64;
-    let mut undecodable = 0u64;
+    let mut printed = indexed.as_ref().map_or(0, |done| done.printed);
+    let mut undecodable = indexed.as_ref().map_or(0, |done| done.undecodable);
     let commits = group.is_some();
     loop {
         if stop_at.as_ref().is_some_and(|ends| ends.reached(&consumer)) {

@@ -1,0 +1,108 @@
+//! One session's (or bead's) stored records, read where the sessions plugin's index says
+//! they are instead of scanning the log: the plugin is rebuilt from its newest snapshot,
+//! then only the runs of offsets the index lists are read.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use vibes_events::Event;
+use vibes_log::backend::partition_for_key;
+use vibes_log::{EventLog, Offset};
+use vibes_plugin_sessions::Sessions;
+
+use crate::cli::GlobalArgs;
+use crate::storage::Storage;
+
+/// Records read per request.
+const STEP: u64 = 4096;
+
+/// What reading one key's indexed records did.
+#[derive(Debug, Default)]
+pub struct Indexed {
+    /// Events handed to the printer.
+    pub printed: u64,
+    /// Records that did not decode (reported on stderr).
+    pub undecodable: u64,
+    /// The printer asked to stop, or the limit was reached.
+    pub stopped: bool,
+    /// Per partition, the offset after which the index knows nothing: where a follower
+    /// goes on without repeating a record.
+    pub read_to: BTreeMap<u32, Offset>,
+}
+
+/// Hands every indexed event of `key` to `print` (in stored order, each once), up to
+/// `limit`. `print` returns whether to go on.
+pub fn print_indexed(
+    storage: &Storage,
+    log: &EventLog<Event>,
+    key: &str,
+    global: &GlobalArgs,
+    print: &mut dyn FnMut(&Event) -> Result<bool>,
+    limit: Option<u64>,
+) -> Result<Indexed> {
+    let topic = log.topic().clone();
+    // Every record of `key` at or past these offsets was appended after the rebuild
+    // began, so it is not in the index.
+    let mut read_to = BTreeMap::new();
+    for partition in 0..log.partitions() {
+        let marks = storage.block_on(log.watermarks(partition))?;
+        read_to.insert(partition, marks.high);
+    }
+    let mut plugin = Sessions::new();
+    super::plugin_query::rebuild(storage, &mut plugin, global)?;
+    let mut done = Indexed::default();
+    let own = partition_for_key(Some(key.as_bytes()), log.partitions());
+    let Some(index) = plugin.addresses(key) else {
+        done.read_to = read_to;
+        return Ok(done);
+    };
+    'runs: for run in index.runs() {
+        let end = run.start + run.len;
+        let mut next = run.start;
+        while next < end {
+            let want = usize::try_from((end - next).min(STEP)).unwrap_or(STEP as usize);
+            let records = storage
+                .block_on(storage.backend.read(&topic, run.partition, next, want))
+                .with_context(|| format!("reading partition {} of {topic}", run.partition))?;
+            let Some(last) = records.last() else {
+                break;
+            };
+            next = last.address.offset + 1;
+            for record in records {
+                let offset = record.address.offset;
+                if offset < run.start || offset >= end {
+                    continue;
+                }
+                let event = match Event::from_json_slice(&record.payload) {
+                    Ok(event) => event,
+                    Err(e) => {
+                        done.undecodable += 1;
+                        eprintln!(
+                            "warning: skipped a record that does not decode: {topic} partition {} offset {offset}: {e}",
+                            run.partition
+                        );
+                        continue;
+                    }
+                };
+                if event.partition_key() != Some(key) {
+                    continue;
+                }
+                if !print(&event)? {
+                    done.stopped = true;
+                    break 'runs;
+                }
+                done.printed += 1;
+                if limit.is_some_and(|limit| done.printed >= limit) {
+                    done.stopped = true;
+                    break 'runs;
+                }
+            }
+        }
+        if run.partition == own {
+            let at = read_to.entry(own).or_insert(0);
+            *at = (*at).max(end);
+        }
+    }
+    done.read_to = read_to;
+    Ok(done)
+}

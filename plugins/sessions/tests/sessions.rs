@@ -1,0 +1,147 @@
+//! The sessions plugin under the real runtime: statistics, summaries, and the address
+//! index that `vibes tail --session` reads.
+
+use serde_json::{Value, json};
+use vibes_events::Event;
+use vibes_plugin::QueryArgs;
+use vibes_plugin::testing;
+use vibes_plugin_sessions::{SUMMARIES, SUMMARY_TYPE, Sessions};
+
+fn event(value: Value) -> Event {
+    Event::from_json(&value.to_string()).expect("a valid event")
+}
+
+fn session_events(session: &str, minute: u32) -> Vec<Event> {
+    let t = |s: u32| format!("2026-11-20T10:{minute:02}:{s:02}Z");
+    vec![
+        event(
+            json!({"id": format!("0193a000-0000-7000-8000-{:06x}{:06x}", minute, 1),
+            "type": "session.start", "timestamp": t(0), "source": "claude",
+            "session_id": session, "model": "claude-sonnet-4-5", "tools": []}),
+        ),
+        event(
+            json!({"id": format!("0193a000-0000-7000-8000-{:06x}{:06x}", minute, 2),
+            "type": "claude.tool_use", "timestamp": t(1), "source": "claude",
+            "session_id": session, "tool_id": format!("t-{session}"), "tool_name": "Bash",
+            "input": {"command": "ls"}}),
+        ),
+        event(
+            json!({"id": format!("0193a000-0000-7000-8000-{:06x}{:06x}", minute, 3),
+            "type": "claude.tool_result", "timestamp": t(2), "source": "claude",
+            "session_id": session, "tool_id": format!("t-{session}"), "is_error": true,
+            "content": "no such file"}),
+        ),
+        // A type this build does not know, keyed by the session: indexed, not counted.
+        event(
+            json!({"id": format!("0193a000-0000-7000-8000-{:06x}{:06x}", minute, 4),
+            "type": "claude.future_thing", "timestamp": t(3), "source": "claude",
+            "session_id": session}),
+        ),
+        event(
+            json!({"id": format!("0193a000-0000-7000-8000-{:06x}{:06x}", minute, 5),
+            "type": "session.end", "timestamp": t(4), "source": "claude",
+            "session_id": session, "num_turns": 3, "total_cost_usd": 0.25,
+            "duration_ms": 4000}),
+        ),
+    ]
+}
+
+fn bead_event() -> Event {
+    event(
+        json!({"id": "0193a000-0000-7000-8000-0000000000b1", "type": "bead.created",
+        "timestamp": "2026-11-20T09:00:00Z", "source": "bd", "bead_id": "vb-1",
+        "title": "a bead", "status": "open", "priority": 2, "issue_type": "task"}),
+    )
+}
+
+fn addresses(outcome: &testing::Outcome, key: &str) -> Value {
+    outcome
+        .query("addresses", &QueryArgs::new().with("id", key))
+        .expect("addresses")
+}
+
+#[tokio::test]
+async fn stats_count_each_event_once_and_summaries_follow_ends() {
+    let mut events = session_events("s-a", 1);
+    events.extend(session_events("s-b", 2));
+    // s-a stored a second time: counted once, summarised once.
+    events.extend(session_events("s-a", 1));
+    let outcome = testing::run(Box::new(Sessions::new()), &events)
+        .await
+        .expect("run");
+    let stats = outcome.query("stats", &QueryArgs::new()).expect("stats");
+    assert_eq!(stats["totals"]["sessions"], 2, "{stats}");
+    assert_eq!(stats["totals"]["tool_calls"], 2, "{stats}");
+    assert_eq!(stats["totals"]["tool_errors"], 2, "{stats}");
+    assert_eq!(stats["totals"]["succeeded"], 2, "{stats}");
+    let sessions: Vec<&str> = stats["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| s["session_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(sessions, ["s-a", "s-b"]);
+    let summaries = outcome.topic(SUMMARIES);
+    assert_eq!(summaries.len(), 2, "one summary per ended session");
+    assert!(summaries.iter().all(|e| e.event_type() == SUMMARY_TYPE));
+}
+
+#[tokio::test]
+async fn every_keyed_event_is_indexed_once_bead_ids_included() {
+    let mut events = vec![bead_event()];
+    events.extend(session_events("s-a", 1));
+    events.extend(session_events("s-a", 1));
+    let outcome = testing::run(Box::new(Sessions::new()), &events)
+        .await
+        .expect("run");
+    let a = addresses(&outcome, "s-a");
+    assert_eq!(
+        a["records"], 5,
+        "the unknown type is indexed, the copy is not: {a}"
+    );
+    let runs = a["runs"].as_array().expect("runs");
+    assert_eq!(
+        runs.len(),
+        1,
+        "one session on one partition is one run: {a}"
+    );
+    let bead = addresses(&outcome, "vb-1");
+    assert_eq!(bead["records"], 1, "{bead}");
+    // A bead is indexed but is not a session.
+    let err = outcome
+        .query("session", &QueryArgs::new().with("id", "vb-1"))
+        .expect_err("a bead has no session statistics");
+    assert!(err.to_string().contains("no session vb-1"), "{err}");
+    assert!(
+        outcome
+            .query("addresses", &QueryArgs::new().with("id", "nope"))
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn state_survives_save_and_restore() {
+    use vibes_plugin::Plugin;
+    let events = session_events("s-a", 1);
+    let mut first = Sessions::new();
+    let harness = testing::Harness::new();
+    harness.append(&events).await;
+    harness
+        .runtime()
+        .rebuild(&mut first, |_| {})
+        .await
+        .expect("rebuild");
+    let bytes = first.save().expect("saves");
+    let mut second = Sessions::new();
+    second.restore(&bytes).expect("restores");
+    let args = QueryArgs::new();
+    assert_eq!(
+        first.query("stats", &args).expect("stats"),
+        second.query("stats", &args).expect("stats")
+    );
+    let key = QueryArgs::new().with("id", "s-a");
+    assert_eq!(
+        first.query("addresses", &key).expect("addresses"),
+        second.query("addresses", &key).expect("addresses")
+    );
+}

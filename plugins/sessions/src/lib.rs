@@ -19,9 +19,10 @@
 //! Depends on `vibes-events`, `vibes-log` and `vibes-plugin` only.
 
 mod index;
+mod seen;
 mod stats;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -29,6 +30,7 @@ use vibes_events::{Event, EventData};
 use vibes_plugin::{Emitter, Input, Manifest, Plugin, PluginError, QueryArgs, QueryError};
 
 pub use index::{AddressIndex, Run};
+use seen::Seen;
 pub use stats::{SessionStats, Totals, session_of};
 
 /// The plugin's name (and stream).
@@ -41,6 +43,10 @@ pub const SUMMARIES: &str = "summaries";
 pub const SUMMARY_TYPE: &str = "sessions.summary";
 
 /// The plugin: its state is every session's statistics and every key's addresses.
+///
+/// Saved as: the magic line, the length of the JSON part (8 bytes, little-endian), the
+/// JSON part (statistics, addresses and how many ids each key holds), then each key's
+/// id fingerprints as 8 little-endian bytes each, keys in the JSON part's order.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Sessions {
     /// By partition key (a session id, a bead id, ...).
@@ -56,9 +62,17 @@ struct Keyed {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     stats: Option<SessionStats>,
     index: AddressIndex,
-    /// Fingerprints of the ids indexed, so a repeated event counts once.
-    seen: BTreeSet<u64>,
+    /// Fingerprints of the ids indexed, so a repeated event counts once (saved apart,
+    /// in binary).
+    #[serde(skip)]
+    seen: Seen,
+    /// How many fingerprints `seen` holds, in a saved state.
+    #[serde(default)]
+    ids: u64,
 }
+
+/// The first bytes of a saved state.
+const SAVED_MAGIC: &[u8] = b"vibes-sessions/2\n";
 
 /// The 64 bits of an id that a derived or random UUID fills from its hash or random
 /// part.
@@ -118,6 +132,77 @@ impl Sessions {
     /// Events stored more than once.
     pub fn duplicates(&self) -> u64 {
         self.duplicates
+    }
+
+    /// The saved form (see the type's doc).
+    fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
+        #[derive(Serialize)]
+        struct Part<'a> {
+            keys: BTreeMap<&'a str, KeyedPart<'a>>,
+            duplicates: u64,
+        }
+        #[derive(Serialize)]
+        struct KeyedPart<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            stats: Option<&'a SessionStats>,
+            index: &'a AddressIndex,
+            ids: u64,
+        }
+        let part = Part {
+            keys: self
+                .keys
+                .iter()
+                .map(|(k, v)| {
+                    let keyed = KeyedPart {
+                        stats: v.stats.as_ref(),
+                        index: &v.index,
+                        ids: v.seen.len() as u64,
+                    };
+                    (k.as_str(), keyed)
+                })
+                .collect(),
+            duplicates: self.duplicates,
+        };
+        let json = serde_json::to_vec(&part)?;
+        let mut out = Vec::with_capacity(SAVED_MAGIC.len() + 8 + json.len());
+        out.extend_from_slice(SAVED_MAGIC);
+        out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+        out.extend_from_slice(&json);
+        for keyed in self.keys.values() {
+            keyed.seen.write_to(&mut out);
+        }
+        Ok(out)
+    }
+
+    /// Reads the saved form; the error says what does not fit.
+    fn decode(bytes: &[u8]) -> Result<Sessions, String> {
+        let rest = bytes
+            .strip_prefix(SAVED_MAGIC)
+            .ok_or("it is not a saved sessions state of this version")?;
+        let (len, rest) = rest
+            .split_first_chunk::<8>()
+            .ok_or("it ends before the length of its JSON part")?;
+        let len = usize::try_from(u64::from_le_bytes(*len)).map_err(|e| e.to_string())?;
+        if rest.len() < len {
+            return Err(format!("its JSON part needs {len} bytes, {} are left", rest.len()));
+        }
+        let (json, mut ids) = rest.split_at(len);
+        let mut state: Sessions = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        for (key, keyed) in &mut state.keys {
+            let n = usize::try_from(keyed.ids)
+                .ok()
+                .and_then(|n| n.checked_mul(8))
+                .filter(|n| *n <= ids.len())
+                .ok_or_else(|| format!("the ids of key {key} run past the end"))?;
+            let (mine, others) = ids.split_at(n);
+            keyed.seen = Seen::read_from(mine).map_err(|e| format!("key {key}: {e}"))?;
+            keyed.ids = 0;
+            ids = others;
+        }
+        if !ids.is_empty() {
+            return Err(format!("{} bytes are left after the last key's ids", ids.len()));
+        }
+        Ok(state)
     }
 
     fn session(&self, id: &str) -> Result<&SessionStats, QueryError> {
@@ -207,11 +292,11 @@ impl Plugin for Sessions {
     }
 
     fn save(&self) -> Option<Vec<u8>> {
-        serde_json::to_vec(self).ok()
+        self.encode().ok()
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        *self = serde_json::from_slice(bytes)
+        *self = Self::decode(bytes)
             .map_err(|e| PluginError::new(format!("the snapshot does not decode: {e}")))?;
         Ok(())
     }

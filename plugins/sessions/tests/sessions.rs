@@ -144,4 +144,24 @@ async fn state_survives_save_and_restore() {
         first.query("addresses", &key).expect("addresses"),
         second.query("addresses", &key).expect("addresses")
     );
+    // The restored state remembers the ids it counted.
+    let address = vibes_log::RecordAddress {
+        partition: 0,
+        offset: 99,
+    };
+    second.add(&events[1], address);
+    assert_eq!(second.duplicates(), 1);
+    assert_eq!(second.save(), {
+        let mut third = Sessions::new();
+        third.restore(&bytes).expect("restores");
+        third.add(&events[1], address);
+        third.save()
+    });
+    // A damaged state is refused, not half restored.
+    for cut in [3, bytes.len() / 2, bytes.len() - 1] {
+        let err = Sessions::new()
+            .restore(&bytes[..cut])
+            .expect_err("a cut state does not restore");
+        assert!(err.to_string().contains("does not decode"), "{err}");
+    }
 }

@@ -87,6 +87,10 @@ pub struct Manifest {
     pub snapshot_every: u64,
 }
 
+/// Topics of a plugin's stream the runtime owns: dead letters, snapshots, and the
+/// states rebuilds saved. No output may take these names.
+pub(crate) const RESERVED_TOPICS: [&str; 3] = ["dead-letter", "snapshots", "rebuilt"];
+
 impl Manifest {
     /// A manifest for plugin `name`, version 1, reading everything of the host's event
     /// topic, writing nothing, answering nothing.
@@ -173,12 +177,18 @@ impl Manifest {
 
     /// The topic holding records the plugin could not handle.
     pub fn dead_letter_topic(&self) -> String {
-        self.output_topic("dead-letter")
+        self.output_topic(RESERVED_TOPICS[0])
     }
 
     /// The topic holding its snapshots.
     pub fn snapshot_topic(&self) -> String {
-        self.output_topic("snapshots")
+        self.output_topic(RESERVED_TOPICS[1])
+    }
+
+    /// The topic holding states that in-process rebuilds saved. They cover inputs whose
+    /// outputs may not be stored yet, so only rebuilds start from them, never a run.
+    pub fn rebuilt_topic(&self) -> String {
+        self.output_topic(RESERVED_TOPICS[2])
     }
 
     /// Checks the name and the topics: `ManifestError` says which is wrong and why.
@@ -212,7 +222,7 @@ impl Manifest {
                     ),
                 ));
             }
-            if ["dead-letter", "snapshots"].contains(&output.topic.as_str()) {
+            if RESERVED_TOPICS.contains(&output.topic.as_str()) {
                 return Err(ManifestError::new(
                     &self.name,
                     format!("output {:?} is reserved for the runtime", output.topic),

@@ -144,7 +144,9 @@ impl Harness {
             .await
             .expect("memory lists topics")
         {
-            if topic.as_str().starts_with(&stream) && topic.topic() != "snapshots" {
+            if topic.as_str().starts_with(&stream)
+                && !["snapshots", "rebuilt"].contains(&topic.topic())
+            {
                 outputs.insert(topic.to_string(), self.read_all(&topic).await);
             }
         }

@@ -376,6 +376,83 @@ async fn rebuild_in_process_gives_the_state_of_a_live_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_saves_its_state_for_the_next_rebuild_but_never_for_a_run() {
+    let harness = Harness::new();
+    harness.append(&texts(0..30)).await;
+    let runtime = harness.runtime();
+    let mut first = Counter::with_snapshots(100, 1);
+    let rebuilt = runtime
+        .rebuild_saving(&mut *first, |_| {}, 10)
+        .await
+        .unwrap();
+    assert_eq!((rebuilt.read, rebuilt.saved), (30, true));
+
+    harness.append(&texts(30..36)).await;
+    let mut second = Counter::with_snapshots(100, 1);
+    let again = runtime
+        .rebuild_saving(&mut *second, |_| {}, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.from_snapshot, Some(30), "{again:?}");
+    assert_eq!(again.read, 6, "only what came after the saved state");
+    assert!(!again.saved, "6 records are fewer than the 10 asked for");
+    assert_eq!(second.query("count", &count_args("a")).unwrap(), json!(18));
+
+    // A run never starts from a rebuild's state: every output is stored.
+    let run = harness.run(Counter::with_snapshots(100, 1)).await.unwrap();
+    assert_eq!(run.status.restored_from_snapshot, None);
+    assert_eq!(
+        encoded(run.topic("thirds")),
+        encoded(
+            vibes_plugin::testing::run(Counter::boxed(), &texts(0..36))
+                .await
+                .unwrap()
+                .topic("thirds")
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_plugin_snapshots_when_it_goes_idle() {
+    let harness = Harness::new();
+    let runtime = Runtime::new(
+        Arc::new(harness.log().clone()),
+        RuntimeOptions::new(INPUT).poll(64, Duration::from_millis(10)),
+    );
+    let shutdown = Shutdown::new();
+    let running = runtime
+        .spawn(Arc::new(|| Counter::with_snapshots(100, 1)), &shutdown)
+        .unwrap();
+    let wait_for = |what: &str, done: &dyn Fn(&vibes_plugin::PluginStatus) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = running.status();
+            if done(&status) {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: {status:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    // 15 events: fewer than snapshot_every (100), more than a tenth of it.
+    harness.append(&texts(0..15)).await;
+    wait_for("an idle snapshot", &|s| s.snapshots == 1);
+    let mut fresh = Counter::with_snapshots(100, 1);
+    let rebuilt = runtime.rebuild(&mut *fresh, |_| {}).await.unwrap();
+    assert_eq!((rebuilt.from_snapshot, rebuilt.read), (Some(15), 0));
+
+    // 5 more are fewer than a tenth: handled, but no snapshot yet.
+    harness.append(&texts(15..20)).await;
+    wait_for("the 5 handled", &|s| s.processed == 20);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(running.status().snapshots, 1);
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(5), running.join())
+        .await
+        .expect("it stops when asked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_plugin_is_restarted_with_backoff_and_says_why() {
     let harness = Harness::new();
     harness.append(&texts(0..3)).await;

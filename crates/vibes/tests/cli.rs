@@ -636,7 +636,14 @@ fn tail_session_reads_the_sessions_index_and_follows_after_it() {
     assert_eq!(indexed, tail(&["--session", MAIN, "--from", "beginning"]));
     assert_eq!(
         tail(&["--session", MAIN, "--type", "claude.text"]),
-        tail(&["--session", MAIN, "--type", "claude.text", "--from", "beginning"])
+        tail(&[
+            "--session",
+            MAIN,
+            "--type",
+            "claude.text",
+            "--from",
+            "beginning"
+        ])
     );
     assert_eq!(tail(&["--session", MAIN, "--limit", "3"]), indexed[..3]);
     assert_eq!(tail(&["--session", "s-other"]).len(), 2);
@@ -655,7 +662,10 @@ fn tail_session_reads_the_sessions_index_and_follows_after_it() {
     let mut follower = sb.spawn(&["tail", "-f", "--json", "--session", "s-other"]);
     let rx = line_reader(&mut follower);
     let first = take_lines(&rx, 2);
-    assert!(first[0].contains(r#""n":1"#) && first[1].contains(r#""n":2"#), "{first:?}");
+    assert!(
+        first[0].contains(r#""n":1"#) && first[1].contains(r#""n":2"#),
+        "{first:?}"
+    );
     sb.vibes()
         .arg("emit")
         .write_stdin(format!("{keyed_main}\n{}\n", other(3)))

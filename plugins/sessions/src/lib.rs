@@ -184,7 +184,10 @@ impl Sessions {
             .ok_or("it ends before the length of its JSON part")?;
         let len = usize::try_from(u64::from_le_bytes(*len)).map_err(|e| e.to_string())?;
         if rest.len() < len {
-            return Err(format!("its JSON part needs {len} bytes, {} are left", rest.len()));
+            return Err(format!(
+                "its JSON part needs {len} bytes, {} are left",
+                rest.len()
+            ));
         }
         let (json, mut ids) = rest.split_at(len);
         let mut state: Sessions = serde_json::from_slice(json).map_err(|e| e.to_string())?;
@@ -200,7 +203,10 @@ impl Sessions {
             ids = others;
         }
         if !ids.is_empty() {
-            return Err(format!("{} bytes are left after the last key's ids", ids.len()));
+            return Err(format!(
+                "{} bytes are left after the last key's ids",
+                ids.len()
+            ));
         }
         Ok(state)
     }

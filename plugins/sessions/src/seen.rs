@@ -49,7 +49,10 @@ impl Seen {
     /// Errors (a length that is not a multiple of 8, or not ascending) say what is wrong.
     pub(crate) fn read_from(bytes: &[u8]) -> Result<Seen, String> {
         if bytes.len() % 8 != 0 {
-            return Err(format!("{} bytes of ids is not a whole number of ids", bytes.len()));
+            return Err(format!(
+                "{} bytes of ids is not a whole number of ids",
+                bytes.len()
+            ));
         }
         let base: Vec<u64> = bytes
             .chunks_exact(8)
@@ -88,7 +91,11 @@ mod tests {
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
             .collect();
-        assert_eq!(values, [0, 1, 5, 7, 9, u64::MAX], "base and added merge sorted");
+        assert_eq!(
+            values,
+            [0, 1, 5, 7, 9, u64::MAX],
+            "base and added merge sorted"
+        );
     }
 
     #[test]

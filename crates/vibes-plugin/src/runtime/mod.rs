@@ -225,6 +225,14 @@ impl Runtime {
         &self.options
     }
 
+    /// The options of its appends (outputs, dead letters, snapshots).
+    pub(crate) fn append_options(&self) -> vibes_log::AppendOptions {
+        self.options
+            .durability
+            .map(vibes_log::AppendOptions::durability)
+            .unwrap_or_default()
+    }
+
     /// The topic a plugin with `manifest` reads.
     pub fn input_of(&self, manifest: &Manifest) -> String {
         if manifest.input.is_empty() {

@@ -60,6 +60,10 @@ struct Run<'a> {
     options: AppendOptions,
 }
 
+/// When idle and live, a plugin snapshots once it handled this fraction of its
+/// `snapshot_every` since the last snapshot.
+const IDLE_SNAPSHOT_FRACTION: u64 = 10;
+
 pub(super) async fn run_once(
     runtime: &Runtime,
     plugin: &SharedPlugin,
@@ -135,11 +139,7 @@ pub(super) async fn run_once(
         .await?,
         handled: 0,
         handled_at_snapshot: 0,
-        options: runtime
-            .options
-            .durability
-            .map(AppendOptions::durability)
-            .unwrap_or_default(),
+        options: runtime.append_options(),
         manifest,
     };
     run.start_position(plugin, &mut consumer).await?;
@@ -193,11 +193,20 @@ pub(super) async fn run_once(
                 std::process::abort();
             }
             run.commit(&mut consumer, &items).await?;
-            run.maybe_snapshot(plugin, positions(&consumer)).await?;
+            let every = run.manifest.snapshot_every;
+            run.maybe_snapshot(plugin, positions(&consumer), every)
+                .await?;
         }
         if !live && run.replay_done(&consumer) {
             live = true;
             status.update(|s| s.state = PluginState::Live);
+        }
+        if idle && live {
+            // Caught up with nothing new: a good moment for a snapshot, so a query
+            // rebuilding the plugin elsewhere replays little.
+            let every = (run.manifest.snapshot_every / IDLE_SNAPSHOT_FRACTION).max(1);
+            run.maybe_snapshot(plugin, positions(&consumer), every)
+                .await?;
         }
         if idle || lag_measured.elapsed() >= LAG_EVERY {
             run.update_lag(&input, positions(&consumer)).await;
@@ -428,16 +437,18 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Saves a snapshot if `every` events were handled since the last one (and the
+    /// plugin takes snapshots).
     async fn maybe_snapshot(
         &mut self,
         plugin: &SharedPlugin,
         positions: Vec<(u32, Option<Offset>)>,
+        every: u64,
     ) -> Result<(), RuntimeError> {
-        let every = self.manifest.snapshot_every;
         let Some(store) = &self.snapshots else {
             return Ok(());
         };
-        if every == 0 || self.handled < self.handled_at_snapshot + every {
+        if self.manifest.snapshot_every == 0 || self.handled < self.handled_at_snapshot + every {
             return Ok(());
         }
         let positions: BTreeMap<u32, Offset> = positions

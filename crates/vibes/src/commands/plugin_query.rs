@@ -15,6 +15,10 @@ use crate::storage::Storage;
 /// A progress bar appears once a rebuild has taken this long.
 const SHOW_PROGRESS_AFTER: Duration = Duration::from_secs(1);
 
+/// A rebuild that read at least this many records saves the state it reached in the
+/// plugin's `rebuilt` topic, so the next query starts there.
+const SAVE_AFTER: u64 = 10_000;
+
 pub fn run(storage: &Storage, args: &PluginArgs, global: &GlobalArgs) -> Result<Outcome> {
     let mut plugin = plugins::instance(&args.name)?;
     let manifest = plugin.manifest();
@@ -49,8 +53,9 @@ pub fn run(storage: &Storage, args: &PluginArgs, global: &GlobalArgs) -> Result<
 }
 
 /// Rebuilds `plugin` from the stored log (from its newest snapshot on), with a progress
-/// bar on a terminal once that takes over a second. Records that do not decode are
-/// reported on stderr.
+/// bar on a terminal once that takes over a second, and saves the state it reached when
+/// that took long (see [`SAVE_AFTER`]). Records that do not decode are reported on
+/// stderr.
 pub fn rebuild(storage: &Storage, plugin: &mut dyn Plugin, global: &GlobalArgs) -> Result<Rebuilt> {
     let name = plugin.manifest().name;
     let runtime = plugins::runtime(storage);
@@ -58,25 +63,29 @@ pub fn rebuild(storage: &Storage, plugin: &mut dyn Plugin, global: &GlobalArgs) 
     let show = output::stderr_is_terminal() && !global.quiet;
     let mut bar: Option<ProgressBar> = None;
     let rebuilt = storage
-        .block_on(runtime.rebuild(plugin, |progress| {
-            if !show || started.elapsed() < SHOW_PROGRESS_AFTER {
-                return;
-            }
-            let bar = bar.get_or_insert_with(|| {
-                let bar = ProgressBar::with_draw_target(
-                    Some(progress.total),
-                    ProgressDrawTarget::stderr(),
-                );
-                if let Ok(style) = ProgressStyle::with_template(
-                    "rebuilding {msg} {bar:40} {pos}/{len} records, eta {eta}",
-                ) {
-                    bar.set_style(style);
+        .block_on(runtime.rebuild_saving(
+            plugin,
+            |progress| {
+                if !show || started.elapsed() < SHOW_PROGRESS_AFTER {
+                    return;
                 }
-                bar.set_message(name.clone());
-                bar
-            });
-            bar.set_position(progress.read);
-        }))
+                let bar = bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::with_draw_target(
+                        Some(progress.total),
+                        ProgressDrawTarget::stderr(),
+                    );
+                    if let Ok(style) = ProgressStyle::with_template(
+                        "rebuilding {msg} {bar:40} {pos}/{len} records, eta {eta}",
+                    ) {
+                        bar.set_style(style);
+                    }
+                    bar.set_message(name.clone());
+                    bar
+                });
+                bar.set_position(progress.read);
+            },
+            SAVE_AFTER,
+        ))
         .with_context(|| format!("rebuilding plugin {name} from the log"))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();

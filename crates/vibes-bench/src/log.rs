@@ -386,7 +386,7 @@ fn each_backend(
         .collect()
 }
 
-fn scratch_dir() -> Result<tempfile::TempDir> {
+pub(crate) fn scratch_dir() -> Result<tempfile::TempDir> {
     Ok(tempfile::Builder::new().prefix("vibes-bench-").tempdir()?)
 }
 
@@ -459,7 +459,7 @@ fn encoded_len(event: &Event) -> usize {
 }
 
 /// The sequence number [`event`] put at the start of the text.
-fn seq_of(event: &Event) -> Option<u64> {
+pub(crate) fn seq_of(event: &Event) -> Option<u64> {
     match &event.data {
         EventData::Text(text) => text.text.get(..10)?.parse().ok(),
         _ => None,

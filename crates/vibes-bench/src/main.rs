@@ -9,11 +9,14 @@
 //! file log, the in-memory log and, with an iggy-server binary, the Iggy log against
 //! SQLite), `sources` (Claude stream-json parsing against plain serde_json) and
 //! `runtime` (lateness of a tokio timer while a producer appends durably to the file
-//! log, against the idle runtime). Without a suite name every suite runs, in that
+//! log, against the idle runtime) and `plugins` (the plugin runtime against a bare
+//! consumer: throughput, append-to-plugin latency, restart with and without a
+//! snapshot). Without a suite name every suite runs, in that
 //! order. `--quick` runs smaller workloads; `--json` prints one JSON
 //! object per line per (workload, backend) instead of the tables.
 
 mod log;
+mod plugins;
 mod report;
 mod router;
 mod rss;
@@ -34,10 +37,10 @@ pub(crate) struct Options {
     pub(crate) quick: bool,
 }
 
-const SUITES: &[&str] = &["router", "log", "sources", "runtime"];
+const SUITES: &[&str] = &["router", "log", "sources", "runtime", "plugins"];
 
 const USAGE: &str =
-    "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime";
+    "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -94,6 +97,12 @@ fn main() -> ExitCode {
             "runtime" => {
                 if let Err(e) = runtime::run(options, &mut report) {
                     eprintln!("vibes-bench: runtime suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            "plugins" => {
+                if let Err(e) = plugins::run(options, &mut report) {
+                    eprintln!("vibes-bench: plugins suite failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }

@@ -1,0 +1,447 @@
+//! The plugin runtime against what a plugin author would write by hand: a bare typed
+//! consumer over the same file log.
+//!
+//! - `plugin_throughput`: a plugin that does nothing, run by the runtime (consumer
+//!   group, filter, handle, commit, status), against a bare `EventConsumer` that polls
+//!   and commits, both reading the same stored log from the start. Target: the plugin
+//!   at least 70% of the bare consumer's events per second.
+//! - `append_to_plugin`: one event appended every millisecond with durability `never`;
+//!   the time from the append's start to the plugin (or the bare consumer) holding the
+//!   event. Target: p99 under 5 ms.
+//! - `plugin_restart`: the sessions plugin restarted over a stored log, from its
+//!   snapshot against a full replay (a plugin without snapshots). Both count as
+//!   restarted when the plugin is live and has no lag.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use vibes_events::Event;
+use vibes_filelog::{FileLog, FileLogOptions};
+use vibes_log::{AppendOptions, Durability, EventLog};
+use vibes_plugin::{
+    Emitter, Input, Manifest, Plugin, PluginError, PluginState, PluginStatus, QueryArgs,
+    QueryError, Runtime, RuntimeOptions, RunningPlugin, Shutdown,
+};
+use vibes_plugin_sessions::Sessions;
+
+use crate::log::{event, percentile_us, scratch_dir, seq_of};
+use crate::report::{Column, Measurement, Report};
+use crate::{Options, Result};
+
+/// The input topic of every workload.
+const TOPIC: &str = "bench/events";
+/// Partitions of the input topic (the host's default).
+const PARTITIONS: u32 = 4;
+/// Records per poll, for the runtime and the bare consumer alike (the host's).
+const POLL_MAX: usize = 1024;
+/// How long an empty poll waits (the host's).
+const POLL_WAIT: Duration = Duration::from_millis(250);
+
+pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    throughput(options, report, &runtime)?;
+    latency(options, report, &runtime)?;
+    restart(options, report, &runtime)?;
+    Ok(())
+}
+
+fn runtime_options() -> RuntimeOptions {
+    RuntimeOptions::new(TOPIC)
+        .input_partitions(PARTITIONS)
+        .poll(POLL_MAX, POLL_WAIT)
+        .durability(Durability::Never)
+}
+
+async fn open(dir: &std::path::Path, durability: Durability) -> Result<(Arc<FileLog>, EventLog<Event>)> {
+    let file = Arc::new(FileLog::open(dir, FileLogOptions::default().durability(durability))?);
+    let log = EventLog::open_with(
+        file.clone(),
+        TOPIC,
+        vibes_log::TopicConfig::partitions(PARTITIONS),
+        vibes_log::JsonCodec,
+    )
+    .await?;
+    Ok((file, log))
+}
+
+/// A plugin that reads everything and does nothing.
+struct Null;
+
+impl Plugin for Null {
+    fn manifest(&self) -> Manifest {
+        Manifest::new("null", "does nothing")
+    }
+    fn handle(&mut self, _: &Input<'_>, _: &mut Emitter) -> Result<(), PluginError> {
+        Ok(())
+    }
+    fn query(&self, _: &str, _: &QueryArgs) -> Result<Value, QueryError> {
+        Err(QueryError::BadArgument("no queries".into()))
+    }
+}
+
+/// Polls `running` until `done` says so; errors after `limit`.
+async fn wait_until(
+    running: &RunningPlugin,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&PluginStatus) -> bool,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let status = running.status();
+        if done(&status) {
+            return Ok(());
+        }
+        if started.elapsed() > limit {
+            return Err(format!("{what}: not done after {limit:?}: {status:?}").into());
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+}
+
+fn caught_up(status: &PluginStatus) -> bool {
+    status.state == PluginState::Live && status.lag.values().all(|l| *l == 0)
+}
+
+fn throughput(options: Options, report: &mut Report, runtime: &tokio::runtime::Runtime) -> Result<()> {
+    let n: u64 = if options.quick { 200_000 } else { 1_000_000 };
+    report.section(
+        &format!(
+            "Plugin throughput: {n} stored events read from the file log from the start, \
+             a plugin that does nothing under the runtime against a bare typed consumer \
+             (target: at least 70% of its events/s)"
+        ),
+        "reader",
+        &[Column::EventsPerS, Column::Seconds],
+        "vs bare",
+    );
+    let scratch = scratch_dir()?;
+    runtime.block_on(async {
+        let (file, log) = open(scratch.path(), Durability::Never).await?;
+        let events: Vec<Event> = (0..10_000).map(event).collect();
+        let mut stored = 0;
+        while stored < n {
+            log.append_batch(&events).await?;
+            stored += events.len() as u64;
+        }
+
+        let started = Instant::now();
+        let mut consumer = log.consumer("bench-bare").await?;
+        let mut read = 0u64;
+        while read < n {
+            let batch = consumer.poll(POLL_MAX, POLL_WAIT).await?;
+            if !batch.failures.is_empty() {
+                return Err(format!("bare: {} records do not decode", batch.failures.len()).into());
+            }
+            read += batch.events.len() as u64;
+            consumer.commit().await?;
+        }
+        let bare = started.elapsed().as_secs_f64();
+        let bare_rate = read as f64 / bare;
+        report.row(
+            &Measurement {
+                events_per_s: Some(bare_rate),
+                seconds: Some(bare),
+                ..Measurement::new("plugin_throughput", "bare EventConsumer")
+            },
+            None,
+        );
+
+        let plugins = Runtime::new(file.clone(), runtime_options());
+        let shutdown = Shutdown::new();
+        let started = Instant::now();
+        let running = plugins.spawn(Arc::new(|| Box::new(Null) as Box<dyn Plugin>), &shutdown)?;
+        wait_until(&running, Duration::from_secs(600), "null plugin", |s| {
+            s.processed >= n
+        })
+        .await?;
+        let plugin = started.elapsed().as_secs_f64();
+        shutdown.trigger();
+        running.join().await;
+        let rate = n as f64 / plugin;
+        report.row(
+            &Measurement {
+                events_per_s: Some(rate),
+                seconds: Some(plugin),
+                ..Measurement::new("plugin_throughput", "null plugin")
+            },
+            Some(rate / bare_rate),
+        );
+        if rate < 0.7 * bare_rate {
+            report.note(&format!(
+                "plugin_throughput: the null plugin reaches {:.0}% of the bare consumer, under the 70% target",
+                100.0 * rate / bare_rate
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// Where each event was when: appended (start of the append) and received.
+#[derive(Default)]
+struct Times {
+    sent: Vec<Option<Instant>>,
+    received: Vec<Option<Instant>>,
+}
+
+impl Times {
+    fn new(n: usize) -> Self {
+        Times {
+            sent: vec![None; n],
+            received: vec![None; n],
+        }
+    }
+
+    fn receive(&mut self, event: &Event) {
+        if let Some(slot) = seq_of(event).and_then(|s| self.received.get_mut(s as usize)) {
+            slot.get_or_insert_with(Instant::now);
+        }
+    }
+
+    fn latencies(&self) -> Result<Vec<Duration>> {
+        let mut out = Vec::with_capacity(self.sent.len());
+        for (i, (sent, received)) in self.sent.iter().zip(&self.received).enumerate() {
+            match (sent, received) {
+                (Some(s), Some(r)) => out.push(r.saturating_duration_since(*s)),
+                (Some(_), None) => return Err(format!("event {i} was appended but never received").into()),
+                _ => {}
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+}
+
+/// Notes when each event reaches it.
+struct Probe(Arc<Mutex<Times>>);
+
+impl Plugin for Probe {
+    fn manifest(&self) -> Manifest {
+        Manifest::new("probe", "notes when events arrive")
+    }
+    fn handle(&mut self, input: &Input<'_>, _: &mut Emitter) -> Result<(), PluginError> {
+        self.0.lock().receive(input.event);
+        Ok(())
+    }
+    fn query(&self, _: &str, _: &QueryArgs) -> Result<Value, QueryError> {
+        Err(QueryError::BadArgument("no queries".into()))
+    }
+}
+
+fn latency(options: Options, report: &mut Report, runtime: &tokio::runtime::Runtime) -> Result<()> {
+    let n: usize = if options.quick { 1000 } else { 5000 };
+    report.section(
+        &format!(
+            "Append-to-plugin latency: {n} events appended one per millisecond to the file \
+             log with durability never, until the plugin (or a bare consumer) holds each \
+             (target: p99 under 5 ms)"
+        ),
+        "reader",
+        &[Column::P50Us, Column::P99Us, Column::MaxUs],
+        "p99 vs bare",
+    );
+    let mut bare_p99 = None;
+    for plugin in [false, true] {
+        let scratch = scratch_dir()?;
+        let times = Arc::new(Mutex::new(Times::new(n)));
+        runtime.block_on(async {
+            let (file, log) = open(scratch.path(), Durability::Never).await?;
+            let shutdown = Shutdown::new();
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let mut running = None;
+            let mut bare = None;
+            if plugin {
+                let probe = Arc::clone(&times);
+                let plugins = Runtime::new(file.clone(), runtime_options());
+                let r = plugins.spawn(
+                    Arc::new(move || Box::new(Probe(Arc::clone(&probe))) as Box<dyn Plugin>),
+                    &shutdown,
+                )?;
+                wait_until(&r, Duration::from_secs(10), "probe start", caught_up).await?;
+                running = Some(r);
+            } else {
+                let mut consumer = log.consumer("bench-bare").await?;
+                let times = Arc::clone(&times);
+                let mut stop = stop_rx.clone();
+                bare = Some(tokio::spawn(async move {
+                    while !*stop.borrow() {
+                        let batch = tokio::select! {
+                            b = consumer.poll(POLL_MAX, POLL_WAIT) => b?,
+                            _ = stop.changed() => break,
+                        };
+                        {
+                            let mut t = times.lock();
+                            for d in &batch.events {
+                                t.receive(&d.event);
+                            }
+                        }
+                        consumer.commit().await?;
+                    }
+                    Ok::<(), crate::Error>(())
+                }));
+            }
+            let never = AppendOptions::durability(Durability::Never);
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            for seq in 0..n {
+                tick.tick().await;
+                let e = event(seq as u64);
+                times.lock().sent[seq] = Some(Instant::now());
+                log.append_with(&e, never).await?;
+            }
+            // Give the last events time to arrive.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while times.lock().received.iter().any(Option::is_none) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            shutdown.trigger();
+            stop_tx.send_replace(true);
+            if let Some(r) = running {
+                r.join().await;
+            }
+            if let Some(task) = bare {
+                task.await??;
+            }
+            Ok::<(), crate::Error>(())
+        })?;
+        let lat = times.lock().latencies()?;
+        let p99 = percentile_us(&lat, 99.0);
+        let m = Measurement {
+            p50_us: Some(percentile_us(&lat, 50.0)),
+            p99_us: Some(p99),
+            max_us: lat.last().map(|d| d.as_secs_f64() * 1e6),
+            ..Measurement::new(
+                "append_to_plugin",
+                if plugin { "plugin" } else { "bare EventConsumer" },
+            )
+        };
+        let ratio = if plugin { bare_p99.map(|b| p99 / b) } else { None };
+        if !plugin {
+            bare_p99 = Some(p99);
+        }
+        report.row(&m, ratio);
+        if plugin && p99 > 5_000.0 {
+            report.note(&format!("append_to_plugin: p99 {p99:.0} µs is over the 5 ms target"));
+        }
+    }
+    Ok(())
+}
+
+/// The sessions plugin with snapshots off (and its own group).
+struct NoSnapshots(Sessions);
+
+impl Plugin for NoSnapshots {
+    fn manifest(&self) -> Manifest {
+        let mut m = self.0.manifest().snapshot_every(0);
+        m.name = "sessions-replay".into();
+        m.stream = m.name.clone();
+        m
+    }
+    fn handle(&mut self, input: &Input<'_>, out: &mut Emitter) -> Result<(), PluginError> {
+        self.0.handle(input, out)
+    }
+    fn query(&self, name: &str, args: &QueryArgs) -> Result<Value, QueryError> {
+        self.0.query(name, args)
+    }
+}
+
+/// `n` events of `n / 500` sessions, appended as agents would: 100-event bursts of a
+/// session, 20 sessions at a time.
+pub(crate) fn session_events(n: u64) -> impl Iterator<Item = Vec<Event>> {
+    const PER_SESSION: u64 = 500;
+    const BURST: u64 = 100;
+    const AT_ONCE: u64 = 20;
+    let sessions = n.div_ceil(PER_SESSION);
+    (0..sessions.div_ceil(AT_ONCE)).flat_map(move |group| {
+        (0..PER_SESSION / BURST).flat_map(move |burst| {
+            (0..AT_ONCE).filter_map(move |k| {
+                let session = group * AT_ONCE + k;
+                (session < sessions).then(|| {
+                    (0..BURST)
+                        .map(|i| {
+                            let seq = session * PER_SESSION + burst * BURST + i;
+                            let mut e = event(seq);
+                            if let vibes_events::EventData::Text(t) = &mut e.data {
+                                t.session_id = Some(format!("bench-session-{session:06}"));
+                            }
+                            e
+                        })
+                        .collect()
+                })
+            })
+        })
+    })
+}
+
+fn restart(options: Options, report: &mut Report, runtime: &tokio::runtime::Runtime) -> Result<()> {
+    let n: u64 = if options.quick { 200_000 } else { 1_000_000 };
+    report.section(
+        &format!(
+            "Plugin restart: the sessions plugin restarted over {n} stored events, until live \
+             with no lag"
+        ),
+        "start",
+        &[Column::Seconds, Column::EventsPerS],
+        "vs replay",
+    );
+    let scratch = scratch_dir()?;
+    runtime.block_on(async {
+        let (file, log) = open(scratch.path(), Durability::Never).await?;
+        for batch in session_events(n) {
+            log.append_batch(&batch).await?;
+        }
+        let plugins = Runtime::new(file.clone(), runtime_options());
+        let mut times = Vec::new();
+        for snapshots in [false, true] {
+            let factory: vibes_plugin::PluginFactory = if snapshots {
+                Arc::new(|| Box::new(Sessions::new()) as Box<dyn Plugin>)
+            } else {
+                Arc::new(|| Box::new(NoSnapshots(Sessions::new())) as Box<dyn Plugin>)
+            };
+            // The first start handles everything and commits (and, with snapshots,
+            // saves one when it goes idle).
+            let shutdown = Shutdown::new();
+            let first = plugins.spawn(Arc::clone(&factory), &shutdown)?;
+            wait_until(&first, Duration::from_secs(900), "first start", |s| {
+                caught_up(s) && s.processed >= n && (!snapshots || s.snapshots > 0)
+            })
+            .await?;
+            // Wait for the idle snapshot that covers everything.
+            if snapshots {
+                tokio::time::sleep(POLL_WAIT * 3).await;
+            }
+            shutdown.trigger();
+            first.join().await;
+
+            let shutdown = Shutdown::new();
+            let started = Instant::now();
+            let again = plugins.spawn(factory, &shutdown)?;
+            wait_until(&again, Duration::from_secs(900), "restart", caught_up).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            let status = again.status();
+            shutdown.trigger();
+            again.join().await;
+            if snapshots && status.restored_from_snapshot.is_none() {
+                return Err("the restart did not start from a snapshot".into());
+            }
+            times.push(seconds);
+            let ratio = if snapshots { Some(seconds / times[0]) } else { None };
+            report.row(
+                &Measurement {
+                    seconds: Some(seconds),
+                    events_per_s: Some(n as f64 / seconds),
+                    ..Measurement::new(
+                        "plugin_restart",
+                        if snapshots { "from snapshot" } else { "full replay" },
+                    )
+                },
+                ratio,
+            );
+        }
+        Ok(())
+    })
+}

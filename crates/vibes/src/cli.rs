@@ -120,7 +120,7 @@ pub struct IngestClaudeArgs {
     #[arg(long, value_name = "NAME")]
     pub session_name: Option<String>,
 
-    /// Store the file even if this exact content was ingested before
+    /// Read the file from its first byte again, ignoring where the last run stopped
     #[arg(long)]
     pub force: bool,
 }

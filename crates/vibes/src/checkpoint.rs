@@ -256,7 +256,7 @@ mod tests {
         // Same length, one byte different just before the offset.
         let mut other = lines.clone().into_bytes();
         let last = other.len() - 3;
-        other[last] = b'9';
+        other[last] = b'7';
         std::fs::write(&path, &other).unwrap();
         assert_eq!(verdict(&mark, &path), Verdict::Replaced);
 

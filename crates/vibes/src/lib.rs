@@ -15,3 +15,4 @@ pub mod output;
 pub mod plugins;
 pub mod producer;
 pub mod storage;
+pub mod transcripts;

@@ -6,6 +6,7 @@ pub mod emit;
 pub mod iggy;
 pub mod ingest_bd;
 pub mod ingest_claude;
+pub mod ingest_projects;
 pub mod plugin_list;
 pub mod plugin_query;
 pub mod serve;

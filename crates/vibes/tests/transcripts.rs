@@ -242,7 +242,7 @@ fn every_fixture_transcript_gives_the_facts_of_its_sources_md() {
     let (code, err) = sb.ingest("data", &dir);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("  files      5 read: new 5 (3 sessions, 2 subagent files); 0 unchanged\n"),
+        err.contains("  files      5 read: new 5 (3 session files, 2 subagent files); 0 unchanged\n"),
         "{err}"
     );
     assert!(
@@ -372,7 +372,7 @@ fn every_fixture_transcript_gives_the_facts_of_its_sources_md() {
     let (code, err) = sb.ingest("data", &dir);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("  files      0 read (0 sessions, 0 subagent files); 5 unchanged\n"),
+        err.contains("  files      0 read (0 session files, 0 subagent files); 5 unchanged\n"),
         "{err}"
     );
     assert!(err.contains("  events     0 stored\n"), "{err}");
@@ -714,7 +714,7 @@ fn follow_reads_a_subagent_folder_that_appears_and_stops_on_sigterm() {
     let (code, err) = sb.ingest("data", &root);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("  files      0 read (0 sessions, 0 subagent files); 2 unchanged\n"),
+        err.contains("  files      0 read (0 session files, 0 subagent files); 2 unchanged\n"),
         "{err}"
     );
 }

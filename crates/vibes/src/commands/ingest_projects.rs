@@ -197,10 +197,10 @@ fn render(roots: &[PathBuf], storage: &Storage, r: &PassReport, checkpoints: boo
     let sep = if by_kind.is_empty() { "" } else { ": " };
     let _ = writeln!(
         s,
-        "  files      {} read{sep}{by_kind} ({} sessions, {} subagent files); {} unchanged",
+        "  files      {} read{sep}{by_kind} ({}, {}); {} unchanged",
         r.files_read(),
-        r.session_files,
-        r.subagent_files,
+        output::count(r.session_files, "session file"),
+        output::count(r.subagent_files, "subagent file"),
         r.files.get("unchanged").copied().unwrap_or(0),
     );
     if !checkpoints {

@@ -242,7 +242,9 @@ fn every_fixture_transcript_gives_the_facts_of_its_sources_md() {
     let (code, err) = sb.ingest("data", &dir);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("  files      5 read: new 5 (3 session files, 2 subagent files); 0 unchanged\n"),
+        err.contains(
+            "  files      5 read: new 5 (3 session files, 2 subagent files); 0 unchanged\n"
+        ),
         "{err}"
     );
     assert!(

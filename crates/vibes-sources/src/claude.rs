@@ -223,6 +223,16 @@ impl ClaudeParser {
         self
     }
 
+    /// Goes on after lines another parser read: `session_id` is the session id that
+    /// parser saw last ([`ClaudeParser::session_id`]), so events of lines without one
+    /// get the same session (and ids) as in a single read. Pass the line numbers on
+    /// from where that parser stopped.
+    #[must_use]
+    pub fn resume_session(mut self, session_id: Option<String>) -> Self {
+        self.session_id = session_id;
+        self
+    }
+
     /// The session id seen last, if any.
     pub fn session_id(&self) -> Option<&str> {
         self.session_id.as_deref()

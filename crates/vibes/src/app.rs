@@ -38,6 +38,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 Command::Ingest(IngestCommand::Claude(args)) => {
                     commands::ingest_claude::run(&storage, &args, &global)
                 }
+                Command::Ingest(IngestCommand::ClaudeProjects(args)) => {
+                    commands::ingest_projects::run(&storage, &args, &global)
+                }
                 Command::Ingest(IngestCommand::Bd(args)) => {
                     commands::ingest_bd::run(&storage, &args)
                 }

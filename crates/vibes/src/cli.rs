@@ -108,6 +108,22 @@ pub enum IngestCommand {
     Claude(IngestClaudeArgs),
     /// A bd issue file (`.beads/issues.jsonl`), once or following changes
     Bd(IngestBdArgs),
+    /// Claude Code's session transcripts (`~/.claude/projects`), once or following
+    /// changes; each run reads only what was written since the last
+    ClaudeProjects(IngestProjectsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestProjectsArgs {
+    /// Projects folders, or single projects' folders [default: ~/.claude/projects and
+    /// <each path in CLAUDE_CONFIG_DIR>/projects]
+    #[arg(value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+
+    /// Keep watching every project folder (new ones and new subagent folders too) and
+    /// store new lines until interrupted (Ctrl-C or SIGTERM)
+    #[arg(short, long)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]
@@ -120,7 +136,7 @@ pub struct IngestClaudeArgs {
     #[arg(long, value_name = "NAME")]
     pub session_name: Option<String>,
 
-    /// Store the file even if this exact content was ingested before
+    /// Read the file from its first byte again, ignoring where the last run stopped
     #[arg(long)]
     pub force: bool,
 }

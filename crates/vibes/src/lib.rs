@@ -7,6 +7,7 @@
 //! nothing in the workspace depends on it.
 
 pub mod app;
+pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -14,3 +15,4 @@ pub mod output;
 pub mod plugins;
 pub mod producer;
 pub mod storage;
+pub mod transcripts;

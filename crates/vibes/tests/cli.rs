@@ -83,6 +83,17 @@ impl Sandbox {
             .code(0);
     }
 
+    /// `vibes stats --json`.
+    fn stats(&self) -> Value {
+        let out = self
+            .vibes()
+            .args(["stats", "--json"])
+            .output()
+            .expect("run stats");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("stats JSON")
+    }
+
     /// Every stored event, as JSON.
     fn events(&self) -> Vec<Value> {
         let out = self
@@ -214,23 +225,31 @@ fn ingest_reads_stdin() {
 }
 
 #[test]
-fn ingesting_the_same_file_twice_stores_it_once_unless_forced() {
+fn ingesting_the_same_file_twice_stores_nothing_new_unless_forced() {
     let sb = Sandbox::new();
     sb.ingest_example();
     sb.vibes()
         .args(["ingest", "claude", EXAMPLE])
         .assert()
         .code(0)
-        .stderr(predicates::str::contains("was already ingested at"))
         .stderr(predicates::str::contains(
-            "nothing stored. Use --force to store it again.",
+            ": nothing new since the last run: 26 lines read; nothing stored. Use --force to read it again.",
         ));
     assert_eq!(sb.events().len(), 25);
     sb.vibes()
         .args(["ingest", "claude", "--force", EXAMPLE])
         .assert()
-        .code(0);
-    assert_eq!(sb.events().len(), 50);
+        .code(0)
+        .stderr(predicates::str::contains(
+            "  read       from the start (--force; the last run had read ",
+        ));
+    // Stored again, with the same ids: the log has both copies, stats counts one.
+    let events = sb.events();
+    assert_eq!(events.len(), 50);
+    assert_eq!(events[0]["id"], events[25]["id"]);
+    let stats = sb.stats();
+    assert_eq!(stats["totals"]["tool_calls"], 9);
+    assert_eq!(stats["totals"]["tool_errors"], 2);
 }
 
 #[test]
@@ -266,7 +285,7 @@ fn malformed_json_is_reported_with_its_line_and_the_rest_is_stored() {
 }
 
 #[test]
-fn a_truncated_last_line_is_malformed_and_the_rest_is_stored() {
+fn a_cut_last_line_waits_for_the_rest_and_is_stored_when_it_comes() {
     let sb = Sandbox::new();
     let example = std::fs::read(EXAMPLE).expect("example");
     // Cut the last line (the result) in half, without its newline.
@@ -276,12 +295,64 @@ fn a_truncated_last_line_is_malformed_and_the_rest_is_stored() {
         .expect("several lines")
         + 1;
     let cut = last_start + (example.len() - last_start) / 2;
-    let input = sb.path("truncated.jsonl");
+    let input = sb.path("growing.jsonl");
     std::fs::write(&input, &example[..cut]).expect("write");
     let out = sb
         .vibes()
         .args(["ingest", "claude"])
         .arg(&input)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "  waiting    an incomplete last line ({} bytes) waits for its newline\n",
+            cut - last_start
+        )),
+        "{err}"
+    );
+    assert!(err.contains("  lines      25 read, "), "{err}");
+    assert_eq!(sb.events().len(), 24, "the events before the cut");
+
+    std::fs::write(&input, &example).expect("write the rest");
+    let out = sb
+        .vibes()
+        .args(["ingest", "claude"])
+        .arg(&input)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "  read       from byte {last_start} (line 26), where the last run stopped\n"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("  events     1 stored: session.end 1\n"),
+        "{err}"
+    );
+    let events = sb.events();
+    assert_eq!(events.len(), 25);
+    assert_eq!(events[24]["type"], "session.end");
+}
+
+#[test]
+fn a_truncated_last_line_from_stdin_is_malformed_and_the_rest_is_stored() {
+    let sb = Sandbox::new();
+    let example = std::fs::read(EXAMPLE).expect("example");
+    let last_start = example[..example.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .expect("several lines")
+        + 1;
+    let cut = last_start + (example.len() - last_start) / 2;
+    let out = sb
+        .vibes()
+        .args(["ingest", "claude", "-"])
+        .write_stdin(example[..cut].to_vec())
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
@@ -1386,6 +1457,89 @@ fn fixture_long_session_counts() {
     assert_eq!(json["totals"]["tool_errors"], 7);
     assert_eq!(json["totals"]["turns"], 139);
     assert_eq!(json["totals"]["cost_usd"], 2.4637934999999995);
+}
+
+/// The report: a session ingested, then ingested again after it wrote more,
+/// stored every event twice and stats said 77 tool calls and 8 errors instead of 53
+/// and 7. Here the file grows twice, once at a line's end and once in the middle of
+/// a line; each run stores only the new lines.
+#[test]
+fn ingest_claude_of_a_growing_file_stores_only_the_new_lines() {
+    let Some(dir) = fixtures() else {
+        eprintln!("skipping: fixtures not present at {FIXTURES}");
+        return;
+    };
+    let sb = Sandbox::new();
+    let full =
+        std::fs::read(dir.join("claude-stream/presmihaylov-ccagent__claude_response1.jsonl"))
+            .expect("fixture");
+    let line_end = full[..full.len() / 3]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .expect("lines")
+        + 1;
+    let mid_line = full.len() * 2 / 3;
+    assert_ne!(full[mid_line - 1], b'\n');
+    let input = sb.path("session.jsonl");
+    let mut stored = 0;
+    for end in [line_end, mid_line, full.len()] {
+        std::fs::write(&input, &full[..end]).expect("write");
+        let out = sb
+            .vibes()
+            .args(["ingest", "claude"])
+            .arg(&input)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let err = stderr(&out);
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("  events     "))
+            .expect("an events line");
+        stored += line["  events     ".len()..]
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .expect("a count");
+    }
+    let events = sb.events();
+    assert_eq!(stored, 141, "every event stored once");
+    assert_eq!(events.len(), 141);
+    let ids: std::collections::BTreeSet<&str> = events
+        .iter()
+        .map(|e| e["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids.len(), 141);
+    let stats = sb.stats();
+    assert_eq!(stats["totals"]["tool_calls"], 53);
+    assert_eq!(stats["totals"]["tool_errors"], 7);
+    assert_eq!(stats["totals"]["turns"], 139);
+
+    // The same content under the same name, as a new file one line shorter: replaced,
+    // read again from the start; the log gets copies with the same ids, stats does
+    // not change.
+    let cut = full[..full.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .expect("lines")
+        + 1;
+    std::fs::write(sb.path("new.jsonl"), &full[..cut]).expect("write");
+    std::fs::rename(sb.path("new.jsonl"), &input).expect("rename");
+    let out = sb
+        .vibes()
+        .args(["ingest", "claude"])
+        .arg(&input)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("  read       from the start: the file is shorter than the "),
+        "{}",
+        stderr(&out)
+    );
+    let stats = sb.stats();
+    assert_eq!(stats["totals"]["tool_calls"], 53);
+    assert_eq!(stats["totals"]["tool_errors"], 7);
 }
 
 #[test]

@@ -6,6 +6,7 @@ pub mod emit;
 pub mod iggy;
 pub mod ingest_bd;
 pub mod ingest_claude;
+pub mod ingest_projects;
 pub mod plugin_list;
 pub mod plugin_query;
 pub mod serve;
@@ -34,6 +35,9 @@ pub struct Input {
     /// Its size when it is a regular file.
     pub len: Option<u64>,
     pub reader: BufReader<Box<dyn Read>>,
+    /// Another handle on the file, for its metadata, checkpoint marks and a start
+    /// offset (see [`Input::start_at`]).
+    pub file: Option<File>,
     /// Lines read so far.
     pub line_number: u64,
 }
@@ -76,7 +80,11 @@ impl Input {
                 if meta.is_dir() {
                     anyhow::bail!("{} is a directory, not a file", p.display());
                 }
+                let handle = file
+                    .try_clone()
+                    .with_context(|| format!("cannot open {}", p.display()))?;
                 Ok(Input {
+                    file: Some(handle),
                     name: p.display().to_string(),
                     path: Some(p.to_owned()),
                     len: meta.is_file().then_some(meta.len()),
@@ -87,12 +95,27 @@ impl Input {
         }
     }
 
+    /// Makes reading start at byte `offset` of the file, counting `lines` lines as read
+    /// already. Call it before reading anything.
+    pub fn start_at(&mut self, offset: u64, lines: u64) -> anyhow::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = self
+            .file
+            .as_ref()
+            .context("only a file can be read from an offset")?;
+        file.seek(SeekFrom::Start(offset))
+            .with_context(|| format!("seeking to byte {offset} of {}", self.name))?;
+        self.line_number = lines;
+        Ok(())
+    }
+
     fn stdin() -> Input {
         Input {
             name: "stdin".to_owned(),
             path: None,
             len: None,
             reader: BufReader::with_capacity(256 * 1024, Box::new(io::stdin())),
+            file: None,
             line_number: 0,
         }
     }

@@ -360,7 +360,16 @@ impl Outbox {
                 .append(topic, partition, records.clone(), options)
                 .await
             {
-                Ok(ack) => return Ok(Receipt::Stored(ack)),
+                Ok(ack) => {
+                    // Learn the topic's partition count while the backend answers, so
+                    // appends can be queued during a later outage even when the topic
+                    // was created by someone else.
+                    let known = inner.partitions.lock().contains_key(topic);
+                    if !known && let Ok(info) = inner.backend.topic_info(topic).await {
+                        inner.remember_partitions(&info);
+                    }
+                    return Ok(Receipt::Stored(ack));
+                }
                 Err(e) if e.is_transient() => {
                     tracing::warn!(%topic, partition, backend = inner.backend.kind(), "backend unreachable, appending to the outbox: {e}");
                     unreachable = Some(e);

@@ -474,3 +474,41 @@ async fn topic_unknown_while_down(rig: &Rig) -> LogError {
         .await
         .expect_err("unknown topic while down")
 }
+
+/// A topic created by someone else (another process, straight on the backend) and
+/// appended to through the outbox while the backend answered: its partition count was
+/// learned then, so an outage later queues instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_created_elsewhere_is_queued_for_after_one_stored_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = InMemoryLog::new();
+    let topic = topic("elsewhere");
+    memory
+        .ensure_topic(&topic, TopicConfig::partitions(3))
+        .await
+        .expect("topic");
+    let rig = rig(&dir, memory, fast()).await;
+    let stored = rig
+        .outbox
+        .append_receipt(&topic, 2, records(None, 1..=2), AppendOptions::default())
+        .await
+        .expect("stored while reachable");
+    assert!(std::matches!(stored, Receipt::Stored(_)), "{stored:?}");
+    rig.switch.set_reachable(false);
+    let queued = rig
+        .outbox
+        .append_receipt(&topic, 1, records(None, 3..=4), AppendOptions::default())
+        .await
+        .expect("queued while down");
+    assert_eq!(
+        queued,
+        Receipt::Queued {
+            partition: 1,
+            count: 2
+        }
+    );
+    rig.switch.set_reachable(true);
+    assert!(rig.outbox.drained(Duration::from_secs(10)).await);
+    assert_eq!(stored_ids(&rig.memory, &topic, 1).await, [3, 4]);
+    rig.outbox.shutdown().await;
+}

@@ -140,6 +140,11 @@ struct Inner {
     /// Held for a forwarding pass: one at a time in this process.
     forwarding: tokio::sync::Mutex<()>,
     closed: AtomicBool,
+    /// Whether an outage was reported and not yet its end, and records shipped since:
+    /// an outage is one warning when it starts and one when everything is shipped, not
+    /// a line per append or per retry.
+    outage: AtomicBool,
+    shipped_in_outage: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -213,6 +218,8 @@ impl Outbox {
             partitions: Mutex::new(HashMap::new()),
             lanes: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
+            outage: AtomicBool::new(false),
+            shipped_in_outage: AtomicU64::new(0),
             forwarding: tokio::sync::Mutex::new(()),
             closed: AtomicBool::new(false),
         });
@@ -371,7 +378,15 @@ impl Outbox {
                     return Ok(Receipt::Stored(ack));
                 }
                 Err(e) if e.is_transient() => {
-                    tracing::warn!(%topic, partition, backend = inner.backend.kind(), "backend unreachable, appending to the outbox: {e}");
+                    if !inner.outage.swap(true, Ordering::SeqCst) {
+                        tracing::warn!(
+                            "the {} backend is unreachable ({e}); appends are queued in the outbox in {} and shipped once it answers",
+                            inner.backend.kind(),
+                            inner.dir.display()
+                        );
+                    } else {
+                        tracing::debug!(%topic, partition, "backend unreachable, queueing: {e}");
+                    }
                     unreachable = Some(e);
                 }
                 Err(e) => return Err(e),
@@ -574,6 +589,20 @@ impl Inner {
                     *last = Some(message);
                     first_error.get_or_insert(e);
                 }
+            }
+        }
+        if self.outage.load(Ordering::SeqCst) {
+            let shipped = self.shipped_in_outage.fetch_add(sent, Ordering::SeqCst) + sent;
+            if first_error.is_none()
+                && self.total_waiting() == 0
+                && self.outage.swap(false, Ordering::SeqCst)
+            {
+                self.shipped_in_outage.store(0, Ordering::SeqCst);
+                let noun = if shipped == 1 { "record" } else { "records" };
+                tracing::warn!(
+                    "the {} backend answers again: {shipped} {noun} queued in the outbox shipped",
+                    self.backend.kind()
+                );
             }
         }
         match first_error {

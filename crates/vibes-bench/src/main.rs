@@ -39,8 +39,7 @@ pub(crate) struct Options {
 
 const SUITES: &[&str] = &["router", "log", "sources", "runtime", "plugins"];
 
-const USAGE: &str =
-    "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins";
+const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();

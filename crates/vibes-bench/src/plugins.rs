@@ -22,7 +22,7 @@ use vibes_filelog::{FileLog, FileLogOptions};
 use vibes_log::{AppendOptions, Durability, EventLog};
 use vibes_plugin::{
     Emitter, Input, Manifest, Plugin, PluginError, PluginState, PluginStatus, QueryArgs,
-    QueryError, Runtime, RuntimeOptions, RunningPlugin, Shutdown,
+    QueryError, RunningPlugin, Runtime, RuntimeOptions, Shutdown,
 };
 use vibes_plugin_sessions::Sessions;
 
@@ -57,8 +57,14 @@ fn runtime_options() -> RuntimeOptions {
         .durability(Durability::Never)
 }
 
-async fn open(dir: &std::path::Path, durability: Durability) -> Result<(Arc<FileLog>, EventLog<Event>)> {
-    let file = Arc::new(FileLog::open(dir, FileLogOptions::default().durability(durability))?);
+async fn open(
+    dir: &std::path::Path,
+    durability: Durability,
+) -> Result<(Arc<FileLog>, EventLog<Event>)> {
+    let file = Arc::new(FileLog::open(
+        dir,
+        FileLogOptions::default().durability(durability),
+    )?);
     let log = EventLog::open_with(
         file.clone(),
         TOPIC,
@@ -108,7 +114,11 @@ fn caught_up(status: &PluginStatus) -> bool {
     status.state == PluginState::Live && status.lag.values().all(|l| *l == 0)
 }
 
-fn throughput(options: Options, report: &mut Report, runtime: &tokio::runtime::Runtime) -> Result<()> {
+fn throughput(
+    options: Options,
+    report: &mut Report,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<()> {
     let n: u64 = if options.quick { 200_000 } else { 1_000_000 };
     report.section(
         &format!(
@@ -208,7 +218,9 @@ impl Times {
         for (i, (sent, received)) in self.sent.iter().zip(&self.received).enumerate() {
             match (sent, received) {
                 (Some(s), Some(r)) => out.push(r.saturating_duration_since(*s)),
-                (Some(_), None) => return Err(format!("event {i} was appended but never received").into()),
+                (Some(_), None) => {
+                    return Err(format!("event {i} was appended but never received").into());
+                }
                 _ => {}
             }
         }
@@ -316,16 +328,26 @@ fn latency(options: Options, report: &mut Report, runtime: &tokio::runtime::Runt
             max_us: lat.last().map(|d| d.as_secs_f64() * 1e6),
             ..Measurement::new(
                 "append_to_plugin",
-                if plugin { "plugin" } else { "bare EventConsumer" },
+                if plugin {
+                    "plugin"
+                } else {
+                    "bare EventConsumer"
+                },
             )
         };
-        let ratio = if plugin { bare_p99.map(|b| p99 / b) } else { None };
+        let ratio = if plugin {
+            bare_p99.map(|b| p99 / b)
+        } else {
+            None
+        };
         if !plugin {
             bare_p99 = Some(p99);
         }
         report.row(&m, ratio);
         if plugin && p99 > 5_000.0 {
-            report.note(&format!("append_to_plugin: p99 {p99:.0} µs is over the 5 ms target"));
+            report.note(&format!(
+                "append_to_plugin: p99 {p99:.0} µs is over the 5 ms target"
+            ));
         }
     }
     Ok(())
@@ -429,14 +451,22 @@ fn restart(options: Options, report: &mut Report, runtime: &tokio::runtime::Runt
                 return Err("the restart did not start from a snapshot".into());
             }
             times.push(seconds);
-            let ratio = if snapshots { Some(seconds / times[0]) } else { None };
+            let ratio = if snapshots {
+                Some(seconds / times[0])
+            } else {
+                None
+            };
             report.row(
                 &Measurement {
                     seconds: Some(seconds),
                     events_per_s: Some(n as f64 / seconds),
                     ..Measurement::new(
                         "plugin_restart",
-                        if snapshots { "from snapshot" } else { "full replay" },
+                        if snapshots {
+                            "from snapshot"
+                        } else {
+                            "full replay"
+                        },
                     )
                 },
                 ratio,

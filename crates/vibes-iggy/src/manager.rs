@@ -151,7 +151,7 @@ pub enum ManagerError {
     },
     /// No managed server runs from the data directory.
     #[error(
-        "no managed iggy-server runs from {}; start one with `vibes iggy start`",
+        "no managed iggy-server runs from {}; start one with `vibes iggy start` or `vibes serve`",
         data_dir.display()
     )]
     NotRunning {

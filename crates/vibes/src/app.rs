@@ -8,7 +8,7 @@ use crate::cli::{Cli, Command, ConfigCommand, GlobalArgs, IngestCommand};
 use crate::commands;
 use crate::config::{Config, ConfigError, FlagValues};
 use crate::output::{self, EXIT_ERROR, Outcome};
-use crate::storage::Storage;
+use crate::storage::{ManagedServer, Storage};
 
 /// Runs `cli` and returns the process's exit code: 0 when all went well, 1 when some
 /// input was rejected (and reported) but the rest was stored, 2 on usage, config or
@@ -33,7 +33,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Config(ConfigCommand::Path) => commands::config::path(&config?),
         Command::Iggy(command) => commands::iggy::run(&config?, &command),
         command => {
-            let storage = Storage::open(config?)?;
+            // `serve` runs the managed iggy-server itself when none runs.
+            let managed = match command {
+                Command::Serve(_) => ManagedServer::StartIfNone,
+                _ => ManagedServer::Connect,
+            };
+            let storage = Storage::open_with(config?, managed)?;
             let outcome = match command {
                 Command::Ingest(IngestCommand::Claude(args)) => {
                     commands::ingest_claude::run(&storage, &args, &global)
@@ -80,7 +85,24 @@ fn init_tracing(global: &GlobalArgs) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // The Iggy SDK logs a reconnect attempt or a missing consumer offset as an ERROR;
+    // vibes reports what matters of those itself (the outbox says when the server is
+    // unreachable and when it is back), so the SDK speaks only from -vv on, or when
+    // RUST_LOG names it.
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    let sdk_named = from_env.as_deref().is_some_and(|s| s.contains("iggy"));
+    let sdk = if global.verbose >= 2 || sdk_named {
+        ""
+    } else {
+        ",iggy=off,iggy_common=off,iggy_binary_protocol=off"
+    };
+    let directives = format!("{}{sdk}", from_env.as_deref().unwrap_or(level));
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+        eprintln!("warning: RUST_LOG={directives:?} is not a log filter ({e}); using {level}");
+        EnvFilter::new(format!("{level}{sdk}"))
+    });
     let ansi = output::use_color(global.color, output::stderr_is_terminal());
     tracing_subscriber::fmt()
         .with_env_filter(filter)

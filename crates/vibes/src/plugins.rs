@@ -54,8 +54,3 @@ pub fn runtime(storage: &Storage) -> Runtime {
 /// The environment variable of the crash tests' fault injection (see
 /// [`RuntimeOptions::abort_after_stores`]).
 pub const FAULT_ABORT_AFTER_STORES: &str = "VIBES_FAULT_ABORT_AFTER_STORES";
-
-/// Where `serve` publishes its plugins' status for `vibes plugins`.
-pub fn status_file(storage: &Storage) -> std::path::PathBuf {
-    storage.config.data_dir.join("state").join("plugins.json")
-}

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use tokio::runtime::Runtime;
 use vibes_events::Event;
 use vibes_filelog::{FileLog, FileLogOptions, Outbox, OutboxOptions, Retention};
-use vibes_iggy::{IggyLog, IggyLogOptions, IggyManager, Mode};
+use vibes_iggy::{IggyLog, IggyLogOptions, IggyManager, ManagerError, Mode};
 use vibes_log::backend::LogBackend;
 use vibes_log::{AppendOptions, EventLog, InMemoryLog, JsonCodec, LogError, TopicConfig};
 
@@ -25,21 +25,41 @@ pub struct Storage {
     outbox: Option<Outbox>,
     /// The Iggy log behind the outbox, to close its connection.
     iggy: Option<IggyLog>,
+    /// The managed iggy-server this process started (`serve` does, when none runs).
+    manager: std::sync::Mutex<Option<IggyManager>>,
     runtime: Runtime,
+}
+
+/// Whether opening may start the managed iggy-server when none runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagedServer {
+    /// Connect to the running one; none running is an error (one-off commands).
+    Connect,
+    /// Start one under this process when none runs, and stop it on [`Storage::close`]
+    /// (`vibes serve`).
+    StartIfNone,
 }
 
 impl Storage {
     /// Opens the backend named by `config` (creating the data directory for `file`).
+    /// A managed iggy-server must already run.
     pub fn open(config: Config) -> Result<Storage> {
+        Storage::open_with(config, ManagedServer::Connect)
+    }
+
+    /// Opens the backend named by `config`; `managed` says whether a managed
+    /// iggy-server may be started here.
+    pub fn open_with(config: Config, managed: ManagedServer) -> Result<Storage> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let (mut outbox, mut iggy) = (None, None);
+        let (mut outbox, mut iggy, mut manager) = (None, None, None);
         let (backend, file): (Arc<dyn LogBackend>, Option<FileLog>) = match config.backend {
             BackendKind::Memory => (Arc::new(InMemoryLog::new()), None),
             BackendKind::Iggy => {
-                let log = runtime.block_on(connect_iggy(&config))?;
+                let (log, started) = runtime.block_on(connect_iggy(&config, managed))?;
+                manager = started;
                 let dir = config.data_dir.join("outbox");
                 let opened = runtime
                     .block_on(Outbox::open(
@@ -71,6 +91,7 @@ impl Storage {
             file,
             outbox,
             iggy,
+            manager: std::sync::Mutex::new(manager),
             runtime,
         })
     }
@@ -89,6 +110,16 @@ impl Storage {
         }
         if let Some(iggy) = &self.iggy {
             self.block_on(iggy.shutdown());
+        }
+        let manager = self.manager.lock().map(|mut m| m.take()).unwrap_or(None);
+        if let Some(manager) = manager {
+            if let Ok(pid_file) = crate::commands::iggy::manager_pid_file(&self.config.iggy) {
+                let _ = std::fs::remove_file(pid_file);
+            }
+            match self.block_on(manager.stop()) {
+                Ok(outcome) => tracing::info!(?outcome, "the managed iggy-server stopped"),
+                Err(e) => tracing::warn!("stopping the managed iggy-server: {e}"),
+            }
         }
     }
 
@@ -184,22 +215,48 @@ impl Storage {
 
 /// Connects to the configured iggy-server: the managed one this data dir's
 /// `vibes iggy start` runs, or the external one.
-async fn connect_iggy(config: &Config) -> Result<IggyLog> {
+async fn connect_iggy(
+    config: &Config,
+    managed: ManagedServer,
+) -> Result<(IggyLog, Option<IggyManager>)> {
     let iggy = &config.iggy;
+    let mut started = None;
     let connection = match iggy.mode {
         Mode::External => iggy
             .external_connection()
             .context("backend iggy (external)")?,
-        Mode::Managed => IggyManager::connect_running(iggy)
-            .await
-            .context("backend iggy (managed)")?,
+        Mode::Managed => match IggyManager::connect_running(iggy).await {
+            Ok(connection) => connection,
+            Err(ManagerError::NotRunning { .. }) if managed == ManagedServer::StartIfNone => {
+                let manager = IggyManager::start(iggy)
+                    .await
+                    .context("starting the managed iggy-server")?;
+                // `vibes iggy stop` and `status` find the server's manager here.
+                let pid_file = crate::commands::iggy::manager_pid_file(iggy)?;
+                std::fs::write(&pid_file, format!("{}\n", std::process::id()))
+                    .with_context(|| format!("writing {}", pid_file.display()))?;
+                eprintln!(
+                    "started the managed iggy-server: pid {}, tcp {}, data in {}",
+                    manager
+                        .pid()
+                        .map_or_else(|| "?".to_owned(), |p| p.to_string()),
+                    manager.tcp_address(),
+                    manager.data_dir().display()
+                );
+                let connection = manager.connection();
+                started = Some(manager);
+                connection
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("backend iggy (managed)")),
+        },
     };
     let address = connection.tcp_address.clone();
     // Acknowledged as `log.durability` asks, like every backend.
     let options = IggyLogOptions::default().durability(config.log_durability());
-    IggyLog::connect(connection, options)
+    let log = IggyLog::connect(connection, options)
         .await
-        .with_context(|| format!("connecting to iggy-server at {address}"))
+        .with_context(|| format!("connecting to iggy-server at {address}"))?;
+    Ok((log, started))
 }
 
 fn file_options(config: &Config) -> FileLogOptions {

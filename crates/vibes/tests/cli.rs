@@ -1678,7 +1678,7 @@ fn iggy_backend_without_a_running_managed_server_says_how_to_start_one() {
     assert_eq!(
         stderr(&out),
         format!(
-            "error: backend iggy (managed): no managed iggy-server runs from {}; start one with `vibes iggy start`\n",
+            "error: backend iggy (managed): no managed iggy-server runs from {}; start one with `vibes iggy start` or `vibes serve`\n",
             sb.data().join("iggy").display()
         )
     );

@@ -60,8 +60,16 @@ impl Sandbox {
 
     /// Starts `vibes serve` and waits until it says it is serving.
     fn serve(&self, data: &Path) -> Child {
-        let mut child = self
-            .command(data, &["serve"])
+        self.serve_logged(self.command(data, &["serve"])).0
+    }
+
+    /// Starts `command` (a `serve`) and waits until it says it is serving; returns it
+    /// with every stderr line so far and a receiver of the rest.
+    fn serve_logged(
+        &self,
+        mut command: Command,
+    ) -> (Child, Vec<String>, std::sync::mpsc::Receiver<String>) {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -74,15 +82,18 @@ impl Sandbox {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
         loop {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("serve says it is serving");
-            if line.starts_with("serving ") {
+                .unwrap_or_else(|_| panic!("serve says it is serving: {seen:?}"));
+            let serving = line.starts_with("serving ");
+            seen.push(line);
+            if serving {
                 break;
             }
         }
-        child
+        (child, seen, rx)
     }
 }
 
@@ -349,4 +360,87 @@ fn payloads_len(data: &Path) -> usize {
         return 0;
     }
     payloads(data, "sessions/summaries").len()
+}
+
+/// With `backend = "iggy"` in managed mode, `serve` starts the server itself when none
+/// runs; a second `serve` connects to it and joins each plugin's group as another
+/// member; the first one's shutdown stops the server. Nothing of this is an ERROR line.
+#[test]
+#[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
+fn serve_on_iggy_runs_the_managed_server_and_a_second_serve_joins() {
+    let bin = std::env::var_os("IGGY_SERVER_BIN")
+        .expect("IGGY_SERVER_BIN names an iggy-server 0.8 binary");
+    let sb = Sandbox::new();
+    let data = sb.data();
+    let iggy = |args: &[&str]| {
+        let mut cmd = sb.command(&data, &["--backend", "iggy"]);
+        // What a user sees by default.
+        cmd.args(args)
+            .env("IGGY_SERVER_BIN", &bin)
+            .env("RUST_LOG", "warn");
+        cmd
+    };
+    let (mut first, first_lines, first_rest) = sb.serve_logged(iggy(&["serve"]));
+    assert_eq!(first_lines.len(), 2, "{first_lines:#?}");
+    assert!(
+        first_lines[0].starts_with("started the managed iggy-server: pid "),
+        "{first_lines:?}"
+    );
+    ok(&iggy(&["ingest", "claude", EXAMPLE])
+        .output()
+        .expect("ingest"));
+    let plugins = |want: &dyn Fn(&Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = ok(&iggy(&["plugins", "--json"]).output().expect("plugins"));
+            let json: Value = serde_json::from_str(&out).expect("json");
+            if want(&json[0]) {
+                return json[0].clone();
+            }
+            assert!(Instant::now() < deadline, "{json:#}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let one = plugins(&|s| s["live"]["processed"] == 25 && s["outputs"] == 1);
+    assert_eq!(one["members"], 1);
+    assert_eq!(one["state"], "live");
+
+    let (mut second, second_lines, second_rest) = sb.serve_logged(iggy(&["serve"]));
+    assert_eq!(
+        second_lines.len(),
+        1,
+        "it connects, it starts no server: {second_lines:?}"
+    );
+    plugins(&|s| s["members"] == 2);
+    // Both members follow new appends; the sessions plugin keeps counting once.
+    ok(&iggy(&["ingest", "claude", EXAMPLE, "--force"])
+        .output()
+        .expect("ingest again"));
+    let stats: Value =
+        serde_json::from_str(&ok(&iggy(&["stats", "--json"]).output().expect("stats")))
+            .expect("json");
+    assert_eq!(stats["totals"]["tool_calls"], 9, "{stats:#}");
+
+    assert!(interrupt(&mut second).success());
+    assert!(interrupt(&mut first).success());
+    let rest: Vec<String> = first_rest
+        .try_iter()
+        .chain(second_rest.try_iter())
+        .collect();
+    let all: Vec<&String> = first_lines
+        .iter()
+        .chain(&second_lines)
+        .chain(&rest)
+        .collect();
+    assert!(
+        all.iter().all(|l| !l.contains("ERROR")),
+        "no ERROR lines: {all:#?}"
+    );
+    let status = iggy(&["iggy", "status"]).output().expect("status");
+    let text = String::from_utf8_lossy(&status.stdout).to_string()
+        + &String::from_utf8_lossy(&status.stderr);
+    assert!(
+        text.contains("not running") || !status.status.success(),
+        "the server stopped with the first serve: {text}"
+    );
 }

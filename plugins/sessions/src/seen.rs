@@ -48,7 +48,7 @@ impl Seen {
     /// Reads what [`Seen::write_to`] wrote: `bytes` is 8 bytes per fingerprint.
     /// Errors (a length that is not a multiple of 8, or not ascending) say what is wrong.
     pub(crate) fn read_from(bytes: &[u8]) -> Result<Seen, String> {
-        if bytes.len() % 8 != 0 {
+        if !bytes.len().is_multiple_of(8) {
             return Err(format!(
                 "{} bytes of ids is not a whole number of ids",
                 bytes.len()

@@ -34,7 +34,9 @@ pub fn run(config: &Config, command: &IggyCommand) -> Result<Outcome> {
     })
 }
 
-fn manager_pid_file(config: &IggyConfig) -> Result<PathBuf> {
+/// Where the process managing the server records its pid (`vibes iggy start`, or a
+/// `vibes serve` that started the server).
+pub(crate) fn manager_pid_file(config: &IggyConfig) -> Result<PathBuf> {
     Ok(config
         .data_dir()
         .context("the iggy data directory")?

@@ -7,8 +7,8 @@ use serde::Serialize;
 use vibes_log::{LogError, TopicName};
 use vibes_plugin::{PluginState, PluginStatus};
 
-use super::serve::{Published, serving};
 use crate::cli::PluginsArgs;
+use crate::members;
 use crate::output::{DataOut, Outcome};
 use crate::plugins;
 use crate::storage::Storage;
@@ -25,27 +25,27 @@ struct Row {
     dead_letters: u64,
     /// Records in its output topics.
     outputs: u64,
-    /// From the running `serve`, when one runs.
+    /// From the running `serve`s, when any runs (their statuses merged: counts summed,
+    /// lag per partition from the member that reads it).
     #[serde(skip_serializing_if = "Option::is_none")]
     live: Option<PluginStatus>,
+    /// How many `serve` processes run it (more than one only on Iggy).
+    members: usize,
 }
 
 pub fn run(storage: &Storage, args: &PluginsArgs) -> Result<Outcome> {
-    let published: Option<Published> = if serving(&storage.config.data_dir) {
-        std::fs::read(plugins::status_file(storage))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-    } else {
-        None
-    };
+    let published = members::running(&storage.config.data_dir);
     let runtime = plugins::runtime(storage);
     let mut rows = Vec::new();
     for (name, factory) in plugins::registry() {
         let manifest = factory().manifest();
         let input = runtime.input_of(&manifest);
-        let live = published
-            .as_ref()
-            .and_then(|p| p.plugins.iter().find(|s| s.name == name).cloned());
+        let statuses: Vec<&PluginStatus> = published
+            .iter()
+            .filter_map(|p| p.plugins.iter().find(|s| s.name == name))
+            .collect();
+        let members = statuses.len();
+        let live = merge(&statuses);
         let lag = match &live {
             Some(status) => status.lag.clone(),
             None => stored_lag(storage, &input, &manifest.group())?,
@@ -63,6 +63,7 @@ pub fn run(storage: &Storage, args: &PluginsArgs) -> Result<Outcome> {
             dead_letters,
             outputs,
             live,
+            members,
         });
     }
     let mut out = DataOut::new(false);
@@ -76,6 +77,40 @@ pub fn run(storage: &Storage, args: &PluginsArgs) -> Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
+/// One status for the members running a plugin: the least advanced state (a failing
+/// member shows), counts summed, each partition's lag and last offset from the member
+/// reporting it, the first error.
+fn merge(statuses: &[&PluginStatus]) -> Option<PluginStatus> {
+    let (first, rest) = statuses.split_first()?;
+    let mut merged = (*first).clone();
+    let rank = |state: PluginState| match state {
+        PluginState::Failed => 0,
+        PluginState::Starting => 1,
+        PluginState::Replaying => 2,
+        PluginState::Live => 3,
+        PluginState::Stopped => 4,
+    };
+    for status in rest {
+        if rank(status.state) < rank(merged.state) {
+            merged.state = status.state;
+        }
+        merged.processed += status.processed;
+        merged.skipped += status.skipped;
+        merged.outputs += status.outputs;
+        merged.dead_letters += status.dead_letters;
+        merged.restarts += status.restarts;
+        merged.snapshots += status.snapshots;
+        merged
+            .last_offset
+            .extend(status.last_offset.iter().map(|(p, o)| (*p, *o)));
+        merged.lag.extend(status.lag.iter().map(|(p, l)| (*p, *l)));
+        if merged.last_error.is_none() {
+            merged.last_error.clone_from(&status.last_error);
+        }
+    }
+    Some(merged)
+}
+
 fn render(rows: &[Row]) -> String {
     let mut s = String::new();
     for row in rows {
@@ -87,9 +122,14 @@ fn render(rows: &[Row]) -> String {
         );
         let _ = writeln!(s, "  {}", row.about);
         if let Some(live) = &row.live {
+            let members = if row.members > 1 {
+                format!(" ({} serve processes)", row.members)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "  processed {}, restarts {}{}",
+                "  processed {}, restarts {}{}{members}",
                 live.processed,
                 live.restarts,
                 live.restored_from_snapshot

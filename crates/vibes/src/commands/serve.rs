@@ -6,27 +6,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
-use vibes_plugin::{PluginStatus, RunningPlugin, Shutdown};
+use vibes_plugin::{RunningPlugin, Shutdown};
 
-use super::write_state_file;
 use crate::cli::ServeArgs;
 use crate::config::BackendKind;
+use crate::members::Member;
 use crate::output::Outcome;
 use crate::plugins;
 use crate::storage::Storage;
 
 /// How often the published status is rewritten.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
-
-/// What `serve` publishes for `vibes plugins`.
-#[derive(Debug, Serialize, serde::Deserialize)]
-pub struct Published {
-    /// The serving process.
-    pub pid: u32,
-    /// Each plugin's status.
-    pub plugins: Vec<PluginStatus>,
-}
 
 pub fn run(storage: &Storage, args: &ServeArgs) -> Result<Outcome> {
     let names: Vec<String> = match &args.plugins {
@@ -57,7 +47,7 @@ pub fn run(storage: &Storage, args: &ServeArgs) -> Result<Outcome> {
         BackendKind::Iggy | BackendKind::Memory => None,
     };
     let runtime = plugins::runtime(storage);
-    let status_file = plugins::status_file(storage);
+    let member = Member::register(&storage.config.data_dir)?;
     storage.block_on(async {
         let shutdown = Shutdown::new();
         let mut running = Vec::new();
@@ -80,46 +70,18 @@ pub fn run(storage: &Storage, args: &ServeArgs) -> Result<Outcome> {
             tokio::select! {
                 _ = interrupt.recv() => break,
                 _ = terminate.recv() => break,
-                _ = publish.tick() => publish_status(&status_file, &running),
+                _ = publish.tick() => member.publish(running.iter().map(RunningPlugin::status).collect()),
             }
         }
         tracing::info!("stopping: finishing the batches in hand");
         shutdown.trigger();
-        let statuses: Vec<_> = running.iter().map(|r| r.status_handle().clone()).collect();
         for plugin in running {
             plugin.join().await;
         }
-        let published = Published {
-            pid: std::process::id(),
-            plugins: statuses
-                .iter()
-                .map(vibes_plugin::StatusHandle::get)
-                .collect(),
-        };
-        write_published(&status_file, &published);
         anyhow::Ok(())
     })?;
     eprintln!("stopped");
     Ok(Outcome::Clean)
-}
-
-fn publish_status(path: &Path, running: &[RunningPlugin]) {
-    let published = Published {
-        pid: std::process::id(),
-        plugins: running.iter().map(RunningPlugin::status).collect(),
-    };
-    write_published(path, &published);
-}
-
-fn write_published(path: &Path, published: &Published) {
-    match serde_json::to_vec_pretty(published) {
-        Ok(bytes) => {
-            if let Err(e) = write_state_file(path, &bytes) {
-                tracing::warn!(error = %format!("{e:#}"), "cannot publish the plugins' status");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot encode the plugins' status"),
-    }
 }
 
 /// Takes `<data_dir>/serve.lock`, so a second `serve` on the same data dir is refused.
@@ -152,15 +114,4 @@ fn lock_serve(data_dir: &Path) -> Result<File> {
         .and_then(|()| write!(file, "{}", std::process::id()))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(file)
-}
-
-/// Whether a `serve` holds the lock of `data_dir` now.
-pub fn serving(data_dir: &Path) -> bool {
-    let Ok(file) = File::open(data_dir.join("serve.lock")) else {
-        return false;
-    };
-    std::matches!(
-        file.try_lock_shared(),
-        Err(std::fs::TryLockError::WouldBlock)
-    )
 }

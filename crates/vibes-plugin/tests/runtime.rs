@@ -460,3 +460,53 @@ async fn a_manifest_writing_outside_its_stream_is_refused() {
         offset: 0,
     };
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_runs_the_group_to_the_end_and_snapshots_so_the_next_reads_only_what_is_new() {
+    let harness = Harness::new();
+    harness.append(&texts(0..25)).await;
+    let runtime = harness.runtime();
+
+    // First catch-up: everything, outputs stored, a snapshot at the end although
+    // snapshot_every (1000) was never reached.
+    let mut first = Counter::with_snapshots(1000, 1);
+    let mut steps = Vec::new();
+    let status = runtime
+        .catch_up(&mut *first, |p| steps.push(p))
+        .await
+        .unwrap();
+    assert_eq!(status.processed, 25);
+    assert_eq!(status.snapshots, 1);
+    assert_eq!(status.restored_from_snapshot, None);
+    let last = steps.last().unwrap();
+    assert_eq!((last.read, last.total), (25, 25));
+    assert_eq!(first.query("count", &count_args("a")).unwrap(), json!(13));
+
+    // Nothing new: it restores the snapshot and reads nothing, saves nothing.
+    let mut second = Counter::with_snapshots(1000, 1);
+    let status = runtime.catch_up(&mut *second, |_| {}).await.unwrap();
+    assert_eq!(status.restored_from_snapshot, Some(25));
+    assert_eq!((status.processed, status.snapshots), (0, 0));
+    assert_eq!(second.query("count", &count_args("a")).unwrap(), json!(13));
+
+    // Six new records: only those are read.
+    harness.append(&texts(25..31)).await;
+    let mut third = Counter::with_snapshots(1000, 1);
+    let status = runtime.catch_up(&mut *third, |_| {}).await.unwrap();
+    assert_eq!((status.processed, status.snapshots), (6, 1));
+    assert_eq!(third.query("count", &count_args("b")).unwrap(), json!(15));
+
+    // The outputs are those of one uninterrupted run, each stored once.
+    let thirds = harness
+        .read_all(&TopicName::new("counter/thirds").unwrap())
+        .await;
+    assert_eq!(
+        encoded(&thirds),
+        encoded(
+            vibes_plugin::testing::run(Counter::boxed(), &texts(0..31))
+                .await
+                .unwrap()
+                .topic("thirds")
+        )
+    );
+}

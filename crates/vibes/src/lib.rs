@@ -14,3 +14,4 @@ pub mod output;
 pub mod plugins;
 pub mod producer;
 pub mod storage;
+pub mod usage;

@@ -12,6 +12,7 @@ pub mod serve;
 pub mod stats;
 pub mod tail;
 pub mod topics;
+pub mod usage;
 
 use std::collections::BTreeMap;
 use std::fs::File;

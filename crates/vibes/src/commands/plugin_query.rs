@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use vibes_plugin::{Plugin, QueryArgs, Rebuilt};
+use vibes_plugin::{Plugin, Progress, QueryArgs, Rebuilt};
 
 use crate::cli::{GlobalArgs, PluginArgs};
 use crate::output::{self, DataOut, Outcome};
@@ -54,33 +54,11 @@ pub fn run(storage: &Storage, args: &PluginArgs, global: &GlobalArgs) -> Result<
 pub fn rebuild(storage: &Storage, plugin: &mut dyn Plugin, global: &GlobalArgs) -> Result<Rebuilt> {
     let name = plugin.manifest().name;
     let runtime = plugins::runtime(storage);
-    let started = Instant::now();
-    let show = output::stderr_is_terminal() && !global.quiet;
-    let mut bar: Option<ProgressBar> = None;
+    let mut bar = ReadBar::new(&format!("rebuilding {name}"), global);
     let rebuilt = storage
-        .block_on(runtime.rebuild(plugin, |progress| {
-            if !show || started.elapsed() < SHOW_PROGRESS_AFTER {
-                return;
-            }
-            let bar = bar.get_or_insert_with(|| {
-                let bar = ProgressBar::with_draw_target(
-                    Some(progress.total),
-                    ProgressDrawTarget::stderr(),
-                );
-                if let Ok(style) = ProgressStyle::with_template(
-                    "rebuilding {msg} {bar:40} {pos}/{len} records, eta {eta}",
-                ) {
-                    bar.set_style(style);
-                }
-                bar.set_message(name.clone());
-                bar
-            });
-            bar.set_position(progress.read);
-        }))
+        .block_on(runtime.rebuild(plugin, |progress| bar.update(progress)))
         .with_context(|| format!("rebuilding plugin {name} from the log"))?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    bar.finish();
     for failure in &rebuilt.undecodable {
         eprintln!("warning: skipped a record that does not decode: {failure}");
     }
@@ -88,4 +66,54 @@ pub fn rebuild(storage: &Storage, plugin: &mut dyn Plugin, global: &GlobalArgs) 
         tracing::warn!(plugin = %name, %address, %error, "the plugin could not handle a record");
     }
     Ok(rebuilt)
+}
+
+/// A progress bar over the records a plugin reads in-process, shown on a terminal once
+/// the reading has taken over a second.
+#[derive(Debug)]
+pub struct ReadBar {
+    what: String,
+    show: bool,
+    started: Instant,
+    bar: Option<ProgressBar>,
+}
+
+impl ReadBar {
+    /// A bar for `what` (`rebuilding sessions`), unless stderr is no terminal or
+    /// `--quiet` was given.
+    pub fn new(what: &str, global: &GlobalArgs) -> Self {
+        ReadBar {
+            what: what.to_owned(),
+            show: output::stderr_is_terminal() && !global.quiet,
+            started: Instant::now(),
+            bar: None,
+        }
+    }
+
+    /// Shows `progress`.
+    pub fn update(&mut self, progress: Progress) {
+        if !self.show || self.started.elapsed() < SHOW_PROGRESS_AFTER {
+            return;
+        }
+        let what = &self.what;
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(progress.total), ProgressDrawTarget::stderr());
+            if let Ok(style) =
+                ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} records, eta {eta}")
+            {
+                bar.set_style(style);
+            }
+            bar.set_message(what.clone());
+            bar
+        });
+        bar.set_position(progress.read);
+    }
+
+    /// Clears the bar.
+    pub fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

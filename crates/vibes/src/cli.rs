@@ -220,12 +220,12 @@ pub struct UsageArgs {
 
     /// Time zone of days, weeks, months and times shown: an IANA name
     /// (Europe/Berlin), UTC or an offset (+05:30) [default: this machine's]
-    #[arg(long, value_name = "TZ")]
+    #[arg(long, value_name = "TZ", allow_hyphen_values = true)]
     pub timezone: Option<String>,
 
     /// Only this project: its path, its last path component, or its folder under
     /// ~/.claude/projects (-home-dev-app)
-    #[arg(long, value_name = "PROJECT")]
+    #[arg(long, value_name = "PROJECT", allow_hyphen_values = true)]
     pub project: Option<String>,
 
     /// Each row per model as well

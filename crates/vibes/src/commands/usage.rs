@@ -128,9 +128,8 @@ fn load(storage: &Storage, usage: &mut Usage, global: &GlobalArgs) -> Result<boo
     );
     if status.dead_letters > 0 {
         eprintln!(
-            "warning: {} records could not be counted and were sent to {} (last: {})",
+            "warning: {} records could not be counted and were sent to usage/dead-letter (last: {})",
             status.dead_letters,
-            "usage/dead-letter",
             status.last_error.as_deref().unwrap_or("-")
         );
     }

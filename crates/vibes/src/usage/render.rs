@@ -175,11 +175,12 @@ fn output_cell(s: &Summary) -> String {
     }
 }
 
-/// A table: a header and rows of cells, the first column left-aligned, the rest
-/// right-aligned (widths in characters).
+/// A table: a header and rows of cells, numbers right-aligned, text (the first
+/// column, and the columns in `left`) left-aligned (widths in characters).
 #[derive(Debug, Default)]
 struct Table {
     rows: Vec<Vec<String>>,
+    left: Vec<usize>,
 }
 
 impl Table {
@@ -203,6 +204,10 @@ impl Table {
             for (c, cell) in row.iter().enumerate() {
                 let pad = widths[c] - cell.chars().count();
                 if c == 0 {
+                    line.push_str(cell);
+                    line.push_str(&" ".repeat(pad));
+                } else if self.left.contains(&c) {
+                    line.push_str("  ");
                     line.push_str(cell);
                     line.push_str(&" ".repeat(pad));
                 } else {
@@ -287,6 +292,9 @@ fn footnotes(out: &mut String, total: &Summary, ctx: &Context<'_>) {
 /// A period report as a table.
 pub fn periods_text(period: &str, rows: &[Row], total: &Row, ctx: &Context<'_>) -> String {
     let mut table = Table::default();
+    if !ctx.breakdown {
+        table.left.push(7);
+    }
     let first = match period {
         "weekly" => "week of",
         "monthly" => "month",
@@ -317,6 +325,10 @@ fn time(at: Option<Timestamp>, tz: &TimeZone) -> String {
 /// The session report as a table.
 pub fn sessions_text(rows: &[SessionRow], total: &Row, ctx: &Context<'_>) -> String {
     let mut table = Table::default();
+    table.left.push(1);
+    if !ctx.breakdown {
+        table.left.push(10);
+    }
     let mut head = header_cells("session", ctx);
     head.insert(1, "project".to_owned());
     head.insert(2, "first".to_owned());
@@ -355,6 +367,10 @@ pub fn sessions_text(rows: &[SessionRow], total: &Row, ctx: &Context<'_>) -> Str
 /// The block report as a table, with the active block's burn rate and projection.
 pub fn blocks_text(blocks: &[Block], total: &Row, now: Timestamp, ctx: &Context<'_>) -> String {
     let mut table = Table::default();
+    table.left.push(1);
+    if !ctx.breakdown {
+        table.left.push(8);
+    }
     let mut head = header_cells("block start", ctx);
     head.insert(1, "status".to_owned());
     table.push(head);

@@ -87,9 +87,9 @@ pub struct Manifest {
     pub snapshot_every: u64,
 }
 
-/// Topics of a plugin's stream the runtime owns: dead letters, snapshots, and the
-/// states rebuilds saved. No output may take these names.
-pub(crate) const RESERVED_TOPICS: [&str; 3] = ["dead-letter", "snapshots", "rebuilt"];
+/// Topics of a plugin's stream the runtime owns: dead letters and snapshots. No output
+/// may take these names.
+pub(crate) const RESERVED_TOPICS: [&str; 2] = ["dead-letter", "snapshots"];
 
 impl Manifest {
     /// A manifest for plugin `name`, version 1, reading everything of the host's event
@@ -183,12 +183,6 @@ impl Manifest {
     /// The topic holding its snapshots.
     pub fn snapshot_topic(&self) -> String {
         self.output_topic(RESERVED_TOPICS[1])
-    }
-
-    /// The topic holding states that in-process rebuilds saved. They cover inputs whose
-    /// outputs may not be stored yet, so only rebuilds start from them, never a run.
-    pub fn rebuilt_topic(&self) -> String {
-        self.output_topic(RESERVED_TOPICS[2])
     }
 
     /// Checks the name and the topics: `ManifestError` says which is wrong and why.

@@ -144,9 +144,7 @@ impl Harness {
             .await
             .expect("memory lists topics")
         {
-            if topic.as_str().starts_with(&stream)
-                && !["snapshots", "rebuilt"].contains(&topic.topic())
-            {
+            if topic.as_str().starts_with(&stream) && topic.topic() != "snapshots" {
                 outputs.insert(topic.to_string(), self.read_all(&topic).await);
             }
         }

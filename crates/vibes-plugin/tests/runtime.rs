@@ -376,43 +376,6 @@ async fn rebuild_in_process_gives_the_state_of_a_live_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rebuild_saves_its_state_for_the_next_rebuild_but_never_for_a_run() {
-    let harness = Harness::new();
-    harness.append(&texts(0..30)).await;
-    let runtime = harness.runtime();
-    let mut first = Counter::with_snapshots(100, 1);
-    let rebuilt = runtime
-        .rebuild_saving(&mut *first, |_| {}, 10)
-        .await
-        .unwrap();
-    assert_eq!((rebuilt.read, rebuilt.saved), (30, true));
-
-    harness.append(&texts(30..36)).await;
-    let mut second = Counter::with_snapshots(100, 1);
-    let again = runtime
-        .rebuild_saving(&mut *second, |_| {}, 10)
-        .await
-        .unwrap();
-    assert_eq!(again.from_snapshot, Some(30), "{again:?}");
-    assert_eq!(again.read, 6, "only what came after the saved state");
-    assert!(!again.saved, "6 records are fewer than the 10 asked for");
-    assert_eq!(second.query("count", &count_args("a")).unwrap(), json!(18));
-
-    // A run never starts from a rebuild's state: every output is stored.
-    let run = harness.run(Counter::with_snapshots(100, 1)).await.unwrap();
-    assert_eq!(run.status.restored_from_snapshot, None);
-    assert_eq!(
-        encoded(run.topic("thirds")),
-        encoded(
-            vibes_plugin::testing::run(Counter::boxed(), &texts(0..36))
-                .await
-                .unwrap()
-                .topic("thirds")
-        )
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_plugin_snapshots_when_it_goes_idle() {
     let harness = Harness::new();
     let runtime = Runtime::new(
@@ -536,4 +499,54 @@ async fn a_manifest_writing_outside_its_stream_is_refused() {
         partition: 0,
         offset: 0,
     };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_runs_the_group_to_the_end_and_snapshots_so_the_next_reads_only_what_is_new() {
+    let harness = Harness::new();
+    harness.append(&texts(0..25)).await;
+    let runtime = harness.runtime();
+
+    // First catch-up: everything, outputs stored, a snapshot at the end although
+    // snapshot_every (1000) was never reached.
+    let mut first = Counter::with_snapshots(1000, 1);
+    let mut steps = Vec::new();
+    let status = runtime
+        .catch_up(&mut *first, |p| steps.push(p))
+        .await
+        .unwrap();
+    assert_eq!(status.processed, 25);
+    assert_eq!(status.snapshots, 1);
+    assert_eq!(status.restored_from_snapshot, None);
+    let last = steps.last().unwrap();
+    assert_eq!((last.read, last.total), (25, 25));
+    assert_eq!(first.query("count", &count_args("a")).unwrap(), json!(13));
+
+    // Nothing new: it restores the snapshot and reads nothing, saves nothing.
+    let mut second = Counter::with_snapshots(1000, 1);
+    let status = runtime.catch_up(&mut *second, |_| {}).await.unwrap();
+    assert_eq!(status.restored_from_snapshot, Some(25));
+    assert_eq!((status.processed, status.snapshots), (0, 0));
+    assert_eq!(second.query("count", &count_args("a")).unwrap(), json!(13));
+
+    // Six new records: only those are read.
+    harness.append(&texts(25..31)).await;
+    let mut third = Counter::with_snapshots(1000, 1);
+    let status = runtime.catch_up(&mut *third, |_| {}).await.unwrap();
+    assert_eq!((status.processed, status.snapshots), (6, 1));
+    assert_eq!(third.query("count", &count_args("b")).unwrap(), json!(15));
+
+    // The outputs are those of one uninterrupted run, each stored once.
+    let thirds = harness
+        .read_all(&TopicName::new("counter/thirds").unwrap())
+        .await;
+    assert_eq!(
+        encoded(&thirds),
+        encoded(
+            vibes_plugin::testing::run(Counter::boxed(), &texts(0..31))
+                .await
+                .unwrap()
+                .topic("thirds")
+        )
+    );
 }

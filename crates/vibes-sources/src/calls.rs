@@ -126,8 +126,8 @@ impl ApiCalls {
     /// copy when it has no message id (normally its event id).
     pub fn add_call(&mut self, call: &ApiCall, timestamp: Timestamp, fallback_key: &str) {
         self.copies += 1;
-        let key = match &call.message_id {
-            Some(id) => (id.clone(), call.request_id.clone().unwrap_or_default()),
+        let key = match call.key() {
+            Some((message, request)) => (message.to_owned(), request.to_owned()),
             None => (String::new(), format!("\0{fallback_key}")),
         };
         let record = self.calls.entry(key).or_insert_with(|| CallRecord {
@@ -145,13 +145,13 @@ impl ApiCalls {
         });
         record.copies += 1;
         record.first_seen = record.first_seen.min(timestamp);
-        if size(&call.usage) > size(&record.usage) {
+        if call.usage.supersedes(&record.usage) {
             record.usage = call.usage.clone();
             if call.model.is_some() {
                 record.model.clone_from(&call.model);
             }
         }
-        if call.output_final || call.stop_reason.is_some() {
+        if call.is_final() {
             record.output_final = true;
             if call.stop_reason.is_some() {
                 record.stop_reason.clone_from(&call.stop_reason);
@@ -221,14 +221,4 @@ impl ApiCalls {
         }
         totals
     }
-}
-
-/// How large a copy is: output first (it is what grows), then everything.
-fn size(usage: &ApiUsage) -> (u64, u64) {
-    let all = usage
-        .input_tokens
-        .saturating_add(usage.output_tokens)
-        .saturating_add(usage.cache_creation_input_tokens())
-        .saturating_add(usage.cache_read_input_tokens);
-    (usage.output_tokens, all)
 }

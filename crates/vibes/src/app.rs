@@ -56,6 +56,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 Command::Plugins(args) => commands::plugin_list::run(&storage, &args),
                 Command::Plugin(args) => commands::plugin_query::run(&storage, &args, &global),
                 Command::Topics => commands::topics::run(&storage),
+                Command::Usage(args) => commands::usage::run(&storage, &args, &global),
                 Command::Doctor(_) | Command::Config(_) | Command::Iggy(_) => {
                     unreachable!("handled above")
                 }

@@ -73,6 +73,8 @@ pub enum Command {
     Tail(TailArgs),
     /// Per-session statistics: model, turns, tools, errors, cost, outcome
     Stats(StatsArgs),
+    /// Claude API calls, tokens and cost per day, week, month, session or 5-hour block
+    Usage(UsageArgs),
     /// Topics, partitions, record counts, bytes on disk, consumer groups and their lag
     Topics,
     /// Check the data directory, the config and the stored log
@@ -216,6 +218,62 @@ pub struct StatsArgs {
     /// JSON instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// The report
+    #[arg(value_enum)]
+    pub report: UsageReport,
+
+    /// First day counted, YYYY-MM-DD or YYYYMMDD (in --timezone)
+    #[arg(long, value_name = "DAY")]
+    pub since: Option<String>,
+
+    /// Last day counted, YYYY-MM-DD or YYYYMMDD (in --timezone)
+    #[arg(long, value_name = "DAY")]
+    pub until: Option<String>,
+
+    /// Time zone of days, weeks, months and times shown: an IANA name
+    /// (Europe/Berlin), UTC or an offset (+05:30) [default: this machine's]
+    #[arg(long, value_name = "TZ", allow_hyphen_values = true)]
+    pub timezone: Option<String>,
+
+    /// Only this project: its path, its last path component, or its folder under
+    /// ~/.claude/projects (-home-dev-app)
+    #[arg(long, value_name = "PROJECT", allow_hyphen_values = true)]
+    pub project: Option<String>,
+
+    /// Each row per model as well
+    #[arg(long)]
+    pub breakdown: bool,
+
+    /// JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Price file to use over the built-in prices (overrides `usage.prices`)
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+
+    /// Judge which block is active at this RFC 3339 time instead of now
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+}
+
+/// The reports of `vibes usage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UsageReport {
+    /// Per day
+    Daily,
+    /// Per week, from Monday
+    Weekly,
+    /// Per month
+    Monthly,
+    /// Per session
+    Session,
+    /// Per 5-hour billing block, with the active block's burn rate and projection
+    Blocks,
 }
 
 #[derive(Debug, Args)]

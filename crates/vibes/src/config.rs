@@ -159,6 +159,8 @@ pub struct Config {
     pub retention_max_bytes: Option<u64>,
     pub bd_debounce: Duration,
     pub bd_poll_interval: Duration,
+    /// A price file for `vibes usage` over the built-in prices.
+    pub usage_prices: Option<PathBuf>,
     /// The `[iggy]` section (for `backend = "iggy"` and `vibes iggy`), with its data
     /// directory defaulting to `<data_dir>/iggy`.
     pub iggy: IggyConfig,
@@ -313,6 +315,20 @@ const KEYS: &[Key] = &[
         },
         show: |c| quote(&humantime::format_duration(c.bd_poll_interval).to_string()),
     },
+    Key {
+        name: "usage.prices",
+        env: "VIBES_USAGE_PRICES",
+        allowed: "the path of a price file, or \"builtin\"",
+        apply: |c, v| {
+            let p = path(v)?;
+            c.usage_prices = (p.as_os_str() != "builtin").then_some(p);
+            Ok(())
+        },
+        show: |c| match &c.usage_prices {
+            Some(p) => quote(&p.display().to_string()),
+            None => quote("builtin"),
+        },
+    },
 ];
 
 /// The TOML file's shape. Every leaf keeps its span so errors can name the line.
@@ -325,7 +341,15 @@ struct FileShape {
     log: LogShape,
     #[serde(default)]
     bd: BdShape,
+    #[serde(default)]
+    usage: UsageShape,
     iggy: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsageShape {
+    prices: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -355,6 +379,7 @@ impl FileShape {
             backend,
             log,
             bd,
+            usage,
             iggy: _,
         } = self;
         [
@@ -369,6 +394,7 @@ impl FileShape {
             ("log.retention_max_bytes", log.retention_max_bytes),
             ("bd.debounce", bd.debounce),
             ("bd.poll_interval", bd.poll_interval),
+            ("usage.prices", usage.prices),
         ]
         .into_iter()
         .filter_map(|(key, value)| value.map(|v| (key, v)))
@@ -499,6 +525,7 @@ impl Config {
             retention_max_bytes: None,
             bd_debounce: Duration::from_millis(200),
             bd_poll_interval: Duration::from_millis(100),
+            usage_prices: None,
             iggy: IggyConfig::default(),
             iggy_origin: None,
             origins: BTreeMap::new(),

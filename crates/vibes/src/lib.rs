@@ -17,3 +17,4 @@ pub mod plugins;
 pub mod producer;
 pub mod storage;
 pub mod transcripts;
+pub mod usage;

@@ -9,10 +9,16 @@ use crate::storage::Storage;
 
 /// Every plugin the host knows, by name, in the order `serve` starts them.
 pub fn registry() -> Vec<(&'static str, PluginFactory)> {
-    vec![(
-        vibes_plugin_sessions::NAME,
-        Arc::new(|| Box::new(vibes_plugin_sessions::Sessions::new()) as Box<dyn Plugin>),
-    )]
+    vec![
+        (
+            vibes_plugin_sessions::NAME,
+            Arc::new(|| Box::new(vibes_plugin_sessions::Sessions::new()) as Box<dyn Plugin>),
+        ),
+        (
+            vibes_plugin_usage::NAME,
+            Arc::new(|| Box::new(vibes_plugin_usage::Usage::new()) as Box<dyn Plugin>),
+        ),
+    ]
 }
 
 /// The names of every compiled-in plugin, comma-separated.
@@ -40,6 +46,20 @@ pub fn instance(name: &str) -> Result<Box<dyn Plugin>> {
 /// The runtime over the storage's backend, reading the configured event topic and
 /// storing with the configured durability.
 pub fn runtime(storage: &Storage) -> Runtime {
+    Runtime::new(Arc::clone(&storage.backend), options(storage))
+}
+
+/// Records per poll of a one-off catch-up ([`Runtime::catch_up`]): it commits once per
+/// poll, so larger polls mean fewer commits over a long backlog.
+const CATCH_UP_POLL: usize = 16 * 1024;
+
+/// The runtime of a one-off catch-up in a command: as [`runtime`], with larger polls.
+pub fn catch_up_runtime(storage: &Storage) -> Runtime {
+    let options = options(storage).poll(CATCH_UP_POLL, std::time::Duration::from_millis(250));
+    Runtime::new(Arc::clone(&storage.backend), options)
+}
+
+fn options(storage: &Storage) -> RuntimeOptions {
     let config = &storage.config;
     let mut options = RuntimeOptions::new(config.topic.as_str())
         .input_partitions(config.partitions)
@@ -48,7 +68,7 @@ pub fn runtime(storage: &Storage) -> Runtime {
     options.abort_after_stores = std::env::var(FAULT_ABORT_AFTER_STORES)
         .ok()
         .and_then(|n| n.parse().ok());
-    Runtime::new(Arc::clone(&storage.backend), options)
+    options
 }
 
 /// The environment variable of the crash tests' fault injection (see

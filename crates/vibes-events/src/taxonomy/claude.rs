@@ -446,6 +446,19 @@ impl ApiCall {
             is_sidechain: false,
         }
     }
+
+    /// The key a call is counted once by: (`message_id`, `request_id`, or `""` without
+    /// one). `None` for a copy without a message id, which cannot be matched with
+    /// other copies and counts alone.
+    pub fn key(&self) -> Option<(&str, &str)> {
+        let message = self.message_id.as_deref()?;
+        Some((message, self.request_id.as_deref().unwrap_or("")))
+    }
+
+    /// Whether this copy's output count is final (it carried a stop reason).
+    pub fn is_final(&self) -> bool {
+        self.output_final || self.stop_reason.is_some()
+    }
 }
 
 /// Token counts of one API call, with cache writes split by cache lifetime.
@@ -495,6 +508,22 @@ impl ApiUsage {
     pub fn cache_creation_input_tokens(&self) -> u64 {
         self.cache_creation_5m_input_tokens
             .saturating_add(self.cache_creation_1h_input_tokens)
+    }
+
+    /// Whether a copy of a call with this usage replaces the copy kept so far, `kept`:
+    /// copies are streaming snapshots whose output grows, so the largest wins (the most
+    /// output tokens, then the most tokens in all).
+    pub fn supersedes(&self, kept: &ApiUsage) -> bool {
+        self.copy_size() > kept.copy_size()
+    }
+
+    fn copy_size(&self) -> (u64, u64) {
+        let all = self
+            .input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.cache_creation_input_tokens())
+            .saturating_add(self.cache_read_input_tokens);
+        (self.output_tokens, all)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The runtime: runs a plugin on a log as a consumer group, keeps it running, and
 //! rebuilds a plugin's state in-process for a one-off query.
 
+mod catch_up;
 mod dedup;
 mod rebuild;
 mod run;
@@ -283,7 +284,7 @@ impl Runtime {
         shutdown: &Shutdown,
     ) -> Result<(), RuntimeError> {
         let mut stop = shutdown.subscribe();
-        run::run_once(self, plugin, status, &mut stop).await
+        run::run_once(self, &**plugin, status, run::Until::Shutdown(&mut stop)).await
     }
 
     /// Opens `topic` as an event log with the partition count it has, creating it with
@@ -330,7 +331,8 @@ async fn supervise(
             fresh
         };
         first = false;
-        let result = run::run_once(&runtime, &plugin, &status, &mut stop).await;
+        let result =
+            run::run_once(&runtime, &*plugin, &status, run::Until::Shutdown(&mut stop)).await;
         let reached_live = status.get().state == PluginState::Live;
         match result {
             Ok(()) => {

@@ -1,8 +1,6 @@
 //! Rebuilding a plugin's state in-process, to answer a query without a running host:
-//! the newest snapshot (a run's, or a state an earlier rebuild saved), then every input
-//! record after it up to the end as it is now. Nothing is committed and no output is
-//! stored; [`Runtime::rebuild_saving`] may store the state it reached in the plugin's
-//! `rebuilt` topic, so the next rebuild starts there.
+//! the newest snapshot, then every input record after it up to the end as it is now.
+//! Nothing is written and nothing is committed.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +9,7 @@ use vibes_log::{DecodeError, LogError, Offset, RecordAddress, TopicName};
 
 use super::Runtime;
 use super::run::handle_caught;
-use super::snapshot::{Snapshot, SnapshotStore};
+use super::snapshot::SnapshotStore;
 use crate::emitter::Emitter;
 use crate::error::RuntimeError;
 use crate::plugin::{Input, Plugin};
@@ -32,8 +30,6 @@ pub struct Rebuilt {
     pub read: u64,
     /// Handled events covered by the snapshot it started from, if any.
     pub from_snapshot: Option<u64>,
-    /// Whether it saved the state it reached (see [`Runtime::rebuild_saving`]).
-    pub saved: bool,
     /// Records that did not decode, with their addresses (skipped).
     pub undecodable: Vec<DecodeError>,
     /// Records the plugin refused or panicked on (skipped), with the error.
@@ -51,30 +47,7 @@ impl Runtime {
     pub async fn rebuild(
         &self,
         plugin: &mut dyn Plugin,
-        progress: impl FnMut(Progress),
-    ) -> Result<Rebuilt, RuntimeError> {
-        self.rebuild_inner(plugin, progress, None).await
-    }
-
-    /// [`Runtime::rebuild`], then, when it read at least `save_after` input records
-    /// past the snapshot it started from, stores the state it reached in the plugin's
-    /// `rebuilt` topic (if the plugin saves state), so the next rebuild reads only what
-    /// came after. A running plugin never starts from those states: their inputs'
-    /// outputs may not be stored.
-    pub async fn rebuild_saving(
-        &self,
-        plugin: &mut dyn Plugin,
-        progress: impl FnMut(Progress),
-        save_after: u64,
-    ) -> Result<Rebuilt, RuntimeError> {
-        self.rebuild_inner(plugin, progress, Some(save_after)).await
-    }
-
-    async fn rebuild_inner(
-        &self,
-        plugin: &mut dyn Plugin,
         mut progress: impl FnMut(Progress),
-        save_after: Option<u64>,
     ) -> Result<Rebuilt, RuntimeError> {
         let mut report = Rebuilt::default();
         let manifest = plugin.manifest();
@@ -94,32 +67,25 @@ impl Runtime {
             .enumerate()
             .map(|(p, marks)| (p as u32, marks.low))
             .collect();
-        let partitions: Vec<u32> = from.keys().copied().collect();
-        let mut handled = 0;
-        if manifest.snapshot_every > 0 {
-            let mut best: Option<Snapshot> = None;
-            for topic in [manifest.snapshot_topic(), manifest.rebuilt_topic()] {
-                let Some(store) =
-                    SnapshotStore::open(std::sync::Arc::clone(&self.backend), &topic, &name, false)
-                        .await?
-                else {
-                    continue;
-                };
-                if let Some(snapshot) = store
-                    .load_usable(manifest.version, &input_name, &partitions)
-                    .await
-                    && best
-                        .as_ref()
-                        .is_none_or(|b| snapshot.header.covered() > b.header.covered())
-                {
-                    best = Some(snapshot);
-                }
-            }
-            if let Some(header) = best.and_then(|snapshot| snapshot.restore_into(plugin)) {
-                from = header.positions;
-                handled = header.handled;
-                report.from_snapshot = Some(header.handled);
-            }
+        if manifest.snapshot_every > 0
+            && let Some(store) = SnapshotStore::open(
+                std::sync::Arc::clone(&self.backend),
+                &manifest.snapshot_topic(),
+                &name,
+                false,
+            )
+            .await?
+            && let Some(snapshot) = store
+                .load_usable(
+                    manifest.version,
+                    &input_name,
+                    &from.keys().copied().collect::<Vec<_>>(),
+                )
+                .await
+            && let Some(header) = snapshot.restore_into(plugin)
+        {
+            from = header.positions;
+            report.from_snapshot = Some(header.handled);
         }
         let ends: BTreeMap<u32, Offset> = info
             .partitions
@@ -169,7 +135,6 @@ impl Runtime {
                         address: record.address,
                         appended: record.timestamp,
                     };
-                    handled += 1;
                     if let Err(e) = handle_caught(plugin, &input, &mut emitter) {
                         report.refused.push((record.address, e.to_string()));
                     }
@@ -179,31 +144,6 @@ impl Runtime {
             }
         }
         report.read = done.read;
-        if let Some(after) = save_after
-            && manifest.snapshot_every > 0
-            && report.read >= after.max(1)
-            && let Some(state) = plugin.save()
-        {
-            let store = SnapshotStore::open(
-                std::sync::Arc::clone(&self.backend),
-                &manifest.rebuilt_topic(),
-                &name,
-                true,
-            )
-            .await?;
-            if let Some(store) = store {
-                report.saved = store
-                    .save(
-                        manifest.version,
-                        &input_name,
-                        ends,
-                        handled,
-                        &state,
-                        self.append_options(),
-                    )
-                    .await?;
-            }
-        }
         Ok(report)
     }
 }

@@ -2,10 +2,12 @@
 //! filter, handle, store outputs, commit.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::DerefMut;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
+use parking_lot::Mutex;
 use serde_json::json;
 use tokio::sync::watch;
 use vibes_events::{Event, EventId};
@@ -14,8 +16,9 @@ use vibes_log::{
     RecordAddress, StartFrom,
 };
 
+use super::rebuild::Progress;
 use super::snapshot::SnapshotStore;
-use super::{Runtime, SharedPlugin, dedup};
+use super::{Runtime, dedup};
 use crate::emitter::{Emitter, Output};
 use crate::error::{PluginError, RuntimeError};
 use crate::plugin::{Input, Manifest, Plugin};
@@ -64,11 +67,26 @@ struct Run<'a> {
 /// `snapshot_every` since the last snapshot.
 const IDLE_SNAPSHOT_FRACTION: u64 = 10;
 
-pub(super) async fn run_once(
+/// When a run ends.
+pub(super) enum Until<'a> {
+    /// When `stop` turns true (a running host's shutdown).
+    Shutdown(&'a mut watch::Receiver<bool>),
+    /// Once every input record stored when the run started is handled, with a snapshot
+    /// of the state then; `progress` is told after each batch.
+    CaughtUp(&'a mut (dyn FnMut(Progress) + Send)),
+}
+
+/// A plugin a run can lock: the shared box of a running host, or a plugin borrowed for
+/// one catch-up.
+pub(super) trait PluginCell: DerefMut<Target = dyn Plugin> + Send {}
+
+impl<P: DerefMut<Target = dyn Plugin> + Send> PluginCell for P {}
+
+pub(super) async fn run_once<P: PluginCell>(
     runtime: &Runtime,
-    plugin: &SharedPlugin,
+    plugin: &Mutex<P>,
     status: &StatusHandle,
-    stop: &mut watch::Receiver<bool>,
+    until: Until<'_>,
 ) -> Result<(), RuntimeError> {
     let manifest = plugin.lock().manifest();
     manifest.check()?;
@@ -143,6 +161,17 @@ pub(super) async fn run_once(
         manifest,
     };
     run.start_position(plugin, &mut consumer).await?;
+    let (stop, mut catch_up) = match until {
+        Until::Shutdown(stop) => (Some(stop), None),
+        Until::CaughtUp(progress) => (
+            None,
+            Some(CatchUp::new(&input, positions(&consumer), progress, &name).await?),
+        ),
+    };
+    // A catch-up is never shut down; the sender lives as long as the run, so waiting
+    // on the receiver waits forever rather than seeing a closed channel.
+    let (_never_stop, mut never) = watch::channel(false);
+    let stop = stop.unwrap_or(&mut never);
     run.update_lag(&input, positions(&consumer)).await;
     let mut lag_measured = Instant::now();
     let mut stores = 0u64;
@@ -156,7 +185,7 @@ pub(super) async fn run_once(
     });
 
     loop {
-        if *stop.borrow() {
+        if *stop.borrow() || catch_up.as_ref().is_some_and(|c| c.reached(&consumer)) {
             break;
         }
         let polled = tokio::select! {
@@ -166,6 +195,10 @@ pub(super) async fn run_once(
         let batch =
             polled.map_err(|e| RuntimeError::log(&name, format!("polling {input_name}"), e))?;
         let idle = batch.is_empty();
+        if idle && catch_up.is_some() {
+            // Nothing more arrives for a catch-up (its ends were measured at the start).
+            break;
+        }
         if !idle {
             let mut items: Vec<Item> = batch
                 .events
@@ -196,6 +229,9 @@ pub(super) async fn run_once(
             let every = run.manifest.snapshot_every;
             run.maybe_snapshot(plugin, positions(&consumer), every)
                 .await?;
+            if let Some(catch_up) = &mut catch_up {
+                catch_up.report(items.len() as u64);
+            }
         }
         if !live && run.replay_done(&consumer) {
             live = true;
@@ -213,8 +249,66 @@ pub(super) async fn run_once(
             lag_measured = Instant::now();
         }
     }
+    if catch_up.is_some_and(|c| c.read > 0) {
+        run.maybe_snapshot(plugin, positions(&consumer), 0).await?;
+    }
     run.update_lag(&input, positions(&consumer)).await;
     Ok(())
+}
+
+/// What a run that stops once caught up keeps: where each partition ended when it
+/// started, and how far it has read.
+struct CatchUp<'a> {
+    ends: BTreeMap<u32, Offset>,
+    progress: &'a mut (dyn FnMut(Progress) + Send),
+    read: u64,
+    total: u64,
+}
+
+impl<'a> CatchUp<'a> {
+    async fn new(
+        input: &EventLog<Event>,
+        positions: Vec<(u32, Option<Offset>)>,
+        progress: &'a mut (dyn FnMut(Progress) + Send),
+        name: &str,
+    ) -> Result<Self, RuntimeError> {
+        let mut ends = BTreeMap::new();
+        let mut total = 0;
+        for (p, position) in positions {
+            let marks = input
+                .watermarks(p)
+                .await
+                .map_err(|e| RuntimeError::log(name, format!("reading {}", input.topic()), e))?;
+            let from = position.unwrap_or(marks.low);
+            if from < marks.high {
+                total += marks.high - from;
+                ends.insert(p, marks.high);
+            }
+        }
+        progress(Progress { read: 0, total });
+        Ok(CatchUp {
+            ends,
+            progress,
+            read: 0,
+            total,
+        })
+    }
+
+    /// Whether every partition with records to read has been read to its end (a
+    /// position is unknown until the first poll after a seek).
+    fn reached(&self, consumer: &EventConsumer<Event>) -> bool {
+        self.ends
+            .iter()
+            .all(|(p, end)| consumer.position(*p).is_some_and(|pos| pos >= *end))
+    }
+
+    fn report(&mut self, read: u64) {
+        self.read += read;
+        (self.progress)(Progress {
+            read: self.read,
+            total: self.total.max(self.read),
+        });
+    }
 }
 
 impl Run<'_> {
@@ -224,9 +318,9 @@ impl Run<'_> {
 
     /// Restores the newest usable snapshot and seeks to it, or seeks to the beginning
     /// to replay everything.
-    async fn start_position(
+    async fn start_position<P: PluginCell>(
         &mut self,
-        plugin: &SharedPlugin,
+        plugin: &Mutex<P>,
         consumer: &mut EventConsumer<Event>,
     ) -> Result<(), RuntimeError> {
         let name = self.name().to_owned();
@@ -285,7 +379,7 @@ impl Run<'_> {
 
     /// Hands every item to the plugin; returns the outputs to store (those of replayed
     /// inputs dropped).
-    fn handle_all(&mut self, plugin: &SharedPlugin, items: &[Item]) -> Vec<Output> {
+    fn handle_all<P: PluginCell>(&mut self, plugin: &Mutex<P>, items: &[Item]) -> Vec<Output> {
         let mut emitter = Emitter::new(&self.manifest.name);
         let mut handled = 0u64;
         let mut skipped = 0u64;
@@ -437,18 +531,18 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Saves a snapshot if `every` events were handled since the last one (and the
-    /// plugin takes snapshots).
-    async fn maybe_snapshot(
+    /// Saves a snapshot once `after` events were handled since the last (`0`: now), if
+    /// the plugin takes snapshots.
+    async fn maybe_snapshot<P: PluginCell>(
         &mut self,
-        plugin: &SharedPlugin,
+        plugin: &Mutex<P>,
         positions: Vec<(u32, Option<Offset>)>,
-        every: u64,
+        after: u64,
     ) -> Result<(), RuntimeError> {
         let Some(store) = &self.snapshots else {
             return Ok(());
         };
-        if self.manifest.snapshot_every == 0 || self.handled < self.handled_at_snapshot + every {
+        if self.manifest.snapshot_every == 0 || self.handled < self.handled_at_snapshot + after {
             return Ok(());
         }
         let positions: BTreeMap<u32, Offset> = positions

@@ -39,14 +39,6 @@ pub(crate) struct Header {
     checksum: u64,
 }
 
-impl Header {
-    /// Input records it covers in all (of any snapshot of the same input, the one
-    /// covering more leaves less to replay).
-    pub(crate) fn covered(&self) -> u64 {
-        self.positions.values().sum()
-    }
-}
-
 /// A loaded snapshot.
 #[derive(Debug)]
 pub(crate) struct Snapshot {

@@ -14,6 +14,7 @@ pub mod session;
 pub mod stats;
 pub mod tail;
 pub mod topics;
+pub mod usage;
 
 use std::collections::BTreeMap;
 use std::fs::File;

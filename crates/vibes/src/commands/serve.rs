@@ -86,6 +86,23 @@ pub fn run(storage: &Storage, args: &ServeArgs) -> Result<Outcome> {
 
 /// Takes `<data_dir>/serve.lock`, so a second `serve` on the same data dir is refused.
 fn lock_serve(data_dir: &Path) -> Result<File> {
+    match try_lock_serve(data_dir)? {
+        Some(file) => Ok(file),
+        None => {
+            let pid = std::fs::read_to_string(data_dir.join("serve.lock")).unwrap_or_default();
+            bail!(
+                "another `vibes serve` (pid {}) already serves {}; stop it first, or give this one another --data-dir",
+                pid.trim(),
+                data_dir.display()
+            );
+        }
+    }
+}
+
+/// Takes `<data_dir>/serve.lock` if nobody holds it (`None` if a `serve`, or a command
+/// running the plugins' groups in-process, does), writing this process's id into it.
+/// Held until the file is dropped.
+pub fn try_lock_serve(data_dir: &Path) -> Result<Option<File>> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let path = data_dir.join("serve.lock");
@@ -98,14 +115,7 @@ fn lock_serve(data_dir: &Path) -> Result<File> {
         .with_context(|| format!("opening {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let pid = std::fs::read_to_string(&path).unwrap_or_default();
-            bail!(
-                "another `vibes serve` (pid {}) already serves {}; stop it first, or give this one another --data-dir",
-                pid.trim(),
-                data_dir.display()
-            );
-        }
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
         Err(std::fs::TryLockError::Error(e)) => {
             return Err(e).with_context(|| format!("locking {}", path.display()));
         }
@@ -113,5 +123,5 @@ fn lock_serve(data_dir: &Path) -> Result<File> {
     file.set_len(0)
         .and_then(|()| write!(file, "{}", std::process::id()))
         .with_context(|| format!("writing {}", path.display()))?;
-    Ok(file)
+    Ok(Some(file))
 }

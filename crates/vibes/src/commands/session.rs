@@ -1,6 +1,7 @@
 //! One session's (or bead's) stored records, read where the sessions plugin's index says
-//! they are instead of scanning the log: the plugin is rebuilt from its newest snapshot,
-//! then only the runs of offsets the index lists are read.
+//! they are instead of scanning the log: the plugin is brought up to date from its
+//! newest snapshot (`plugin_query::load`), then only the runs of offsets the index
+//! lists are read.
 
 use std::collections::BTreeMap;
 
@@ -49,7 +50,7 @@ pub fn print_indexed(
         read_to.insert(partition, marks.high);
     }
     let mut plugin = Sessions::new();
-    super::plugin_query::rebuild(storage, &mut plugin, global)?;
+    super::plugin_query::load(storage, &mut plugin, global)?;
     let mut done = Indexed::default();
     let own = partition_for_key(Some(key.as_bytes()), log.partitions());
     let Some(index) = plugin.addresses(key) else {

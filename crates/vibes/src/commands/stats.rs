@@ -14,7 +14,7 @@ use crate::storage::Storage;
 
 pub fn run(storage: &Storage, args: &StatsArgs, global: &GlobalArgs) -> Result<Outcome> {
     let mut plugin = Sessions::new();
-    let rebuilt = super::plugin_query::rebuild(storage, &mut plugin, global)?;
+    let loaded = super::plugin_query::load(storage, &mut plugin, global)?;
     if plugin.duplicates() > 0 {
         tracing::info!(
             duplicates = plugin.duplicates(),
@@ -44,7 +44,7 @@ pub fn run(storage: &Storage, args: &StatsArgs, global: &GlobalArgs) -> Result<O
     };
     let _ = out.line(text.trim_end())?;
     let _ = out.flush()?;
-    Ok(Outcome::partial_if(!rebuilt.undecodable.is_empty()))
+    Ok(Outcome::partial_if(loaded.skipped > 0))
 }
 
 /// The human-readable report.

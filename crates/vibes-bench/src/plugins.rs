@@ -11,6 +11,8 @@
 //! - `plugin_restart`: the sessions plugin restarted over a stored log, from its
 //!   snapshot against a full replay (a plugin without snapshots). Both count as
 //!   restarted when the plugin is live and has no lag.
+//! - `session_queries`: `vibes stats` and `vibes tail --session` as a user runs them
+//!   (needs `target/release/vibes`), the index against a scan.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,7 +49,8 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
     throughput(options, report, &runtime)?;
     latency(options, report, &runtime)?;
     restart(options, report, &runtime)?;
-    Ok(())
+    drop(runtime);
+    session_queries(options, report)
 }
 
 fn runtime_options() -> RuntimeOptions {
@@ -474,4 +477,123 @@ fn restart(options: Options, report: &mut Report, runtime: &tokio::runtime::Runt
         }
         Ok(())
     })
+}
+
+/// The `vibes` binary beside this one (`cargo build --release -p vibes`).
+pub(crate) fn vibes_binary() -> Result<std::path::PathBuf> {
+    let me = std::env::current_exe()?;
+    let path = me
+        .parent()
+        .ok_or("the bench binary has no directory")?
+        .join("vibes");
+    if !path.exists() {
+        return Err(format!(
+            "{} is missing: build it with `cargo build --release -p vibes`",
+            path.display()
+        )
+        .into());
+    }
+    Ok(path)
+}
+
+/// Runs `vibes --data-dir DIR args...`; returns its wall time and stdout.
+fn time_vibes(
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> Result<(f64, Vec<u8>)> {
+    let started = Instant::now();
+    let out = std::process::Command::new(bin)
+        .env("HOME", dir)
+        .env_remove("VIBES_DATA_DIR")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(format!(
+            "vibes {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok((seconds, out.stdout))
+}
+
+/// `vibes stats` and `vibes tail --session` over a large log, as a user runs them (the
+/// binary, a fresh process each): stats the first time (catching the sessions plugin
+/// up over everything, ending in a snapshot) and from that snapshot; one session's
+/// events read through the sessions plugin's index against a scan of the whole log
+/// (`--from beginning` reads every record).
+pub(crate) fn session_queries(options: Options, report: &mut Report) -> Result<()> {
+    let n: u64 = match std::env::var("VIBES_BENCH_SESSION_EVENTS") {
+        Ok(v) => v
+            .parse()
+            .map_err(|e| format!("VIBES_BENCH_SESSION_EVENTS={v:?}: {e}"))?,
+        Err(_) if options.quick => 200_000,
+        Err(_) => 2_000_000,
+    };
+    report.section(
+        &format!(
+            "Session queries over {n} stored events ({} sessions of 500), the vibes binary, a \
+             fresh process each (targets at 10M events: stats under 100 ms, one session under 50 ms)",
+            n / 500
+        ),
+        "command",
+        &[Column::Seconds],
+        "ratio",
+    );
+    let bin = vibes_binary()?;
+    let scratch = scratch_dir()?;
+    let dir = scratch.path().join("data");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let file = Arc::new(FileLog::open(
+            &dir,
+            FileLogOptions::default().durability(Durability::Never),
+        )?);
+        let log: EventLog<Event> = EventLog::open(file, "vibes/events").await?;
+        for batch in session_events(n) {
+            log.append_batch(&batch).await?;
+        }
+        Ok::<(), crate::Error>(())
+    })?;
+    drop(runtime);
+    let (first, out) = time_vibes(&bin, &dir, &["stats", "--json"])?;
+    let stats: Value = serde_json::from_slice(&out)?;
+    if stats["totals"]["sessions"].as_u64() != Some(n.div_ceil(500)) {
+        return Err(format!("stats counted {} sessions", stats["totals"]["sessions"]).into());
+    }
+    let (warm, _) = time_vibes(&bin, &dir, &["stats", "--json"])?;
+    let row = |name: &str, seconds: f64| Measurement {
+        seconds: Some(seconds),
+        ..Measurement::new("session_queries", name)
+    };
+    report.row(&row("stats, first run (catch-up)", first), None);
+    report.row(&row("stats, from its snapshot", warm), Some(warm / first));
+    let session = format!("bench-session-{:06}", n.div_ceil(500) / 2);
+    let (scan, scanned) = time_vibes(
+        &bin,
+        &dir,
+        &[
+            "tail",
+            "--json",
+            "--session",
+            &session,
+            "--from",
+            "beginning",
+        ],
+    )?;
+    let (indexed, read) = time_vibes(&bin, &dir, &["tail", "--json", "--session", &session])?;
+    if scanned != read || read.iter().filter(|b| **b == b'\n').count() != 500 {
+        return Err("tail --session through the index and by a scan differ".into());
+    }
+    report.row(&row("tail --session, scan", scan), None);
+    report.row(&row("tail --session, index", indexed), Some(indexed / scan));
+    Ok(())
 }

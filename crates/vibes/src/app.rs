@@ -14,7 +14,9 @@ use crate::storage::{ManagedServer, Storage};
 /// input was rejected (and reported) but the rest was stored, 2 on usage, config or
 /// I/O errors.
 pub fn run(cli: Cli) -> ExitCode {
-    init_tracing(&cli.global);
+    // `serve` shows each plugin's state changes (one line each, never per event).
+    let serving = std::matches!(cli.command, Command::Serve(_));
+    init_tracing(&cli.global, serving);
     match dispatch(cli) {
         Ok(outcome) => outcome.exit_code(),
         Err(error) => {
@@ -79,9 +81,10 @@ pub fn load_config(global: &GlobalArgs) -> Result<Config, ConfigError> {
     Config::load(global.config.as_deref(), std::env::var_os, &flags)
 }
 
-fn init_tracing(global: &GlobalArgs) {
+fn init_tracing(global: &GlobalArgs, serving: bool) {
     let level = match (global.quiet, global.verbose) {
         (true, _) => "error",
+        (false, 0) if serving => "warn,vibes_plugin=info",
         (false, 0) => "warn",
         (false, 1) => "debug",
         (false, _) => "trace",

@@ -547,7 +547,11 @@ pub(crate) fn session_queries(options: Options, report: &mut Report) -> Result<(
     );
     let bin = vibes_binary()?;
     let scratch = scratch_dir()?;
-    let dir = scratch.path().join("data");
+    // VIBES_BENCH_KEEP_DIR keeps the data dir there, for profiling the commands.
+    let dir = match std::env::var_os("VIBES_BENCH_KEEP_DIR") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => scratch.path().join("data"),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -23,7 +23,9 @@ use crate::blocking::blocking;
 use crate::fsutil::{create_dir_durable, io_err, sync_dir, write_atomic};
 use crate::offsets;
 use crate::options::FileLogOptions;
-use crate::partition::{AppendRequest, Partition, PartitionCheck, apply_retention_now};
+use crate::partition::{
+    AppendRequest, Partition, PartitionCheck, apply_retention_now, trim_before,
+};
 
 const META_FILE: &str = "topic.meta";
 
@@ -472,6 +474,18 @@ impl LogBackend for FileLog {
         max: usize,
     ) -> Result<Vec<StoredRecord>, LogError> {
         LocalStore::read(&*self.store, topic, partition, from, max).await
+    }
+
+    /// Deletes the sealed segments whose records all lie before `before`.
+    async fn trim(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        before: Offset,
+    ) -> Result<u64, LogError> {
+        let t = self.store.topic_async(topic).await?;
+        let shared = Arc::clone(&self.store.partition(&t, topic, partition)?.shared);
+        blocking(move || trim_before(&shared, before)).await
     }
 
     async fn consumer(

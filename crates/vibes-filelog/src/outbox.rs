@@ -955,6 +955,15 @@ impl LogBackend for Outbox {
         self.inner.backend.read(topic, partition, from, max).await
     }
 
+    async fn trim(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        before: Offset,
+    ) -> Result<u64, LogError> {
+        self.inner.backend.trim(topic, partition, before).await
+    }
+
     async fn consumer(
         &self,
         topic: &TopicName,

@@ -1206,6 +1206,44 @@ pub(crate) fn apply_retention_now(shared: &Shared) -> Result<usize, LogError> {
     Ok(before - view.segments.len())
 }
 
+/// Deletes the sealed segments of `shared` whose records all lie before `before` (the
+/// next segment starts at or before it); returns how many records went.
+pub(crate) fn trim_before(shared: &Shared, before: Offset) -> Result<u64, LogError> {
+    let dir = shared.dir.clone();
+    let lock_file = open_lock(&dir)?;
+    let _lock = WriterLock::acquire(&lock_file, &dir)?;
+    let mut view = shared.view.write();
+    if let CatchUp::Stale = shared.catch_up(&mut view, true)? {
+        *view = recover(&shared.dir, &shared.options)?;
+    }
+    let mut deleted = 0;
+    // Never the active segment: a segment goes only when its successor exists.
+    while deleted + 1 < view.segments.len() && view.segments[deleted + 1].base <= before {
+        delete_segment_files(&view.segments[deleted])?;
+        tracing::debug!(file = %view.segments[deleted].log_path.display(), "trimmed a sealed segment");
+        deleted += 1;
+    }
+    if deleted == 0 {
+        return Ok(0);
+    }
+    let low = view.segments[deleted].base;
+    let gone = low - view.segments[0].base;
+    view.segments.drain(..deleted);
+    sync_dir(&shared.dir)?;
+    Ok(gone)
+}
+
+fn delete_segment_files(segment: &Segment) -> Result<(), LogError> {
+    for path in [&segment.log_path, &segment.index_path] {
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("deleting", path, e)),
+        }
+    }
+    Ok(())
+}
+
 fn apply_retention(shared: &Shared, view: &mut View) -> Result<(), LogError> {
     let retention = shared.options.retention;
     if retention.max_age.is_none() && retention.max_bytes.is_none() {
@@ -1235,13 +1273,7 @@ fn apply_retention(shared: &Shared, view: &mut View) -> Result<(), LogError> {
             break;
         }
         total -= sizes[deleted];
-        for path in [&segment.log_path, &segment.index_path] {
-            match fs::remove_file(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("deleting", path, e)),
-            }
-        }
+        delete_segment_files(segment)?;
         tracing::info!(file = %segment.log_path.display(), "retention deleted a sealed segment");
         deleted += 1;
     }

@@ -105,7 +105,8 @@ macro_rules! conformance_tests {
             commits_are_validated,
             records_keep_key_id_payload_and_time,
             read_by_address_needs_no_group,
-            append_receipt_of_a_stored_append_has_its_offsets
+            append_receipt_of_a_stored_append_has_its_offsets,
+            trim_never_deletes_at_or_after_its_offset
         );
     };
     (@each $harness:expr; $($name:ident),+ $(,)?) => {
@@ -163,7 +164,8 @@ behaviours!(
     commits_are_validated,
     records_keep_key_id_payload_and_time,
     read_by_address_needs_no_group,
-    append_receipt_of_a_stored_append_has_its_offsets
+    append_receipt_of_a_stored_append_has_its_offsets,
+    trim_never_deletes_at_or_after_its_offset
 );
 
 const POLL: Duration = Duration::from_secs(5);
@@ -1002,6 +1004,53 @@ pub async fn read_by_address_needs_no_group(h: &dyn Harness) {
     );
 }
 
+/// `trim` may delete records before its offset (as many as the backend can, possibly
+/// none) but never one at or after it: those stay readable at their offsets, by `read`
+/// and by a new group, and appends go on after them.
+pub async fn trim_never_deletes_at_or_after_its_offset(h: &dyn Harness) {
+    let backend = h.open().await;
+    let log = open_log(Arc::clone(&backend), "trim", 1).await;
+    for batch in 0..10 {
+        append_numbered(&log, "s", batch * 30..batch * 30 + 30).await;
+    }
+    let name = log.topic().clone();
+    let gone = backend.trim(&name, 0, 150).await.expect("trim");
+    let marks = backend.watermarks(&name, 0).await.expect("watermarks");
+    assert!(
+        gone <= 150,
+        "trimmed {gone} records, more than lie before 150"
+    );
+    assert_eq!(
+        marks.low, gone,
+        "the low-water mark moves by what was trimmed"
+    );
+    assert_eq!(marks.high, 300);
+    let kept = backend.read(&name, 0, 150, 1000).await.expect("read");
+    let offsets: Vec<u64> = kept.iter().map(|r| r.address.offset).collect();
+    assert_eq!(offsets, (150..300).collect::<Vec<u64>>());
+    let from_start = backend.read(&name, 0, 0, 1).await.expect("read from 0");
+    assert_eq!(
+        from_start[0].address.offset, marks.low,
+        "a read below starts at the lowest held"
+    );
+    let mut consumer = log.consumer("trim-new").await.expect("consumer");
+    let first = take(&mut consumer, 1).await;
+    assert_eq!(first[0].address.offset, marks.low);
+    assert_eq!(number(&first[0].event), marks.low as usize);
+    let at = append_numbered(&log, "s", 300..301).await;
+    assert_eq!(at[0].offset, 300, "offsets go on after a trim");
+    let again = backend.trim(&name, 0, 0).await.expect("trim before 0");
+    assert_eq!(again, 0);
+    let err = backend
+        .trim(&name, 3, 10)
+        .await
+        .expect_err("no partition 3");
+    assert!(
+        std::matches!(err, LogError::InvalidArgument(_)),
+        "expected InvalidArgument, got {err:?}"
+    );
+}
+
 /// On a backend that can store, `append_receipt` stores like `append` and says
 /// `Stored` with the offsets it assigned; the typed receipts carry the addresses.
 pub async fn append_receipt_of_a_stored_append_has_its_offsets(h: &dyn Harness) {
@@ -1080,6 +1129,8 @@ struct SwitchState {
     lose_answers: std::sync::atomic::AtomicUsize,
     /// Appends the inner backend stored.
     stored: std::sync::atomic::AtomicUsize,
+    /// Calls of `trim`.
+    trims: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Switchable {
@@ -1098,6 +1149,11 @@ impl Switchable {
             inner,
             state: Arc::default(),
         }
+    }
+
+    /// Calls of `trim` so far.
+    pub fn trims(&self) -> usize {
+        self.state.trims.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Switches the "server" on (`true`) or off.
@@ -1205,6 +1261,14 @@ impl LogBackend for Switchable {
     async fn watermarks(&self, topic: &TopicName, partition: u32) -> crate::Result<Watermarks> {
         self.check(|| format!("reading {topic} partition {partition}"))?;
         self.inner.watermarks(topic, partition).await
+    }
+
+    async fn trim(&self, topic: &TopicName, partition: u32, before: Offset) -> crate::Result<u64> {
+        self.check(|| format!("trimming {topic} partition {partition}"))?;
+        self.state
+            .trims
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.trim(topic, partition, before).await
     }
 
     async fn read(

@@ -415,6 +415,65 @@ async fn a_live_plugin_snapshots_when_it_goes_idle() {
         .expect("it stops when asked");
 }
 
+/// Each new snapshot asks the backend to drop the ones before the previous one (the
+/// previous stays for a reader that may be loading it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_snapshot_trims_the_superseded_ones() {
+    let harness = Harness::new();
+    let switch = vibes_log::testkit::Switchable::new(Arc::new(harness.log().clone()));
+    let runtime = Runtime::new(
+        Arc::new(switch.clone()),
+        RuntimeOptions::new(INPUT).poll(64, Duration::from_millis(10)),
+    );
+    let shutdown = Shutdown::new();
+    let running = runtime
+        .spawn(Arc::new(|| Counter::with_snapshots(10, 1)), &shutdown)
+        .unwrap();
+    let wait_for = |snapshots: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while running.status().snapshots < snapshots {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                running.status()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    harness.append(&texts(0..15)).await;
+    wait_for(1);
+    assert_eq!(switch.trims(), 0, "the first snapshot supersedes nothing");
+    harness.append(&texts(15..30)).await;
+    wait_for(2);
+    assert_eq!(switch.trims(), 1);
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(5), running.join())
+        .await
+        .expect("it stops when asked");
+}
+
+/// Snapshots of a state that grows with the log are spaced by a share of what the last
+/// one covered, so a long backlog is not saved thousands of times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_of_a_long_backlog_are_spaced_out() {
+    let harness = Harness::new();
+    harness.append(&texts(0..20_000)).await;
+    let runtime = Runtime::new(
+        Arc::new(harness.log().clone()),
+        RuntimeOptions::new(INPUT).poll(10, Duration::from_millis(10)),
+    );
+    let mut plugin = Counter::with_snapshots(10, 1);
+    let status = runtime.catch_up(&mut *plugin, |_| {}).await.unwrap();
+    assert_eq!(status.processed, 20_000);
+    // Every 10 events would be 2,000 snapshots; an eighth of the covered events apart
+    // (past the first 80) is about 55.
+    assert!(
+        (30..100).contains(&status.snapshots),
+        "{} snapshots",
+        status.snapshots
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_plugin_is_restarted_with_backoff_and_says_why() {
     let harness = Harness::new();

@@ -15,7 +15,7 @@ pub mod local;
 
 pub use crate::record::{AppendAck, MAX_PAYLOAD_BYTES, Record, StoredRecord, partition_for_key};
 
-use crate::error::Result;
+use crate::error::{LogError, Result};
 use crate::name::{GroupName, TopicName};
 use crate::position::{SeekPosition, StartFrom};
 use crate::record::{AppendOptions, Offset, Watermarks};
@@ -197,6 +197,25 @@ pub trait LogBackend: Send + Sync + fmt::Debug {
         from: Offset,
         max: usize,
     ) -> Result<Vec<StoredRecord>>;
+
+    /// Deletes records of `partition` before offset `before`, as far as the backend
+    /// can: in whole units of its storage (a file log's sealed segments), so it may
+    /// delete fewer, and it never deletes a record at or after `before`. Returns how
+    /// many records went. For topics whose old records are superseded (a plugin's
+    /// snapshots). The default deletes nothing.
+    ///
+    /// Errors: `NotFound` (topic), `InvalidArgument` (partition past the count).
+    async fn trim(&self, topic: &TopicName, partition: u32, before: Offset) -> Result<u64> {
+        let _ = before;
+        let info = self.topic_info(topic).await?;
+        if partition as usize >= info.partitions.len() {
+            return Err(LogError::InvalidArgument(format!(
+                "{topic} has no partition {partition} (it has {})",
+                info.partitions.len()
+            )));
+        }
+        Ok(0)
+    }
 
     /// A new member of consumer group `group` on `topic`. Members of one group share the
     /// topic's partitions; each partition is read by one member at a time. A member

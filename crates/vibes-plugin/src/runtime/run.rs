@@ -67,6 +67,10 @@ struct Run<'a> {
 /// `snapshot_every` since the last snapshot.
 const IDLE_SNAPSHOT_FRACTION: u64 = 10;
 
+/// Snapshots come at least this fraction of the events already covered apart (see
+/// `Run::maybe_snapshot`).
+const SNAPSHOT_GROWTH: u64 = 8;
+
 /// When a run ends.
 pub(super) enum Until<'a> {
     /// When `stop` turns true (a running host's shutdown).
@@ -541,6 +545,14 @@ impl Run<'_> {
     ) -> Result<(), RuntimeError> {
         let Some(store) = &self.snapshots else {
             return Ok(());
+        };
+        // Past `after`, a snapshot also waits for an eighth of what the last one covered,
+        // so a state that grows with the log is saved a bounded number of times (the
+        // bytes written stay within about nine times the final state's).
+        let after = if after == 0 {
+            0
+        } else {
+            after.max(self.handled_at_snapshot / SNAPSHOT_GROWTH)
         };
         if self.manifest.snapshot_every == 0 || self.handled < self.handled_at_snapshot + after {
             return Ok(());

@@ -220,7 +220,8 @@ impl SnapshotStore {
         state: &[u8],
         options: AppendOptions,
     ) -> Result<bool, RuntimeError> {
-        if let Some((_, last)) = self.latest_header().await?
+        let previous = self.latest_header().await?;
+        if let Some((_, last)) = &previous
             && last.version == version
             && last.input == input
             && last.positions == positions
@@ -265,6 +266,14 @@ impl SnapshotStore {
                     e,
                 )
             })?;
+        // This snapshot and the one before it stay (a reader may be loading that one);
+        // older ones are superseded, and the backend drops what it can of them.
+        if let Some((at, last)) = previous {
+            let first = at.saturating_sub(u64::from(last.chunks));
+            if let Err(e) = self.backend.trim(&self.topic, 0, first).await {
+                tracing::warn!(plugin = %self.plugin, topic = %self.topic, "cannot trim older snapshots: {e}");
+            }
+        }
         Ok(true)
     }
 }

@@ -123,10 +123,15 @@ impl Harness {
         let ends = self.input_ends().await;
         loop {
             let now = status.get();
+            // Each partition read to its end: its last offset is the end's, or (nothing
+            // was read, as after restoring a snapshot that covers everything) its lag,
+            // measured once its position is known, is 0.
             let caught_up = now.state == PluginState::Live
-                && ends
-                    .iter()
-                    .all(|(p, end)| *end == 0 || now.last_offset.get(p) == Some(&(end - 1)))
+                && ends.iter().all(|(p, end)| {
+                    *end == 0
+                        || now.last_offset.get(p) == Some(&(end - 1))
+                        || now.lag.get(p) == Some(&0)
+                })
                 && now.total_lag() == 0;
             if caught_up || task.is_finished() {
                 break;

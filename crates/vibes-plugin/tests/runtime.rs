@@ -474,6 +474,38 @@ async fn snapshots_of_a_long_backlog_are_spaced_out() {
     );
 }
 
+/// A save cut short between its chunks and its header leaves chunks as the newest
+/// records: they are ignored (a full replay), and the next save is used again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_left_without_a_header_are_ignored() {
+    let harness = Harness::new();
+    harness.append(&texts(0..40)).await;
+    let first = harness.run(Counter::with_snapshots(10, 1)).await.unwrap();
+    assert_eq!(first.status.snapshots, 1);
+    let snapshots = TopicName::new("counter/snapshots").unwrap();
+    harness
+        .log()
+        .append(
+            &snapshots,
+            0,
+            vec![Record::new(
+                None,
+                77,
+                bytes::Bytes::from_static(b"half a state"),
+            )],
+            AppendOptions::default(),
+        )
+        .await
+        .unwrap();
+    harness.append(&texts(40..60)).await;
+    let second = harness.run(Counter::with_snapshots(10, 1)).await.unwrap();
+    assert_eq!(second.status.restored_from_snapshot, None, "a full replay");
+    assert_eq!(second.query("count", &count_args("a")).unwrap(), json!(30));
+    assert!(second.status.snapshots >= 1, "{:?}", second.status);
+    let third = harness.run(Counter::with_snapshots(10, 1)).await.unwrap();
+    assert_eq!(third.status.restored_from_snapshot, Some(60));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_plugin_is_restarted_with_backoff_and_says_why() {
     let harness = Harness::new();

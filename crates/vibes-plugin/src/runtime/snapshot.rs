@@ -1,6 +1,9 @@
 //! Snapshots: a plugin's saved state and the input positions it covers, stored in its
-//! `<stream>/snapshots` topic as chunk records followed by one header record, all in
-//! one append (so a snapshot is stored whole or not at all).
+//! `<stream>/snapshots` topic as chunk records (one append) followed by one header
+//! record (a second, small append). A snapshot counts once its header is stored; the
+//! header names how many chunks precede it and their checksum, so finding the newest
+//! snapshot reads one small record, and a save cut short between the two appends
+//! leaves chunks without a header, which are ignored.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -127,12 +130,13 @@ impl SnapshotStore {
         let Some(record) = records.first() else {
             return Ok(None);
         };
-        let header: Header = serde_json::from_slice(&record.payload)
-            .map_err(|e| self.stored(at, format!("the header does not decode: {e}")))?;
-        if header.magic != HEADER_MAGIC {
-            return Err(self.stored(at, "the last record is not a snapshot header"));
+        match serde_json::from_slice::<Header>(&record.payload) {
+            Ok(header) if header.magic == HEADER_MAGIC => Ok(Some((at, header))),
+            _ => {
+                tracing::warn!(plugin = %self.plugin, topic = %self.topic, offset = at, "the newest record is not a snapshot header (a save cut short); no snapshot is used until the next one is saved");
+                Ok(None)
+            }
         }
-        Ok(Some((at, header)))
     }
 
     /// The newest snapshot, whole and checked.
@@ -244,7 +248,7 @@ impl SnapshotStore {
             reason: format!("encoding a snapshot header: {e}"),
         })?;
         let id_base = xxhash_rust::xxh3::xxh3_128(&header_bytes);
-        let mut records: Vec<Record> = chunks
+        let records: Vec<Record> = chunks
             .iter()
             .enumerate()
             .map(|(i, chunk)| {
@@ -255,17 +259,24 @@ impl SnapshotStore {
                 )
             })
             .collect();
-        records.push(Record::new(None, id_base, header_bytes));
+        let saving = |e| {
+            RuntimeError::log(
+                &self.plugin,
+                format!("saving a snapshot to {}", self.topic),
+                e,
+            )
+        };
+        if !records.is_empty() {
+            self.backend
+                .append(&self.topic, 0, records, options)
+                .await
+                .map_err(saving)?;
+        }
+        let header_record = vec![Record::new(None, id_base, header_bytes)];
         self.backend
-            .append(&self.topic, 0, records, options)
+            .append(&self.topic, 0, header_record, options)
             .await
-            .map_err(|e| {
-                RuntimeError::log(
-                    &self.plugin,
-                    format!("saving a snapshot to {}", self.topic),
-                    e,
-                )
-            })?;
+            .map_err(saving)?;
         // This snapshot and the one before it stay (a reader may be loading that one);
         // older ones are superseded, and the backend drops what it can of them.
         if let Some((at, last)) = previous {

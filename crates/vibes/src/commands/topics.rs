@@ -52,6 +52,21 @@ pub fn run(storage: &Storage) -> Result<Outcome> {
                 marks.len()
             );
         }
+        if let Some(file) = &storage.file {
+            for q in file
+                .quarantined(topic)
+                .with_context(|| format!("listing the quarantine files of {topic}"))?
+            {
+                let _ = writeln!(
+                    s,
+                    "  partition {}  offsets {}..{} quarantined in {}",
+                    q.partition,
+                    q.offsets.start,
+                    q.offsets.end,
+                    q.file.display()
+                );
+            }
+        }
         let groups = storage
             .block_on(backend.groups(topic))
             .with_context(|| format!("reading the consumer groups of {topic}"))?;

@@ -971,3 +971,181 @@ fn option_fields_set_directly_are_held_to_the_builder_limits() {
         "positions must fit the index's 32 bits"
     );
 }
+
+#[tokio::test]
+async fn a_bit_flip_in_the_last_synced_batch_is_reported_not_cut_in_every_durability_mode() {
+    use vibes_log::Durability;
+    for durability in [
+        Durability::Always,
+        Durability::Interval(Duration::from_millis(5)),
+        Durability::Never,
+    ] {
+        let root = TempDir::new().unwrap();
+        let options = FileLogOptions::default().durability(durability);
+        let lengths = {
+            let log = open(root.path(), options.clone()).await.unwrap();
+            append_each(&log, root.path(), 0..3).await
+            // Dropping the log ends its writer, whose last act is an fsync.
+        };
+        let file = segment(root.path(), 0);
+        // The writer thread fsyncs and marks as it ends, just after the drop.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while synced_mark(&file) != lengths[2] && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            synced_mark(&file),
+            lengths[2],
+            "{durability:?}: the mark covers the last batch"
+        );
+        flip_byte(&file, lengths[1] + 70);
+
+        let log = open(root.path(), options.clone()).await.unwrap();
+        let mut consumer = log
+            .consumer(
+                &topic(),
+                &GroupName::new("c").unwrap(),
+                ConsumerOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_intact(
+            &consumer
+                .poll(1000, Duration::from_millis(50))
+                .await
+                .unwrap(),
+            2,
+        );
+        match consumer
+            .poll(1000, Duration::from_millis(50))
+            .await
+            .unwrap_err()
+        {
+            LogError::Corrupt {
+                file: f,
+                position,
+                reason,
+            } => {
+                assert_eq!((f, position), (file.clone(), lengths[1]), "{durability:?}");
+                assert!(reason.contains("offsets 2..3"), "{durability:?}: {reason}");
+            }
+            other => panic!("{durability:?}: expected Corrupt, got {other:?}"),
+        }
+        assert!(
+            consumer
+                .poll(1000, Duration::from_millis(20))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A writer keeps the damaged batch and its offset.
+        let ack = log
+            .append(&topic(), 0, vec![record(3)], AppendOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(ack.base_offset, 3, "{durability:?}");
+        assert_eq!(
+            fs::metadata(&file).unwrap().len(),
+            lengths[2] + (lengths[2] - lengths[1]),
+            "{durability:?}: nothing cut"
+        );
+        let got = consumer
+            .poll(1000, Duration::from_millis(50))
+            .await
+            .unwrap();
+        assert_eq!(
+            got.iter().map(|r| r.address.offset).collect::<Vec<_>>(),
+            [3]
+        );
+        let report = log.check(&topic(), false).unwrap();
+        assert_eq!(report[0].damage[0].offsets, 2..3, "{durability:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_index_is_rebuilt_and_costs_no_record() {
+    let root = TempDir::new().unwrap();
+    {
+        let log = open(root.path(), small_segments()).await.unwrap();
+        append_each(&log, root.path(), 0..40).await;
+    }
+    let idx = index(root.path(), 0);
+    let original = fs::read(&idx).unwrap();
+    assert!(
+        original.len() >= 24 + 2 * 16,
+        "the sealed segment has several entries"
+    );
+    // Entry 1's position moves by one byte: still in order, but pointing at no batch.
+    let mut damaged = original.clone();
+    damaged[24 + 16 + 4] ^= 0x01;
+    fs::write(&idx, &damaged).unwrap();
+    let log = open(root.path(), small_segments()).await.unwrap();
+    assert_intact(&read_all(&log).await.unwrap(), 40);
+    // Reading at an offset served by that entry works too.
+    let relative = u32::from_le_bytes(original[40..44].try_into().unwrap()) as u64;
+    let got = log.read(&topic(), 0, relative, 1).await.unwrap();
+    assert_eq!(got[0].address.offset, relative);
+    assert_eq!(
+        fs::read(&idx).unwrap(),
+        original,
+        "the index was rebuilt and rewritten"
+    );
+    let report = log.check(&topic(), false).unwrap();
+    assert!(report[0].damage.is_empty());
+}
+
+#[tokio::test]
+async fn a_damaged_commit_restarts_the_group_from_the_lowest_offset_and_repair_rewrites_it() {
+    let root = TempDir::new().unwrap();
+    let log = open(root.path(), FileLogOptions::default()).await.unwrap();
+    append_each(&log, root.path(), 0..5).await;
+    let group = GroupName::new("g").unwrap();
+    {
+        let mut consumer = log
+            .consumer(&topic(), &group, ConsumerOptions::default())
+            .await
+            .unwrap();
+        let got = consumer.poll(3, Duration::from_millis(50)).await.unwrap();
+        assert_eq!(got.len(), 3);
+        consumer.commit().await.unwrap();
+    }
+    let commit = root.path().join("topics/rec/t/groups/g/0.offset");
+    flip_byte(&commit, 9);
+    drop(log);
+    let log = open(root.path(), FileLogOptions::default()).await.unwrap();
+    let damaged = log.check_commits(&topic(), false).unwrap();
+    assert_eq!(damaged.len(), 1);
+    assert_eq!(damaged[0].file, commit);
+    assert!(
+        damaged[0].reason.contains("checksum mismatch"),
+        "{}",
+        damaged[0].reason
+    );
+    assert!(!damaged[0].repaired);
+    {
+        // No record is skipped: the group reads again from the lowest offset.
+        let mut consumer = log
+            .consumer(&topic(), &group, ConsumerOptions::default())
+            .await
+            .unwrap();
+        assert_intact(
+            &consumer
+                .poll(1000, Duration::from_millis(50))
+                .await
+                .unwrap(),
+            5,
+        );
+    }
+    let repaired = log.check_commits(&topic(), true).unwrap();
+    assert!(repaired[0].repaired);
+    let mut kept = commit.clone().into_os_string();
+    kept.push(".damaged");
+    assert_eq!(
+        fs::read(&kept).unwrap().len(),
+        20,
+        "the damaged commit is kept"
+    );
+    assert!(log.check_commits(&topic(), false).unwrap().is_empty());
+    let groups = log.groups(&topic()).await.unwrap();
+    assert_eq!(groups[0].committed, [Some(0)]);
+}

@@ -277,8 +277,7 @@ impl Segment {
                 let header = &window[at..at + format::BATCH_HEADER_LEN];
                 let base = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
                 let count = u32::from_le_bytes(header[24..28].try_into().expect("4 bytes"));
-                if claimed < format::BATCH_HEADER_LEN
-                    || claimed > format::MAX_BATCH_LEN + 4
+                if !(format::BATCH_HEADER_LEN..=format::MAX_BATCH_LEN + 4).contains(&claimed)
                     || here + claimed as u64 > end
                     || base < min_offset
                     || count == 0

@@ -1267,6 +1267,12 @@ fn doctor_finds_damage_and_repair_keeps_the_intact_batch_after_it() {
     );
     // The second batch survived the repair at its offset.
     let out = sb.vibes().args(["tail", "--json"]).output().expect("tail");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a repaired gap is a note: {}",
+        stderr(&out)
+    );
     let events = json_lines(&out.stdout);
     assert_eq!(types(&events), ["drain.pause"], "{}", stderr(&out));
     assert!(
@@ -1342,6 +1348,14 @@ fn a_flipped_byte_in_the_only_synced_batch_is_reported_by_every_command_never_cu
             "partition 0  offsets 0..{ingested} quarantined in "
         )),
         "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!(
+            "partition 0  offsets 0..{}  1 records",
+            ingested + 1
+        )),
+        "quarantined offsets are not counted as records: {}",
         stdout(&out)
     );
 }

@@ -172,8 +172,18 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
                 if last_damage.as_deref() == Some(text.as_str()) {
                     return Err(anyhow::Error::new(error).context("reading events"));
                 }
-                damaged += 1;
-                eprintln!("error: {text}");
+                match &error {
+                    // A gap a repair recorded: known and kept, so a note, not a failure.
+                    LogError::Corrupt { file, reason, .. }
+                        if file.extension().is_some_and(|e| e == "quarantine") =>
+                    {
+                        eprintln!("note: {reason}");
+                    }
+                    _ => {
+                        damaged += 1;
+                        eprintln!("error: {text}");
+                    }
+                }
                 last_damage = Some(text);
                 continue;
             }

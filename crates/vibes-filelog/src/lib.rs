@@ -8,10 +8,12 @@
 //!   acknowledgement; concurrent appends share one fsync), `Interval`, `Never`.
 //!   Directories are fsync'd when segments are created or deleted. A failed write or
 //!   fsync poisons the partition: later appends fail with `Poisoned`.
-//! - **Recovery** on open reads only the tail of each partition's last segment: a torn
-//!   final batch is cut off, a missing or short index is rebuilt, and damage anywhere
-//!   else is `Corrupt` with file and byte position (cut there only when
-//!   [`FileLogOptions::repair`] asks).
+//! - **Recovery** reads only the tail of each partition's last segment. Only a writer
+//!   cuts, and only a torn tail: bytes after the last completed fsync, which a synced
+//!   mark in the segment header tells apart. Damage anywhere else is kept: reading it
+//!   is `Corrupt` with file and byte position (a consumer moves past it), and
+//!   [`FileLog::check`] with `repair` moves it to a quarantine file, keeping every
+//!   intact batch. A missing, short or damaged index is rebuilt.
 //! - **Processes** share a data directory: appends take turns on a per-partition lock
 //!   file, and readers see other processes' records within a few milliseconds.
 //! - **Async callers never block on disk**: appends wait on the partition's writer
@@ -63,9 +65,12 @@ mod offsets;
 mod options;
 pub mod outbox;
 mod partition;
+mod quarantine;
 mod segment;
 
 pub use log::FileLog;
+pub use offsets::DamagedCommit;
 pub use options::{FileLogOptions, Retention};
 pub use outbox::{Outbox, OutboxDepth, OutboxOptions};
 pub use partition::{Damage, PartitionCheck};
+pub use quarantine::Quarantined;

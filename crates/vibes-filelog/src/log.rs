@@ -21,11 +21,12 @@ use vibes_log::{
 
 use crate::blocking::blocking;
 use crate::fsutil::{create_dir_durable, io_err, sync_dir, write_atomic};
-use crate::offsets;
+use crate::offsets::{self, DamagedCommit};
 use crate::options::FileLogOptions;
 use crate::partition::{
     AppendRequest, Partition, PartitionCheck, apply_retention_now, trim_before,
 };
+use crate::quarantine::Quarantined;
 
 const META_FILE: &str = "topic.meta";
 
@@ -114,17 +115,42 @@ impl FileLog {
     }
 
     /// Reads every record of every partition of `topic`, verifying every checksum,
-    /// offset and header, and reports the first damage in each partition with its file
-    /// and byte position. With `repair`, cuts each damaged partition at its damage:
-    /// the damaged segment is truncated there and all later segments are deleted, so
-    /// the records from the damage on are lost (they could not be read anyway) and
-    /// appends continue after the last intact record.
+    /// offset and header, and reports every damaged range in each partition with its
+    /// file, byte position and the offsets it held. With `repair`, moves each damaged
+    /// range to a quarantine file beside its segment (named with the partition and
+    /// offsets), keeps every intact batch readable at its offset (batches after the
+    /// damage move to a segment of their own), records gaps of missing offsets, and
+    /// cuts a torn tail. Nothing intact is deleted. Run it with no other process
+    /// using the topic: other processes' views of a repaired segment are stale.
     pub fn check(&self, topic: &TopicName, repair: bool) -> Result<Vec<PartitionCheck>, LogError> {
         let t = self.store.topic(topic)?;
         t.partitions
             .iter()
             .map(|p| p.shared.check(repair))
             .collect()
+    }
+
+    /// Checks every consumer commit file of `topic`. A damaged one never costs records:
+    /// it is read as offset 0 (the group reads again from the lowest offset held). With
+    /// `repair`, each is kept as `<file>.damaged` and replaced with a commit of 0.
+    pub fn check_commits(
+        &self,
+        topic: &TopicName,
+        repair: bool,
+    ) -> Result<Vec<DamagedCommit>, LogError> {
+        let t = self.store.topic(topic)?;
+        offsets::check(&t.dir, repair)
+    }
+
+    /// The gaps of offsets of `topic` that repairs moved to quarantine files, per
+    /// partition in offset order.
+    pub fn quarantined(&self, topic: &TopicName) -> Result<Vec<Quarantined>, LogError> {
+        let t = self.store.topic(topic)?;
+        let mut all = Vec::new();
+        for p in &t.partitions {
+            all.extend(p.shared.quarantined()?);
+        }
+        Ok(all)
     }
 
     /// `group`'s committed next offset for `partition` of `topic` (for the outbox's
@@ -333,6 +359,19 @@ impl LocalStore for Store {
         let t = self.topic_async(topic).await?;
         let shared = Arc::clone(&self.partition(&t, topic, partition)?.shared);
         blocking(move || shared.watermarks()).await
+    }
+
+    async fn resume_after_damage(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        from: Offset,
+    ) -> Result<Option<Offset>, LogError> {
+        let t = self.topic_async(topic).await?;
+        Ok(self
+            .partition(&t, topic, partition)?
+            .shared
+            .resume_after_damage(from))
     }
 
     async fn offset_for_timestamp(

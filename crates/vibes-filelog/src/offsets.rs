@@ -65,19 +65,87 @@ pub(crate) fn store(path: &Path, next_offset: Offset) -> Result<(), LogError> {
     write_atomic(path, &encode(next_offset))
 }
 
-/// Loads a commit; `None` if the group never committed on this partition.
+/// A consumer commit file that does not decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DamagedCommit {
+    /// The commit file.
+    pub file: PathBuf,
+    /// What is wrong with it.
+    pub reason: String,
+    /// Whether a repair replaced it (keeping the damaged one as `<file>.damaged`) with a
+    /// commit of offset 0, so the group reads again from the lowest offset held.
+    pub repaired: bool,
+}
+
+/// Loads a commit; `None` if the group never committed on this partition. A damaged
+/// commit is reported (a warning naming the file) and read as offset 0: the group
+/// resumes from the lowest offset held, so records are delivered again but none is
+/// skipped. Its next commit replaces the file.
 pub(crate) fn load(path: &Path) -> Result<Option<Offset>, LogError> {
+    match read(path)? {
+        Ok(commit) => Ok(commit),
+        Err(reason) => {
+            tracing::warn!(
+                file = %path.display(),
+                %reason,
+                "damaged consumer commit: the group resumes from the lowest offset held (records are delivered again, none is skipped)"
+            );
+            Ok(Some(0))
+        }
+    }
+}
+
+/// Reads a commit file: `Ok(Err(reason))` if it is damaged.
+fn read(path: &Path) -> Result<Result<Option<Offset>, String>, LogError> {
     match fs::read(path) {
-        Ok(bytes) => decode(&bytes)
+        Ok(bytes) => Ok(decode(&bytes)
             .map(Some)
-            .map_err(|reason| LogError::Corrupt {
-                file: path.to_owned(),
-                position: 0,
-                reason: format!("consumer offset file: {reason}"),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            .map_err(|reason| format!("consumer offset file: {reason}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ok(None)),
         Err(e) => Err(io_err("reading", path, e)),
     }
+}
+
+/// Checks every commit file under a topic directory; with `repair`, keeps each damaged
+/// one as `<file>.damaged` and replaces it with a commit of offset 0.
+pub(crate) fn check(topic_dir: &Path, repair: bool) -> Result<Vec<DamagedCommit>, LogError> {
+    let groups = topic_dir.join("groups");
+    let mut damaged = Vec::new();
+    let Ok(entries) = fs::read_dir(&groups) else {
+        return Ok(damaged);
+    };
+    let mut files = Vec::new();
+    for group in entries.flatten() {
+        let Ok(commits) = fs::read_dir(group.path()) else {
+            continue;
+        };
+        files.extend(
+            commits
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "offset")),
+        );
+    }
+    files.sort();
+    for file in files {
+        if let Err(reason) = read(&file)? {
+            let repaired = repair && {
+                let bytes = fs::read(&file).map_err(|e| io_err("reading", &file, e))?;
+                let mut kept = file.clone().into_os_string();
+                kept.push(".damaged");
+                write_atomic(Path::new(&kept), &bytes)?;
+                store(&file, 0)?;
+                true
+            };
+            damaged.push(DamagedCommit {
+                file,
+                reason,
+                repaired,
+            });
+        }
+    }
+    Ok(damaged)
 }
 
 #[cfg(test)]

@@ -18,10 +18,6 @@ pub struct FileLogOptions {
     pub index_interval_bytes: u32,
     /// What to delete. Only whole sealed segments are ever deleted.
     pub retention: Retention,
-    /// On opening a partition whose last segment is damaged before its tail, cut the
-    /// segment at the damage instead of failing with `Corrupt`. Off by default: it
-    /// discards records, so it must be asked for.
-    pub repair: bool,
     /// How often a waiting consumer checks for records appended by other processes.
     /// Appends in this process wake consumers at once. Default 5 ms.
     pub external_check_interval: Duration,
@@ -34,7 +30,6 @@ impl Default for FileLogOptions {
             segment_bytes: 64 * 1024 * 1024,
             index_interval_bytes: 4096,
             retention: Retention::default(),
-            repair: false,
             external_check_interval: Duration::from_millis(5),
         }
     }
@@ -66,13 +61,6 @@ impl FileLogOptions {
     #[must_use]
     pub fn retention(mut self, retention: Retention) -> Self {
         self.retention = retention;
-        self
-    }
-
-    /// Sets whether opening repairs damage in the last segment by cutting it there.
-    #[must_use]
-    pub fn repair(mut self, repair: bool) -> Self {
-        self.repair = repair;
         self
     }
 }

@@ -3,6 +3,7 @@
 //! anyone.
 
 use std::fs::{self, File, OpenOptions};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,9 +20,13 @@ use vibes_log::backend::{AppendAck, Record, StoredRecord};
 use vibes_log::{Durability, LogError, Offset, RecordAddress, TopicName, Watermarks};
 
 use crate::format::{self, FrameError, HEADER_LEN, INDEX_ENTRY_LEN, IndexEntry, MAX_BATCH_LEN};
-use crate::fsutil::{create_dir_durable, io_err, sync_dir};
+use crate::fsutil::{create_dir_durable, io_err, sync_dir, write_atomic};
 use crate::options::FileLogOptions;
-use crate::segment::{BatchMeta, ScanEnd, Segment, index_batch, log_name, parse_log_name};
+use crate::quarantine::{self, Quarantined};
+use crate::segment::{
+    BatchMeta, Damaged, SYNCED_MARK, ScanEnd, Segment, index_batch, log_name, parse_log_name,
+    write_synced_mark,
+};
 
 /// What this process knows of a partition: its segments and where its data ends.
 #[derive(Debug)]
@@ -141,7 +146,7 @@ impl Partition {
         let lock_file = open_lock(&dir)?;
         let view = {
             let _lock = WriterLock::acquire(&lock_file, &dir)?;
-            recover(&dir, &options)?
+            recover(&dir, &options, false)?
         };
         Ok(Partition {
             shared: Arc::new(Shared {
@@ -178,9 +183,117 @@ impl Partition {
     }
 }
 
-/// Recovers a partition: finds its segments, checks the tail of the last one, cuts a
-/// torn final batch, and rebuilds a missing or short index. Reads only the tail.
-fn recover(dir: &Path, options: &FileLogOptions) -> Result<View, LogError> {
+/// How a walk over a segment judges a frame that is not a valid batch.
+#[derive(Debug, Clone, Copy)]
+enum Judge {
+    /// Bytes known to be whole: a sealed segment, or the active one up to the view's
+    /// end. Every bad frame is damage; a damaged range at the end holds offsets up to
+    /// `end_offset` (the next segment's base, or the view's high-water mark) if known.
+    Known { end_offset: Option<Offset> },
+    /// The tail of the active segment. A bad frame before the synced mark is damage;
+    /// at or after it, it is damage only if an intact batch follows and no write can
+    /// be in progress (`locked`: the writer lock is held); otherwise it is the tail:
+    /// a write in progress, or a torn write only a writer may cut.
+    Tail { locked: bool },
+}
+
+/// Where a walk ended.
+#[derive(Debug)]
+struct Walk {
+    /// The byte after the last batch or damaged range taken in.
+    end: u64,
+    /// The offset after the last batch or damaged range taken in.
+    next: Offset,
+    /// A bad tail at `end` (only with [`Judge::Tail`]): why the frame there is bad.
+    tail: Option<String>,
+}
+
+/// Walks the batches of `segment` from `position` (where offset `next` starts) to
+/// `end`, calling `found` for each intact batch and `damaged` for each damaged range
+/// (also recorded in the segment), which it steps over: nothing here fails on damage.
+fn walk(
+    segment: &Segment,
+    mut position: u64,
+    end: u64,
+    mut next: Offset,
+    judge: Judge,
+    mut found: impl FnMut(&BatchMeta),
+    mut damaged: impl FnMut(&Damaged),
+) -> Result<Walk, LogError> {
+    let mut mark = None;
+    loop {
+        let outcome = segment.scan(position, end, next, |meta, _| {
+            found(&meta);
+            position = meta.position + meta.len;
+            next = meta.base_offset + meta.count;
+        })?;
+        let (at, reason) = match outcome {
+            ScanEnd::Clean => {
+                return Ok(Walk {
+                    end: position.max(end),
+                    next,
+                    tail: None,
+                });
+            }
+            ScanEnd::Incomplete { position } => (
+                position,
+                "incomplete batch: the segment ends inside it".to_owned(),
+            ),
+            ScanEnd::Invalid { position, reason } => (position, reason),
+        };
+        let range = match judge {
+            Judge::Known { end_offset } => {
+                segment.damaged_range(at, end, next, reason, end_offset, None)?
+            }
+            Judge::Tail { locked } => {
+                let synced = match mark {
+                    Some(mark) => mark,
+                    None => *mark.insert(segment.synced_mark()?),
+                };
+                if at < synced {
+                    segment.damaged_range(at, end, next, reason, None, Some(synced))?
+                } else {
+                    let intact = if locked {
+                        segment.next_intact(at + 1, end, next)?
+                    } else {
+                        None
+                    };
+                    let Some((intact_at, base)) = intact else {
+                        return Ok(Walk {
+                            end: at,
+                            next,
+                            tail: Some(reason),
+                        });
+                    };
+                    Damaged {
+                        position: at,
+                        end: intact_at,
+                        first_offset: next,
+                        end_offset: base,
+                        reason,
+                    }
+                }
+            }
+        };
+        segment.note_damage(&range);
+        damaged(&range);
+        position = range.end;
+        next = range.end_offset;
+        if position >= end {
+            return Ok(Walk {
+                end: position,
+                next,
+                tail: None,
+            });
+        }
+    }
+}
+
+/// Recovers a partition: finds its segments, checks the tail of the last one, and
+/// rebuilds a missing or short index. Reads only the tail. Damage before the synced
+/// mark (or followed by intact batches) is recorded and stepped over, never cut; a
+/// torn tail after the mark is cut if `cut` (a writer), else the view ends before it.
+fn recover(dir: &Path, options: &FileLogOptions, cut: bool) -> Result<View, LogError> {
     remove_stale_temp_files(dir);
     let mut bases = list_segments(dir)?;
     if bases.is_empty() {
@@ -231,48 +344,51 @@ fn recover(dir: &Path, options: &FileLogOptions) -> Result<View, LogError> {
         entries.pop();
     }
     let mut metas = Vec::new();
-    let outcome = active.scan(start, len, next, |meta, _| metas.push(meta))?;
-    let cut = match outcome {
-        ScanEnd::Clean => None,
-        ScanEnd::Incomplete { position } => Some((position, "torn final batch".to_owned())),
-        ScanEnd::Invalid { position, reason } => {
-            let expected = metas.last().map_or(next, |m| m.base_offset + m.count);
-            if valid_batch_after(&active, position + 1, len, expected)? {
-                if !options.repair {
-                    return Err(active.corrupt(
-                        position,
-                        format!(
-                            "{reason}; complete batches follow it, so this is damage, not a torn \
-                             write (open with repair to cut the segment here, losing what follows)"
-                        ),
-                    ));
-                }
-                Some((position, format!("repair: {reason}")))
-            } else {
-                Some((position, format!("torn final batch: {reason}")))
-            }
+    let walked = walk(
+        &active,
+        start,
+        len,
+        next,
+        Judge::Tail { locked: true },
+        |meta| metas.push(*meta),
+        |range| {
+            tracing::error!(
+                file = %active.log_path.display(),
+                position = range.position,
+                offsets = %format_args!("{}..{}", range.first_offset, range.end_offset),
+                reason = %range.reason,
+                "damaged batch kept in place (vibes doctor --repair quarantines it)"
+            );
+        },
+    )?;
+    if let Some(reason) = &walked.tail {
+        if cut {
+            tracing::warn!(
+                file = %active.log_path.display(),
+                position = walked.end,
+                dropped_bytes = len - walked.end,
+                reason = %format!("torn tail after the last fsync: {reason}"),
+                "cutting the log"
+            );
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&active.log_path)
+                .map_err(|e| io_err("opening for repair", &active.log_path, e))?;
+            file.set_len(walked.end)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| io_err("cutting", &active.log_path, e))?;
+        } else {
+            tracing::debug!(
+                file = %active.log_path.display(),
+                position = walked.end,
+                "a torn tail or a write in progress: left for the writer"
+            );
         }
-    };
-    if let Some((position, why)) = cut {
-        tracing::warn!(
-            file = %active.log_path.display(),
-            position,
-            dropped_bytes = len - position,
-            reason = %why,
-            "cutting the log"
-        );
-        let file = OpenOptions::new()
-            .write(true)
-            .open(&active.log_path)
-            .map_err(|e| io_err("opening for repair", &active.log_path, e))?;
-        file.set_len(position)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| io_err("cutting", &active.log_path, e))?;
     }
     let mut view = View {
         segments: Vec::new(),
-        high: next,
-        end: start,
+        high: walked.next,
+        end: walked.end,
         last_timestamp_us: 0,
     };
     // Rebuild the entries from the scan start on, then compare with the file.
@@ -280,8 +396,6 @@ fn recover(dir: &Path, options: &FileLogOptions) -> Result<View, LogError> {
     let mut rebuilt = entries;
     for meta in &metas {
         index_batch(&mut rebuilt, active.base, meta, interval);
-        view.high = meta.base_offset + meta.count;
-        view.end = meta.position + meta.len;
         view.last_timestamp_us = meta.timestamp_us;
     }
     if !whole || rebuilt != loaded {
@@ -328,40 +442,6 @@ fn last_batch_time(
     // Damage ends the scan early; the time found so far is the best floor there is.
     segment.scan(start, end, next, |meta, _| last = Some(meta.timestamp_us))?;
     Ok(last)
-}
-
-/// Whether a complete, checksummed batch with an offset at or after `min_offset`
-/// starts anywhere in `from..end` of the segment: the test that tells damage inside
-/// the log from a torn or garbage tail.
-fn valid_batch_after(
-    segment: &Segment,
-    from: u64,
-    end: u64,
-    min_offset: Offset,
-) -> Result<bool, LogError> {
-    if from >= end {
-        return Ok(false);
-    }
-    let region = segment.read_bytes(from, (end - from) as usize)?;
-    for at in 0..region.len().saturating_sub(format::BATCH_HEADER_LEN - 1) {
-        let Some(claimed) = format::claimed_len(&region[at..]) else {
-            break;
-        };
-        if claimed < format::BATCH_HEADER_LEN
-            || claimed > region.len() - at
-            || claimed > MAX_BATCH_LEN
-        {
-            continue;
-        }
-        let base = u64::from_le_bytes(region[at + 8..at + 16].try_into().expect("8 bytes"));
-        if base < min_offset {
-            continue;
-        }
-        if format::decode_batch(&region.slice(at..at + claimed)).is_ok() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 fn list_segments(dir: &Path) -> Result<Vec<Offset>, LogError> {
@@ -426,7 +506,7 @@ impl Shared {
             if stale {
                 let lock_file = open_lock(&self.dir)?;
                 let _lock = WriterLock::acquire(&lock_file, &self.dir)?;
-                *self.view.write() = recover(&self.dir, &self.options)?;
+                *self.view.write() = recover(&self.dir, &self.options, false)?;
             }
         }
         self.drop_deleted_segments()
@@ -444,16 +524,31 @@ impl Shared {
                 return Ok(CatchUp::Stale);
             }
             let len = active.len()?;
-            let mut outcome = ScanEnd::Clean;
+            if len < view.end {
+                // The file shrank: a repair in another process rewrote it.
+                return Ok(CatchUp::Stale);
+            }
             if len > view.end {
                 let mut metas = Vec::new();
-                outcome = active.scan(view.end, len, view.high, |meta, _| metas.push(meta))?;
+                let walked = walk(
+                    &active,
+                    view.end,
+                    len,
+                    view.high,
+                    Judge::Tail { locked },
+                    |meta| metas.push(*meta),
+                    |_| {},
+                )?;
                 for meta in &metas {
                     view.apply(meta, self.options.index_interval_bytes);
                 }
-            }
-            if !matches!(outcome, ScanEnd::Clean) {
-                return Ok(CatchUp::BadTail);
+                if walked.end > view.end {
+                    view.end = walked.end;
+                    view.high = walked.next;
+                }
+                if walked.tail.is_some() {
+                    return Ok(CatchUp::BadTail);
+                }
             }
             let next = self.dir.join(log_name(view.high));
             if view.high == active.base || !next.exists() {
@@ -504,7 +599,13 @@ impl Shared {
 
     /// Makes sure a segment's index is in memory: loaded from its file, checked against
     /// the log from its last entry on, and rebuilt (and rewritten) if short or missing.
-    fn ensure_index(&self, segment: &Segment, end: u64) -> Result<(), LogError> {
+    /// Damage found on the way is recorded in the segment, not an error.
+    fn ensure_index(
+        &self,
+        segment: &Segment,
+        end: u64,
+        end_offset: Option<Offset>,
+    ) -> Result<(), LogError> {
         if segment.index.read().is_some() {
             return Ok(());
         }
@@ -514,37 +615,117 @@ impl Shared {
             .copied()
             .filter(|e| u64::from(e.position) < end)
             .collect();
-        let (start, next) = match entries.pop() {
-            Some(last) => (
-                u64::from(last.position),
-                segment.base + u64::from(last.relative_offset),
-            ),
-            None => (HEADER_LEN as u64, segment.base),
-        };
-        let interval = self.options.index_interval_bytes;
-        let outcome = segment.scan(start, end, next, |meta, _| {
-            index_batch(&mut entries, segment.base, &meta, interval);
-        })?;
-        match outcome {
-            ScanEnd::Clean => {}
-            ScanEnd::Incomplete { position } => {
-                return Err(segment.corrupt(position, "sealed segment ends inside a batch"));
+        // Start from the last entry that holds what it says (a damaged index is rebuilt).
+        let (mut start, mut next) = (HEADER_LEN as u64, segment.base);
+        while let Some(last) = entries.pop() {
+            if segment.entry_holds(&last)? {
+                start = u64::from(last.position);
+                next = segment.base + u64::from(last.relative_offset);
+                break;
             }
-            ScanEnd::Invalid { position, reason } => return Err(segment.corrupt(position, reason)),
         }
+        self.index_from(
+            segment, entries, start, next, end, end_offset, &loaded, whole,
+        )
+    }
+
+    /// Indexes `segment` from byte `start` (offset `next`) to `end`, after `entries`,
+    /// and installs the result (rewriting the file if it differs from `loaded`).
+    #[allow(clippy::too_many_arguments)]
+    fn index_from(
+        &self,
+        segment: &Segment,
+        mut entries: Vec<IndexEntry>,
+        start: u64,
+        next: Offset,
+        end: u64,
+        end_offset: Option<Offset>,
+        loaded: &[IndexEntry],
+        whole: bool,
+    ) -> Result<(), LogError> {
+        let interval = self.options.index_interval_bytes;
+        walk(
+            segment,
+            start,
+            end,
+            next,
+            Judge::Known { end_offset },
+            |meta| index_batch(&mut entries, segment.base, meta, interval),
+            |_| {},
+        )?;
         if (!whole || entries != loaded)
             && let Err(e) = segment.write_index_file(&entries)
         {
             tracing::warn!(file = %segment.index_path.display(), error = %e, "could not rewrite a rebuilt index");
         }
-        let mut index = segment.index.write();
-        if index.is_none() {
-            *index = Some(entries);
-        }
+        *segment.index.write() = Some(entries);
         Ok(())
     }
 
-    /// Up to `max` records from offset `from` on.
+    /// Rebuilds a segment's index from its first batch (an entry did not hold what it
+    /// says: the index file is damaged).
+    fn rebuild_index(
+        &self,
+        segment: &Segment,
+        end: u64,
+        end_offset: Option<Offset>,
+    ) -> Result<(), LogError> {
+        tracing::warn!(file = %segment.index_path.display(), "an index entry does not match the log; rebuilding the index");
+        self.index_from(
+            segment,
+            Vec::new(),
+            HEADER_LEN as u64,
+            segment.base,
+            end,
+            end_offset,
+            &[],
+            false,
+        )
+    }
+
+    /// Where to start reading `segment` for `offset` (or, with `time`, for the first
+    /// batch appended at or after it): an index entry, verified against the log; a
+    /// damaged index is rebuilt first.
+    fn start_in(
+        &self,
+        segment: &Segment,
+        end: u64,
+        end_offset: Option<Offset>,
+        offset: Offset,
+        time: Option<i64>,
+    ) -> Result<Option<(u64, Offset)>, LogError> {
+        self.ensure_index(segment, end, end_offset)?;
+        let find = |segment: &Segment| match time {
+            Some(time) => segment.start_for_time(time),
+            None => segment.start_for(offset),
+        };
+        let Some((position, at)) = find(segment) else {
+            return Ok(None);
+        };
+        if position == HEADER_LEN as u64 || segment.holds_batch_at(position, at)? {
+            return Ok(Some((position, at)));
+        }
+        self.rebuild_index(segment, end, end_offset)?;
+        Ok(find(segment))
+    }
+
+    /// The end of `segments[i]` as read (the view's end for the active one) and the
+    /// offset there, if known (the next segment's base, or the high-water mark).
+    fn segment_end(
+        segments: &[Arc<Segment>],
+        i: usize,
+        end: u64,
+        high: Offset,
+    ) -> Result<(u64, Option<Offset>), LogError> {
+        Ok(match segments.get(i + 1) {
+            Some(next) => (segments[i].len()?, Some(next.base)),
+            None => (end, Some(high)),
+        })
+    }
+
+    /// Up to `max` records from offset `from` on. Damage at `from` is `Corrupt`, with
+    /// the offsets it held and where reading can resume; damage after `from` ends the
+    /// records returned before it.
     pub(crate) fn read(&self, from: Offset, max: usize) -> Result<Vec<StoredRecord>, LogError> {
         self.refresh()?;
         let (segments, high, end) = {
@@ -558,50 +739,70 @@ impl Shared {
             .saturating_sub(1);
         while out.len() < max && next < high && i < segments.len() {
             let segment = &segments[i];
-            let segment_end = if i + 1 == segments.len() {
-                end
-            } else {
-                segment.len()?
-            };
-            self.ensure_index(segment, segment_end)?;
-            let Some((position, at_offset)) = segment.start_for(next) else {
+            let (segment_end, end_offset) = Self::segment_end(&segments, i, end, high)?;
+            let Some((position, at_offset)) =
+                self.start_in(segment, segment_end, end_offset, next, None)?
+            else {
                 // The previous segment ended before this one begins.
-                return Err(segment.corrupt(
-                    0,
-                    format!(
-                        "segment starts at offset {}, but the segment before it ends at offset {next}",
-                        segment.base
+                if !out.is_empty() {
+                    break;
+                }
+                let gap = next..segment.base;
+                let recorded = quarantine::list(&self.dir, self.number)?;
+                return Err(match quarantine::covering(&recorded, &gap) {
+                    Some(q) => LogError::Corrupt {
+                        position: 0,
+                        reason: format!(
+                            "offsets {}..{} quarantined in {} by a repair; reading goes on at offset {}",
+                            q.offsets.start,
+                            q.offsets.end,
+                            q.file.display(),
+                            segment.base
+                        ),
+                        file: q.file,
+                    },
+                    None => segment.corrupt(
+                        0,
+                        format!(
+                            "segment starts at offset {}, but the segment before it ends at offset {next}: offsets {next}..{} are missing (a consumer moves on to offset {})",
+                            segment.base, segment.base, segment.base
+                        ),
                     ),
-                ));
+                });
             };
-            next = self.read_segment(
+            let (after, stopped) = self.read_segment(
                 segment,
                 position,
                 at_offset,
-                segment_end,
+                (segment_end, end_offset),
                 next,
                 max,
                 &mut out,
             )?;
+            next = after;
+            if stopped {
+                break;
+            }
             i += 1;
         }
         Ok(out)
     }
 
     /// Reads records of `segment` from byte `position` (where offset `at_offset`
-    /// starts) to `end`, keeping those at `from` or later, until `out` holds `max`.
-    /// Returns the next offset to read.
+    /// starts) to `end` (where offset `end_offset` starts, if known), keeping those at
+    /// `from` or later, until `out` holds `max`. Steps over damaged ranges wholly
+    /// before `from`. Returns the next offset to read, and whether damage stopped it.
     #[allow(clippy::too_many_arguments)]
     fn read_segment(
         &self,
         segment: &Segment,
         mut position: u64,
         mut at_offset: Offset,
-        end: u64,
+        (end, end_offset): (u64, Option<Offset>),
         from: Offset,
         max: usize,
         out: &mut Vec<StoredRecord>,
-    ) -> Result<Offset, LogError> {
+    ) -> Result<(Offset, bool), LogError> {
         const CHUNK: usize = 256 * 1024;
         let mut want_at_least = 0;
         while position < end && out.len() < max {
@@ -609,6 +810,7 @@ impl Shared {
             let chunk = segment.read_bytes(position, want)?;
             let mut at = 0usize;
             let mut needed_next = None;
+            let mut bad = None;
             while at < chunk.len() && out.len() < max {
                 let here = position + at as u64;
                 let batch = match format::decode_batch(&chunk.slice(at..)) {
@@ -617,19 +819,28 @@ impl Shared {
                         needed_next = Some(needed);
                         break;
                     }
-                    Err(e) => return Err(segment.corrupt(here, e.to_string())),
+                    Err(e) => {
+                        bad = Some((here, e.to_string()));
+                        break;
+                    }
                 };
                 if batch.base_offset != at_offset {
-                    return Err(segment.corrupt(
+                    bad = Some((
                         here,
                         format!(
                             "batch starts at offset {}, expected {at_offset}",
                             batch.base_offset
                         ),
                     ));
+                    break;
                 }
-                let timestamp = Timestamp::from_microsecond(batch.timestamp_us)
-                    .map_err(|e| segment.corrupt(here, format!("batch time: {e}")))?;
+                let Ok(timestamp) = Timestamp::from_microsecond(batch.timestamp_us) else {
+                    bad = Some((
+                        here,
+                        format!("batch time {} µs is out of range", batch.timestamp_us),
+                    ));
+                    break;
+                };
                 let count = batch.records.len() as u64;
                 for (i, record) in batch.records.into_iter().enumerate() {
                     let offset = at_offset + i as u64;
@@ -650,6 +861,28 @@ impl Shared {
                 at_offset += count;
                 at += batch.frame_len;
             }
+            if let Some((here, reason)) = bad {
+                let range = match segment.damage_at(here) {
+                    Some(range) => range,
+                    None => {
+                        let range = segment
+                            .damaged_range(here, end, at_offset, reason, end_offset, None)?;
+                        segment.note_damage(&range);
+                        range
+                    }
+                };
+                if from >= range.end_offset && range.end > here {
+                    // Wholly before what was asked for: step over it.
+                    position = range.end;
+                    at_offset = range.end_offset;
+                    want_at_least = 0;
+                    continue;
+                }
+                if !out.is_empty() {
+                    return Ok((at_offset, true));
+                }
+                return Err(damage_error(segment, &range));
+            }
             if at == 0 {
                 match needed_next {
                     Some(needed) if needed > want => want_at_least = needed,
@@ -660,7 +893,34 @@ impl Shared {
             }
             position += at as u64;
         }
-        Ok(at_offset.max(from))
+        Ok((at_offset.max(from), false))
+    }
+
+    /// The offset a consumer resumes at after reading from `from` failed on damage:
+    /// the end of the damaged range that holds `from`, if one is known.
+    pub(crate) fn resume_after_damage(&self, from: Offset) -> Option<Offset> {
+        let segments = self.view.read().segments.clone();
+        let i = segments
+            .partition_point(|s| s.base <= from)
+            .saturating_sub(1);
+        let segment = segments.get(i)?;
+        let known = segment.damage.read();
+        known
+            .iter()
+            .find(|d| d.first_offset <= from && from < d.end_offset)
+            .map(|d| d.end_offset)
+            .or_else(|| {
+                // A gap between segments: resume at the next one.
+                segments
+                    .get(i + 1)
+                    .map(|next| next.base)
+                    .filter(|&base| base > from)
+            })
+    }
+
+    /// The gaps of offsets repairs moved to quarantine files.
+    pub(crate) fn quarantined(&self) -> Result<Vec<Quarantined>, LogError> {
+        quarantine::list(&self.dir, self.number)
     }
 
     /// The first offset appended at or after `time`, or the high-water mark.
@@ -672,24 +932,26 @@ impl Shared {
             (view.segments.clone(), view.high, view.end)
         };
         for (i, segment) in segments.iter().enumerate() {
-            let segment_end = if i + 1 == segments.len() {
-                end
-            } else {
-                segment.len()?
-            };
-            self.ensure_index(segment, segment_end)?;
-            let Some((position, offset)) = segment.start_for_time(time_us) else {
+            let (segment_end, end_offset) = Self::segment_end(&segments, i, end, high)?;
+            let Some((position, offset)) =
+                self.start_in(segment, segment_end, end_offset, 0, Some(time_us))?
+            else {
                 continue;
             };
             let mut found = None;
-            let outcome = segment.scan(position, segment_end, offset, |meta, _| {
-                if found.is_none() && meta.timestamp_us >= time_us {
-                    found = Some(meta.base_offset);
-                }
-            })?;
-            if let ScanEnd::Invalid { position, reason } = outcome {
-                return Err(segment.corrupt(position, reason));
-            }
+            walk(
+                segment,
+                position,
+                segment_end,
+                offset,
+                Judge::Known { end_offset },
+                |meta| {
+                    if found.is_none() && meta.timestamp_us >= time_us {
+                        found = Some(meta.base_offset);
+                    }
+                },
+                |_| {},
+            )?;
             if let Some(offset) = found {
                 return Ok(offset);
             }
@@ -718,6 +980,18 @@ impl Shared {
     }
 }
 
+/// The error for reading at a damaged range: where it is, what it held, where reading
+/// can resume.
+fn damage_error(segment: &Segment, range: &Damaged) -> LogError {
+    segment.corrupt(
+        range.position,
+        format!(
+            "{}; the damaged bytes {}..{} held offsets {}..{}, which cannot be read (a consumer moves on to offset {}; `vibes doctor --repair` quarantines them)",
+            range.reason, range.position, range.end, range.first_offset, range.end_offset, range.end_offset
+        ),
+    )
+}
+
 /// How a catch-up with the files ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CatchUp {
@@ -741,7 +1015,28 @@ struct Writer {
     sync_due: Option<Instant>,
     /// Whether anything was written since the last fsync.
     dirty: bool,
+    /// Base offset of the active segment and the end of what this writer wrote to it.
+    written: Option<(Offset, u64)>,
+    /// A synced mark was written since the last fsync (the next one makes it durable).
+    mark_pending: bool,
     buf: Vec<u8>,
+}
+
+impl Writer {
+    /// After a completed data fsync: records in the segment header that what this
+    /// writer wrote is durable. The mark itself becomes durable with the next fsync.
+    fn mark_synced(&mut self) {
+        if let (Some((base, file)), Some((written_base, end))) = (&self.log, self.written)
+            && *base == written_base
+        {
+            match write_synced_mark(file, end) {
+                Ok(()) => self.mark_pending = true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not write the synced mark; recovery treats the unmarked tail as unsynced")
+                }
+            }
+        }
+    }
 }
 
 /// Most appends one write group takes.
@@ -758,6 +1053,8 @@ fn writer_loop(shared: Arc<Shared>, requests: Receiver<AppendRequest>) {
             index: None,
             sync_due: None,
             dirty: false,
+            written: None,
+            mark_pending: false,
             buf: Vec::new(),
         },
         Err(e) => {
@@ -807,17 +1104,28 @@ fn writer_loop(shared: Arc<Shared>, requests: Receiver<AppendRequest>) {
         last_group = group.len();
         write_group(&shared, &mut writer, group);
     }
-    // Closing: make what was written durable, whatever its mode promised.
+    // Closing: make what was written durable, whatever its mode promised, and then the
+    // synced mark that says so.
     if writer.dirty {
         sync_now(&shared, &mut writer);
+    }
+    if writer.mark_pending
+        && shared.poisoned().is_none()
+        && let Some((_, file)) = &writer.log
+        && let Err(e) = crate::fault::sync_data(file)
+    {
+        shared.poison(format!("fsync failed: {e}"));
     }
 }
 
 fn sync_now(shared: &Shared, writer: &mut Writer) {
-    if let Some((_, file)) = &writer.log
-        && let Err(e) = crate::fault::sync_data(file)
-    {
-        shared.poison(format!("fsync failed: {e}"));
+    if let Some((_, file)) = &writer.log {
+        match crate::fault::sync_data(file) {
+            Ok(()) => writer.mark_synced(),
+            Err(e) => {
+                shared.poison(format!("fsync failed: {e}"));
+            }
+        }
     }
     writer.sync_due = None;
     writer.dirty = false;
@@ -871,8 +1179,9 @@ fn write_group(shared: &Shared, writer: &mut Writer, group: Vec<AppendRequest>) 
             let mut result = Ok(());
             if needs_sync {
                 let file = &writer.log.as_ref().expect("written above").1;
-                if let Err(e) = crate::fault::sync_data(file) {
-                    result = Err(shared.poison(format!("fsync failed: {e}")));
+                match crate::fault::sync_data(file) {
+                    Ok(()) => writer.mark_synced(),
+                    Err(e) => result = Err(shared.poison(format!("fsync failed: {e}"))),
                 }
                 writer.sync_due = None;
                 writer.dirty = false;
@@ -920,11 +1229,12 @@ fn append_locked(
         // stale view needs a listing: recover either way.
         CatchUp::BadTail | CatchUp::Stale => {
             drop(view);
-            let recovered = recover(&shared.dir, &shared.options)?;
+            let recovered = recover(&shared.dir, &shared.options, true)?;
             view = shared.view.write();
             *view = recovered;
             writer.log = None;
             writer.index = None;
+            writer.written = None;
         }
     }
     let options = &shared.options;
@@ -1000,6 +1310,7 @@ fn flush(
     for meta in pending.drain(..) {
         view.apply(&meta, shared.options.index_interval_bytes);
     }
+    writer.written = Some((active.base, view.end));
     writer.buf.clear();
     // Write every entry the file lacks. The file, not this process's memory, says what
     // is there (after a recovery or another process's writes they can differ); entries
@@ -1073,6 +1384,8 @@ fn roll(shared: &Shared, writer: &mut Writer, view: &mut View) -> Result<(), Log
     writer.index = None;
     writer.sync_due = None;
     writer.dirty = false;
+    writer.written = None;
+    writer.mark_pending = false;
     apply_retention(shared, view)
 }
 
@@ -1084,111 +1397,213 @@ pub struct PartitionCheck {
     pub partition: u32,
     /// Segment files it had.
     pub segments: usize,
-    /// Records verified intact, from the lowest offset held up to the damage (if any).
+    /// Intact records: every one can be read.
     pub records: u64,
-    /// The first damage found.
-    pub damage: Option<Damage>,
-    /// Whether the log was cut at the damage (everything after it is gone).
+    /// Every damaged range found, in offset order (with `repaired`, as it was before
+    /// the repair moved it to a quarantine file).
+    pub damage: Vec<Damage>,
+    /// Bytes after the last intact batch that no completed fsync covered: a torn
+    /// write, which the next writer cuts (and a repair cuts now).
+    pub torn_tail_bytes: u64,
+    /// Gaps of offsets whose bytes were moved to quarantine files (by this repair or an
+    /// earlier one).
+    pub quarantined: Vec<Quarantined>,
+    /// Whether this check moved the damage it lists to quarantine files.
     pub repaired: bool,
 }
 
-/// Where a check found damage.
+/// A damaged range a check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Damage {
     /// The damaged file.
     pub file: PathBuf,
-    /// Byte position of the damaged batch (or 0 for a bad header).
+    /// Byte position of the first damaged byte (0 for a bad header or missing offsets).
     pub position: u64,
+    /// Damaged bytes, up to the next intact batch.
+    pub len: u64,
+    /// The offsets they held: none of them can be read.
+    pub offsets: Range<Offset>,
     /// What is wrong.
     pub reason: String,
-    /// The first offset that is not intact.
-    pub offset: Offset,
 }
 
 impl Shared {
-    /// Reads every segment of the partition, checking every batch; with `repair`, cuts
-    /// the log at the first damage: that segment is truncated there and all later
-    /// segments are deleted. Holds the writer lock throughout.
+    /// Reads every segment of the partition, checking every header and batch and that
+    /// each segment starts where the previous one ended. With `repair`, moves each
+    /// damaged range to a quarantine file, keeping every intact batch readable at its
+    /// offset, records gaps of missing offsets, and cuts a torn tail. Holds the writer
+    /// lock throughout.
     pub(crate) fn check(&self, repair: bool) -> Result<PartitionCheck, LogError> {
         let lock_file = open_lock(&self.dir)?;
         let _lock = WriterLock::acquire(&lock_file, &self.dir)?;
         let mut view = self.view.write();
-        // Whatever the tail holds is judged by the full scan below.
-        if let CatchUp::Stale = self.catch_up(&mut view, true)? {
-            *view = recover(&self.dir, &self.options)?;
+        match self.catch_up(&mut view, true)? {
+            CatchUp::Current => {}
+            CatchUp::BadTail if !repair => {}
+            CatchUp::BadTail | CatchUp::Stale => *view = recover(&self.dir, &self.options, repair)?,
         }
+        let recorded = quarantine::list(&self.dir, self.number)?;
         let segments = view.segments.clone();
+        let (high, end) = (view.high, view.end);
+        let torn_tail_bytes = view.active().len()?.saturating_sub(end);
         let mut next = segments[0].base;
         let mut records = 0;
-        let mut damage = None;
-        let mut damaged_segment = 0;
+        let mut damage = Vec::new();
+        let mut ranges: Vec<(usize, Damaged)> = Vec::new();
+        let mut gaps = Vec::new();
         for (i, segment) in segments.iter().enumerate() {
-            let found = if segment.base != next {
-                Some((
-                    0,
-                    format!("segment starts at offset {}, expected {next}", segment.base),
-                ))
-            } else if let Err(LogError::Corrupt { reason, .. }) = segment.check_header() {
-                Some((0, reason))
-            } else {
-                let len = segment.len()?;
-                match segment.scan(HEADER_LEN as u64, len, next, |meta, _| {
-                    records += meta.count;
-                    next = meta.base_offset + meta.count;
-                })? {
-                    ScanEnd::Clean => None,
-                    ScanEnd::Incomplete { position } => {
-                        Some((position, "segment ends inside a batch".to_owned()))
-                    }
-                    ScanEnd::Invalid { position, reason } => Some((position, reason)),
+            if segment.base > next {
+                let gap = next..segment.base;
+                if quarantine::covering(&recorded, &gap).is_none() {
+                    damage.push(Damage {
+                        file: segment.log_path.clone(),
+                        position: 0,
+                        len: 0,
+                        offsets: gap.clone(),
+                        reason: format!(
+                            "segment starts at offset {}, but the segment before it ends at offset {next}",
+                            segment.base
+                        ),
+                    });
+                    gaps.push(gap);
                 }
-            };
-            if let Some((position, reason)) = found {
-                damage = Some(Damage {
+            } else if segment.base < next {
+                damage.push(Damage {
                     file: segment.log_path.clone(),
-                    position,
-                    reason,
-                    offset: next,
+                    position: 0,
+                    len: 0,
+                    offsets: segment.base..next,
+                    reason: format!(
+                        "segment starts at offset {}, but the segment before it holds offsets up to {next} (a repair interrupted by a crash? run the repair again)",
+                        segment.base
+                    ),
                 });
-                damaged_segment = i;
-                break;
             }
+            let (segment_end, end_offset) = Self::segment_end(&segments, i, end, high)?;
+            if let Err(LogError::Corrupt { reason, .. }) = segment.check_header() {
+                let held = segment.base..end_offset.unwrap_or(segment.base).max(segment.base);
+                damage.push(Damage {
+                    file: segment.log_path.clone(),
+                    position: 0,
+                    len: segment_end,
+                    offsets: held.clone(),
+                    reason: format!("{reason} (not repaired: move the file away by hand)"),
+                });
+                next = held.end;
+                continue;
+            }
+            let walked = walk(
+                segment,
+                HEADER_LEN as u64,
+                segment_end,
+                segment.base,
+                Judge::Known { end_offset },
+                |meta| records += meta.count,
+                |range| ranges.push((i, range.clone())),
+            )?;
+            for (_, range) in ranges.iter().filter(|(at, _)| *at == i) {
+                damage.push(Damage {
+                    file: segment.log_path.clone(),
+                    position: range.position,
+                    len: range.end - range.position,
+                    offsets: range.first_offset..range.end_offset,
+                    reason: range.reason.clone(),
+                });
+            }
+            next = walked.next;
         }
-        let repaired = match &damage {
-            Some(found) if repair => {
-                let cut = found.position.max(HEADER_LEN as u64);
-                tracing::warn!(file = %found.file.display(), position = cut, reason = %found.reason, "repair: cutting the log");
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(&found.file)
-                    .map_err(|e| io_err("opening for repair", &found.file, e))?;
-                file.set_len(cut)
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| io_err("cutting", &found.file, e))?;
-                let _ = fs::remove_file(&segments[damaged_segment].index_path);
-                for later in &segments[damaged_segment + 1..] {
-                    for path in [&later.log_path, &later.index_path] {
-                        match fs::remove_file(path) {
-                            Ok(()) => {}
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                            Err(e) => return Err(io_err("deleting", path, e)),
-                        }
-                    }
-                }
-                sync_dir(&self.dir)?;
-                *view = recover(&self.dir, &self.options)?;
-                true
+        let repaired = repair && (!ranges.is_empty() || !gaps.is_empty());
+        if repaired {
+            for gap in gaps {
+                quarantine::store(&self.dir, self.number, gap, &[])?;
             }
-            _ => false,
-        };
+            // Last range first: splitting a segment leaves the ranges before it in place.
+            for (i, range) in ranges.iter().rev() {
+                self.quarantine_range(&segments[*i], range, *i + 1 == segments.len())?;
+            }
+            sync_dir(&self.dir)?;
+            *view = recover(&self.dir, &self.options, true)?;
+        }
         Ok(PartitionCheck {
             partition: self.number,
             segments: segments.len(),
             records,
             damage,
+            torn_tail_bytes: if repair { 0 } else { torn_tail_bytes },
+            quarantined: quarantine::list(&self.dir, self.number)?,
             repaired,
         })
+    }
+
+    /// Moves one damaged range out of `segment` into a quarantine file. Intact batches
+    /// after it in the segment move to a new segment named after the first of them, so
+    /// they keep their offsets; the segment is then cut where the damage began. Each
+    /// step is durable before the next, and nothing is removed before its copy is.
+    fn quarantine_range(
+        &self,
+        segment: &Segment,
+        range: &Damaged,
+        active: bool,
+    ) -> Result<(), LogError> {
+        let len = segment.len()?;
+        let damaged = segment.read_bytes(range.position, (range.end - range.position) as usize)?;
+        let file = quarantine::store(
+            &self.dir,
+            self.number,
+            range.first_offset..range.end_offset,
+            &damaged,
+        )?;
+        tracing::warn!(
+            from = %segment.log_path.display(),
+            position = range.position,
+            bytes = damaged.len(),
+            offsets = %format_args!("{}..{}", range.first_offset, range.end_offset),
+            to = %file.display(),
+            "repair: damaged bytes quarantined"
+        );
+        if range.end < len {
+            let rest = segment.read_bytes(range.end, (len - range.end) as usize)?;
+            let mut header = format::encode_header(format::SEGMENT_MAGIC, range.end_offset);
+            let synced = (HEADER_LEN + rest.len()) as u64;
+            header[SYNCED_MARK..SYNCED_MARK + 4]
+                .copy_from_slice(&u32::try_from(synced).unwrap_or(0).to_le_bytes());
+            let mut contents = header.to_vec();
+            contents.extend_from_slice(&rest);
+            let target = self.dir.join(log_name(range.end_offset));
+            if range.end_offset == segment.base {
+                // The damage held no offsets and began the segment: the segment is
+                // rewritten without it, under the same name.
+                return write_atomic(&target, &contents);
+            }
+            if target.exists() && fs::read(&target).ok().as_deref() != Some(&contents[..]) {
+                return Err(LogError::Corrupt {
+                    file: target,
+                    position: 0,
+                    reason: format!(
+                        "cannot move the batches after the damage in {} here: the file exists with other contents",
+                        segment.log_path.display()
+                    ),
+                });
+            }
+            write_atomic(&target, &contents)?;
+        }
+        let cut = OpenOptions::new()
+            .write(true)
+            .open(&segment.log_path)
+            .map_err(|e| io_err("opening for repair", &segment.log_path, e))?;
+        cut.set_len(range.position)
+            .and_then(|()| write_synced_mark(&cut, range.position))
+            .and_then(|()| cut.sync_all())
+            .map_err(|e| io_err("cutting", &segment.log_path, e))?;
+        if active && range.end >= len && range.end_offset > range.first_offset {
+            // Appends continue after the quarantined offsets, in a segment of their own.
+            let next = self.dir.join(log_name(range.end_offset));
+            if !next.exists() {
+                Segment::create(&self.dir, range.end_offset)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1199,7 +1614,7 @@ pub(crate) fn apply_retention_now(shared: &Shared) -> Result<usize, LogError> {
     let _lock = WriterLock::acquire(&lock_file, &dir)?;
     let mut view = shared.view.write();
     if let CatchUp::Stale = shared.catch_up(&mut view, true)? {
-        *view = recover(&shared.dir, &shared.options)?;
+        *view = recover(&shared.dir, &shared.options, false)?;
     }
     let before = view.segments.len();
     apply_retention(shared, &mut view)?;
@@ -1214,7 +1629,7 @@ pub(crate) fn trim_before(shared: &Shared, before: Offset) -> Result<u64, LogErr
     let _lock = WriterLock::acquire(&lock_file, &dir)?;
     let mut view = shared.view.write();
     if let CatchUp::Stale = shared.catch_up(&mut view, true)? {
-        *view = recover(&shared.dir, &shared.options)?;
+        *view = recover(&shared.dir, &shared.options, false)?;
     }
     let mut deleted = 0;
     // Never the active segment: a segment goes only when its successor exists.

@@ -13,6 +13,12 @@ use crate::format::{
 };
 use crate::fsutil::{io_err, write_atomic};
 
+/// Byte position, in the segment header, of the synced mark: a `u32` saying how many
+/// bytes of the segment a completed data fsync covered (§3.5 of docs/FORMAT.md). It is
+/// written after each fsync and becomes durable with the next one; 0 (segments written
+/// before it existed) means unknown.
+pub(crate) const SYNCED_MARK: usize = 12;
+
 /// File name of the segment with this base offset.
 pub(crate) fn log_name(base: Offset) -> String {
     format!("{base:020}.log")
@@ -41,6 +47,25 @@ pub(crate) struct Segment {
     pub(crate) file: File,
     /// The sparse index; `None` until loaded (sealed segments load on first read).
     pub(crate) index: RwLock<Option<Vec<IndexEntry>>>,
+    /// Damaged byte ranges found so far, sorted by position.
+    pub(crate) damage: RwLock<Vec<Damaged>>,
+}
+
+/// A damaged byte range of a segment: bytes that are not a valid batch where one was
+/// expected, up to the next intact batch (or the end of what is known).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Damaged {
+    /// First damaged byte (where a batch with `first_offset` was expected).
+    pub(crate) position: u64,
+    /// Where the next intact batch starts (or the end of the scanned bytes).
+    pub(crate) end: u64,
+    /// The first offset the damaged bytes held.
+    pub(crate) first_offset: Offset,
+    /// The offset after the last one they held: the next intact batch's base offset,
+    /// or the best estimate (see [`Segment::damaged_range`]).
+    pub(crate) end_offset: Offset,
+    /// What is wrong with the first damaged batch.
+    pub(crate) reason: String,
 }
 
 /// Where a scan of batches stopped.
@@ -75,6 +100,7 @@ impl Segment {
             log_path,
             file,
             index: RwLock::new(None),
+            damage: RwLock::new(Vec::new()),
         })
     }
 
@@ -88,7 +114,8 @@ impl Segment {
             .truncate(false)
             .open(&log_path)
             .map_err(|e| io_err("creating segment", &log_path, e))?;
-        let header = format::encode_header(SEGMENT_MAGIC, base);
+        let mut header = format::encode_header(SEGMENT_MAGIC, base);
+        header[SYNCED_MARK..SYNCED_MARK + 4].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
         file.write_all_at(&header, 0)
             .and_then(|()| file.sync_data())
             .map_err(|e| io_err("writing segment header", &log_path, e))?;
@@ -100,6 +127,7 @@ impl Segment {
             index_path,
             file,
             index: RwLock::new(Some(Vec::new())),
+            damage: RwLock::new(Vec::new()),
         })
     }
 
@@ -214,6 +242,180 @@ impl Segment {
         Ok(ScanEnd::Clean)
     }
 
+    /// The synced mark in the header (see [`SYNCED_MARK`]); 0 if unknown.
+    pub(crate) fn synced_mark(&self) -> Result<u64, LogError> {
+        let mut mark = [0u8; 4];
+        let read = read_full_at(&self.file, &mut mark, SYNCED_MARK as u64)
+            .map_err(|e| io_err("reading the synced mark of", &self.log_path, e))?;
+        Ok(if read == 4 {
+            u64::from(u32::from_le_bytes(mark))
+        } else {
+            0
+        })
+    }
+
+    /// The first complete, checksummed batch with a base offset of at least
+    /// `min_offset` that starts in `from..end`: its position and base offset. Tries
+    /// every byte position, reading a window at a time.
+    pub(crate) fn next_intact(
+        &self,
+        from: u64,
+        end: u64,
+        min_offset: Offset,
+    ) -> Result<Option<(u64, Offset)>, LogError> {
+        const WINDOW: usize = 1 << 20;
+        let mut start = from;
+        while start + (format::BATCH_HEADER_LEN as u64) <= end {
+            let want = (WINDOW + format::BATCH_HEADER_LEN).min((end - start) as usize);
+            let window = self.read_bytes(start, want)?;
+            let candidates = window.len().saturating_sub(format::BATCH_HEADER_LEN - 1);
+            for at in 0..candidates.min(WINDOW) {
+                let here = start + at as u64;
+                let Some(claimed) = format::claimed_len(&window[at..]) else {
+                    break;
+                };
+                let header = &window[at..at + format::BATCH_HEADER_LEN];
+                let base = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+                let count = u32::from_le_bytes(header[24..28].try_into().expect("4 bytes"));
+                if !(format::BATCH_HEADER_LEN..=format::MAX_BATCH_LEN + 4).contains(&claimed)
+                    || here + claimed as u64 > end
+                    || base < min_offset
+                    || count == 0
+                {
+                    continue;
+                }
+                let frame = if at + claimed <= window.len() {
+                    window.slice(at..at + claimed)
+                } else {
+                    self.read_bytes(here, claimed)?
+                };
+                if format::decode_batch(&frame).is_ok() {
+                    return Ok(Some((here, base)));
+                }
+            }
+            if window.len() < want || candidates <= WINDOW {
+                break;
+            }
+            start += WINDOW as u64;
+        }
+        Ok(None)
+    }
+
+    /// The damaged range that starts at `position`, where a batch with offset
+    /// `expected` should be: it ends at the next intact batch in the segment (searched
+    /// up to `end`), whose base offset ends the offsets it held. If none follows, it
+    /// ends at `stop` (a known batch boundary, the synced mark) if given and past
+    /// `position`, else at `end`, and the offsets it held are `limit` (the next
+    /// segment's base, for a sealed segment), else what the chain of batch headers in
+    /// it claims if that chain lands exactly on its end, else one offset.
+    pub(crate) fn damaged_range(
+        &self,
+        position: u64,
+        end: u64,
+        expected: Offset,
+        reason: String,
+        limit: Option<Offset>,
+        stop: Option<u64>,
+    ) -> Result<Damaged, LogError> {
+        if let Some((next, base)) = self.next_intact(position + 1, end, expected)? {
+            return Ok(Damaged {
+                position,
+                end: next,
+                first_offset: expected,
+                end_offset: base,
+                reason,
+            });
+        }
+        let region_end = stop.filter(|&s| s > position && s <= end).unwrap_or(end);
+        let end_offset = match limit.filter(|&l| l >= expected) {
+            Some(limit) => limit,
+            None => self
+                .claimed_offsets(position, region_end, expected)?
+                .unwrap_or(expected + 1),
+        };
+        Ok(Damaged {
+            position,
+            end: region_end,
+            first_offset: expected,
+            end_offset,
+            reason,
+        })
+    }
+
+    /// Follows the batch headers from `position` (whose first batch should start at
+    /// `expected`) by their length fields; if they land exactly on `end` with offsets
+    /// that continue, the offset after the last batch.
+    fn claimed_offsets(
+        &self,
+        mut position: u64,
+        end: u64,
+        mut expected: Offset,
+    ) -> Result<Option<Offset>, LogError> {
+        while position < end {
+            let header = self.read_bytes(position, format::BATCH_HEADER_LEN)?;
+            let Some(claimed) = format::claimed_len(&header) else {
+                return Ok(None);
+            };
+            if header.len() < format::BATCH_HEADER_LEN || claimed < format::BATCH_HEADER_LEN {
+                return Ok(None);
+            }
+            let base = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+            let count = u32::from_le_bytes(header[24..28].try_into().expect("4 bytes"));
+            let max_count = (claimed - format::BATCH_HEADER_LEN) / format::RECORD_HEADER_LEN;
+            if base != expected || count == 0 || count as usize > max_count {
+                return Ok(None);
+            }
+            position += claimed as u64;
+            expected += u64::from(count);
+        }
+        Ok((position == end).then_some(expected))
+    }
+
+    /// Whether a batch header with base offset `offset` is at `position`.
+    pub(crate) fn holds_batch_at(&self, position: u64, offset: Offset) -> Result<bool, LogError> {
+        Ok(self
+            .batch_header_at(position)?
+            .is_some_and(|(base, _)| base == offset))
+    }
+
+    /// Whether an index entry points at a batch header with its offset and time.
+    pub(crate) fn entry_holds(&self, entry: &IndexEntry) -> Result<bool, LogError> {
+        let offset = self.base + u64::from(entry.relative_offset);
+        Ok(self
+            .batch_header_at(u64::from(entry.position))?
+            .is_some_and(|(base, time)| base == offset && time == entry.timestamp_us))
+    }
+
+    /// The base offset and time in the batch header at `position`, if there is room
+    /// for one.
+    fn batch_header_at(&self, position: u64) -> Result<Option<(Offset, i64)>, LogError> {
+        let header = self.read_bytes(position, format::BATCH_HEADER_LEN)?;
+        Ok((header.len() == format::BATCH_HEADER_LEN).then(|| {
+            (
+                u64::from_le_bytes(header[8..16].try_into().expect("8 bytes")),
+                i64::from_le_bytes(header[16..24].try_into().expect("8 bytes")),
+            )
+        }))
+    }
+
+    /// Records a damaged range (once per position).
+    pub(crate) fn note_damage(&self, damaged: &Damaged) {
+        let mut known = self.damage.write();
+        match known.binary_search_by_key(&damaged.position, |d| d.position) {
+            Ok(i) => known[i] = damaged.clone(),
+            Err(i) => known.insert(i, damaged.clone()),
+        }
+    }
+
+    /// The known damaged range starting at `position`.
+    pub(crate) fn damage_at(&self, position: u64) -> Option<Damaged> {
+        let known = self.damage.read();
+        known
+            .binary_search_by_key(&position, |d| d.position)
+            .ok()
+            .map(|i| known[i].clone())
+    }
+
     /// Loads the index file: its valid entries, and whether the file was whole.
     pub(crate) fn load_index_file(&self) -> Result<(Vec<IndexEntry>, bool), LogError> {
         let bytes = match std::fs::read(&self.index_path) {
@@ -266,6 +468,17 @@ impl Segment {
                 )
             }
         })
+    }
+}
+
+/// Writes the synced mark: the first `end` bytes of the segment open as `file` were
+/// covered by a completed data fsync.
+pub(crate) fn write_synced_mark(file: &File, end: u64) -> std::io::Result<()> {
+    // Positions stay below 2^32 (docs/FORMAT.md §8); a mark that does not fit is not
+    // written rather than claim too much.
+    match u32::try_from(end) {
+        Ok(mark) => file.write_all_at(&mark.to_le_bytes(), SYNCED_MARK as u64),
+        Err(_) => Ok(()),
     }
 }
 

@@ -138,8 +138,21 @@ async fn assert_recovered(root: &Path, options: FileLogOptions, count: u64) {
     );
 }
 
+/// Sets the synced mark in the header of the segment at `path` (bytes 12..16): what
+/// it holds after a power loss cut the last fsync short.
+fn set_synced_mark(path: &Path, mark: u64) {
+    use std::os::unix::fs::FileExt;
+    let file = OpenOptions::new().write(true).open(path).unwrap();
+    file.write_all_at(&(mark as u32).to_le_bytes(), 12).unwrap();
+}
+
+fn synced_mark(path: &Path) -> u64 {
+    let bytes = fs::read(path).unwrap();
+    u64::from(u32::from_le_bytes(bytes[12..16].try_into().unwrap()))
+}
+
 #[tokio::test]
-async fn torn_final_batch_is_cut_at_every_byte() {
+async fn torn_final_batch_after_the_last_fsync_is_cut_by_the_writer_at_every_byte() {
     let original = TempDir::new().unwrap();
     let lengths = {
         let log = open(original.path(), FileLogOptions::default())
@@ -148,10 +161,17 @@ async fn torn_final_batch_is_cut_at_every_byte() {
         append_each(&log, original.path(), 0..5).await
     };
     let (before_last, after_last) = (lengths[3], lengths[4]);
+    assert_eq!(
+        synced_mark(&segment(original.path(), 0)),
+        after_last,
+        "every fsync'd append moves the synced mark"
+    );
     for cut in before_last..after_last {
         let copy = TempDir::new().unwrap();
         copy_dir(original.path(), copy.path());
         truncate(&segment(copy.path(), 0), cut);
+        // The last fsync never completed: the mark is the one before it.
+        set_synced_mark(&segment(copy.path(), 0), before_last);
         {
             let log = open(copy.path(), FileLogOptions::default())
                 .await
@@ -161,27 +181,58 @@ async fn torn_final_batch_is_cut_at_every_byte() {
                 4,
                 "cut at {cut}"
             );
+            assert_intact(&read_all(&log).await.unwrap(), 4);
         }
         assert_eq!(
             fs::metadata(segment(copy.path(), 0)).unwrap().len(),
-            before_last,
-            "cut at {cut}: torn bytes removed"
+            cut,
+            "cut at {cut}: opening and reading (no writer) never truncate"
         );
         assert_recovered(copy.path(), FileLogOptions::default(), 4).await;
+        assert_eq!(
+            fs::metadata(segment(copy.path(), 0)).unwrap().len(),
+            after_last,
+            "cut at {cut}: the writer cut the torn bytes and appended one batch"
+        );
     }
+}
+
+#[tokio::test]
+async fn a_synced_last_batch_cut_short_is_damage_not_a_torn_write() {
+    let root = TempDir::new().unwrap();
+    let lengths = {
+        let log = open(root.path(), FileLogOptions::default()).await.unwrap();
+        append_each(&log, root.path(), 0..5).await
+    };
+    // The mark says the last batch was fsync'd: losing its end is damage.
+    truncate(&segment(root.path(), 0), lengths[4] - 10);
+    let log = open(root.path(), FileLogOptions::default()).await.unwrap();
+    let ack = log
+        .append(&topic(), 0, vec![record(5)], AppendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(ack.base_offset, 5, "the damaged batch keeps its offset");
+    assert_eq!(
+        fs::metadata(segment(root.path(), 0)).unwrap().len(),
+        lengths[4] - 10 + (lengths[4] - lengths[3]),
+        "the writer kept the damaged bytes and appended after them"
+    );
+    let report = log.check(&topic(), false).unwrap();
+    assert_eq!(report[0].damage.len(), 1);
+    assert_eq!(report[0].damage[0].offsets, 4..5);
+    assert_eq!(report[0].damage[0].position, lengths[3]);
+    assert_eq!(report[0].records, 5);
 }
 
 #[tokio::test]
 async fn garbage_after_the_last_batch_is_cut() {
     let original = TempDir::new().unwrap();
-    let end = {
+    let (end, frame) = {
         let log = open(original.path(), FileLogOptions::default())
             .await
             .unwrap();
-        *append_each(&log, original.path(), 0..5)
-            .await
-            .last()
-            .unwrap()
+        let lengths = append_each(&log, original.path(), 0..5).await;
+        (lengths[4], lengths[4] - lengths[3])
     };
     let mut noise = Vec::new();
     let mut x = 0x2545_F491_4F6C_DD1Du64;
@@ -214,11 +265,16 @@ async fn garbage_after_the_last_batch_is_cut() {
         );
         assert_eq!(
             fs::metadata(segment(copy.path(), 0)).unwrap().len(),
-            end,
-            "garbage of {} bytes removed",
-            garbage.len()
+            end + garbage.len() as u64,
+            "opening (a reader) never cuts"
         );
         assert_recovered(copy.path(), FileLogOptions::default(), 5).await;
+        assert_eq!(
+            fs::metadata(segment(copy.path(), 0)).unwrap().len(),
+            end + frame,
+            "garbage of {} bytes removed by the writer, then one batch appended",
+            garbage.len()
+        );
     }
 }
 
@@ -228,7 +284,7 @@ fn scan_all() -> FileLogOptions {
 }
 
 #[tokio::test]
-async fn damage_followed_by_valid_batches_is_corrupt_with_file_and_position() {
+async fn damage_followed_by_valid_batches_is_kept_and_reported_on_read() {
     let root = TempDir::new().unwrap();
     let lengths = {
         let log = open(root.path(), scan_all()).await.unwrap();
@@ -237,7 +293,27 @@ async fn damage_followed_by_valid_batches_is_corrupt_with_file_and_position() {
     // Batch 2 starts where batch 1 ends; damage its payload.
     let batch_2 = lengths[1];
     flip_byte(&segment(root.path(), 0), batch_2 + 60);
-    let err = open(root.path(), scan_all()).await.unwrap_err();
+    let log = open(root.path(), scan_all())
+        .await
+        .expect("opening never fails on damage");
+    assert_eq!(log.watermarks(&topic(), 0).await.unwrap().high, 6);
+    let mut consumer = log
+        .consumer(
+            &topic(),
+            &GroupName::new("c").unwrap(),
+            ConsumerOptions::default(),
+        )
+        .await
+        .unwrap();
+    let first = consumer
+        .poll(1000, Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_intact(&first, 2);
+    let err = consumer
+        .poll(1000, Duration::from_millis(50))
+        .await
+        .unwrap_err();
     match &err {
         LogError::Corrupt {
             file,
@@ -246,42 +322,92 @@ async fn damage_followed_by_valid_batches_is_corrupt_with_file_and_position() {
         } => {
             assert_eq!(file, &segment(root.path(), 0));
             assert_eq!(*position, batch_2);
-            assert!(
-                reason.contains("repair"),
-                "the message says how to repair: {reason}"
-            );
+            assert!(reason.contains("offsets 2..3"), "{reason}");
         }
         other => panic!("expected Corrupt, got {other:?}"),
     }
-    assert!(
-        err.to_string().contains("00000000000000000000.log"),
-        "{err}"
-    );
+    // The consumer moved past the damage: the next poll goes on, never back.
+    let rest = consumer
+        .poll(1000, Duration::from_millis(50))
+        .await
+        .unwrap();
+    let offsets: Vec<u64> = rest.iter().map(|r| r.address.offset).collect();
+    assert_eq!(offsets, [3, 4, 5]);
+    drop(consumer);
+    drop(log);
     assert_eq!(
         fs::metadata(segment(root.path(), 0)).unwrap().len(),
         lengths[5],
-        "nothing was cut without repair"
+        "nothing was cut"
     );
 }
 
 #[tokio::test]
-async fn repair_cuts_the_log_at_the_damage() {
+async fn repair_of_the_first_of_three_batches_quarantines_it_and_keeps_the_others() {
     let root = TempDir::new().unwrap();
     let lengths = {
         let log = open(root.path(), scan_all()).await.unwrap();
-        append_each(&log, root.path(), 0..6).await
+        append_each(&log, root.path(), 0..3).await
     };
-    flip_byte(&segment(root.path(), 0), lengths[1] + 60);
-    drop(
-        open(root.path(), scan_all().repair(true))
-            .await
-            .expect("repair opens"),
+    flip_byte(&segment(root.path(), 0), 24 + 60);
+    let log = open(root.path(), scan_all()).await.unwrap();
+    let report = log.check(&topic(), false).unwrap();
+    assert_eq!(report[0].records, 2);
+    assert_eq!(report[0].damage.len(), 1);
+    assert_eq!(report[0].damage[0].offsets, 0..1);
+    assert_eq!(report[0].damage[0].position, 24);
+    assert_eq!(report[0].damage[0].len, lengths[0] - 24);
+    assert!(!report[0].repaired);
+
+    let report = log.check(&topic(), true).unwrap();
+    assert!(report[0].repaired);
+    let quarantined = &report[0].quarantined;
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined[0].offsets, 0..1);
+    assert_eq!(
+        quarantined[0].file,
+        partition_dir(root.path()).join("partition-0-offsets-0..1.quarantine")
     );
     assert_eq!(
-        fs::metadata(segment(root.path(), 0)).unwrap().len(),
-        lengths[1]
+        quarantined[0].bytes,
+        lengths[0] - 24,
+        "the damaged bytes are kept"
     );
-    assert_recovered(root.path(), scan_all(), 2).await;
+    assert_eq!(log.quarantined(&topic()).unwrap(), *quarantined);
+    // The two intact batches keep their offsets, in a segment of their own.
+    assert_eq!(segment_bases(root.path()), [0, 1]);
+    let mut consumer = log
+        .consumer(
+            &topic(),
+            &GroupName::new("after").unwrap(),
+            ConsumerOptions::default(),
+        )
+        .await
+        .unwrap();
+    match consumer
+        .poll(10, Duration::from_millis(50))
+        .await
+        .unwrap_err()
+    {
+        LogError::Corrupt { reason, .. } => {
+            assert!(reason.contains("offsets 0..1 quarantined in"), "{reason}")
+        }
+        other => panic!("expected the gap to be reported, got {other:?}"),
+    }
+    let rest = consumer.poll(10, Duration::from_millis(50)).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    for (r, n) in rest.iter().zip(1u64..) {
+        assert_eq!((r.address.offset, &r.payload[..]), (n, &payload(n)[..]));
+    }
+    drop(consumer);
+    let ack = log
+        .append(&topic(), 0, vec![record(3)], AppendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(ack.base_offset, 3);
+    let clean = log.check(&topic(), false).unwrap();
+    assert_eq!((clean[0].damage.len(), clean[0].records), (0, 3));
+    assert_eq!(clean[0].quarantined.len(), 1);
 }
 
 /// Small segments: each holds a handful of records.
@@ -641,50 +767,60 @@ async fn index_stays_whole_while_a_live_consumer_reads_along() {
 }
 
 #[tokio::test]
-async fn check_finds_damage_in_a_sealed_segment_and_repair_cuts_there() {
+async fn check_finds_damage_in_a_sealed_segment_and_repair_quarantines_it() {
     let root = TempDir::new().unwrap();
     let lengths = {
         let log = open(root.path(), small_segments()).await.unwrap();
         append_each(&log, root.path(), 0..40).await
     };
-    let segments_before = segment_bases(root.path()).len();
-    assert!(segments_before >= 3);
+    let segments_before = segment_bases(root.path());
+    assert!(segments_before.len() >= 3);
     flip_byte(&segment(root.path(), 0), lengths[4] + 100);
     let log = open(root.path(), small_segments()).await.unwrap();
 
     let report = log.check(&topic(), false).unwrap();
     assert_eq!(report.len(), 1);
-    let damage = report[0].damage.clone().expect("damage found");
+    assert_eq!(report[0].damage.len(), 1);
+    let damage = &report[0].damage[0];
     assert_eq!(damage.file, segment(root.path(), 0));
     assert_eq!(damage.position, lengths[4]);
-    assert_eq!(damage.offset, 5);
-    assert_eq!(report[0].records, 5, "records before the damage are intact");
+    assert_eq!(damage.offsets, 5..6);
+    assert_eq!(report[0].records, 39, "every other record is intact");
     assert!(!report[0].repaired);
     assert_eq!(
-        segment_bases(root.path()).len(),
+        segment_bases(root.path()),
         segments_before,
         "a check alone changes nothing"
     );
 
     let report = log.check(&topic(), true).unwrap();
     assert!(report[0].repaired);
+    assert_eq!(report[0].quarantined[0].offsets, 5..6);
+    let mut bases = segments_before.clone();
+    bases.insert(1, 6);
     assert_eq!(
         segment_bases(root.path()),
-        [0],
-        "later segments are deleted"
+        bases,
+        "the batches after the damage moved to segment 6"
     );
-    assert_eq!(log.watermarks(&topic(), 0).await.unwrap().high, 5);
-    assert_intact(&read_all(&log).await.unwrap(), 5);
+    assert_eq!(log.watermarks(&topic(), 0).await.unwrap().high, 40);
+    let mut all = Vec::new();
+    for from in [0, 6] {
+        all.extend(log.read(&topic(), 0, from, 1000).await.unwrap());
+    }
+    let offsets: Vec<u64> = all.iter().map(|r| r.address.offset).collect();
+    let expected: Vec<u64> = (0..40).filter(|&n| n != 5).collect();
+    assert_eq!(offsets, expected);
+    for r in &all {
+        assert_eq!(&r.payload[..], payload(r.address.offset));
+    }
     let ack = log
-        .append(&topic(), 0, vec![record(5)], AppendOptions::default())
+        .append(&topic(), 0, vec![record(40)], AppendOptions::default())
         .await
         .unwrap();
-    assert_eq!(
-        ack.base_offset, 5,
-        "appends continue after the last intact record"
-    );
+    assert_eq!(ack.base_offset, 40);
     let clean = log.check(&topic(), false).unwrap();
-    assert_eq!((clean[0].damage.clone(), clean[0].records), (None, 6));
+    assert_eq!((clean[0].damage.len(), clean[0].records), (0, 40));
 }
 
 #[tokio::test]
@@ -712,10 +848,10 @@ async fn a_gap_between_segments_is_corrupt_not_a_panic() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
     let report = log.check(&topic(), false).unwrap();
-    let damage = report[0].damage.clone().expect("check finds the gap");
+    let damage = report[0].damage[0].clone();
     assert_eq!(
-        (damage.file, damage.offset),
-        (segment(root.path(), bases[1]), 3)
+        (damage.file, damage.offsets),
+        (segment(root.path(), bases[1]), 3..bases[1])
     );
 }
 
@@ -834,4 +970,182 @@ fn option_fields_set_directly_are_held_to_the_builder_limits() {
         1 << 31,
         "positions must fit the index's 32 bits"
     );
+}
+
+#[tokio::test]
+async fn a_bit_flip_in_the_last_synced_batch_is_reported_not_cut_in_every_durability_mode() {
+    use vibes_log::Durability;
+    for durability in [
+        Durability::Always,
+        Durability::Interval(Duration::from_millis(5)),
+        Durability::Never,
+    ] {
+        let root = TempDir::new().unwrap();
+        let options = FileLogOptions::default().durability(durability);
+        let lengths = {
+            let log = open(root.path(), options.clone()).await.unwrap();
+            append_each(&log, root.path(), 0..3).await
+            // Dropping the log ends its writer, whose last act is an fsync.
+        };
+        let file = segment(root.path(), 0);
+        // The writer thread fsyncs and marks as it ends, just after the drop.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while synced_mark(&file) != lengths[2] && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            synced_mark(&file),
+            lengths[2],
+            "{durability:?}: the mark covers the last batch"
+        );
+        flip_byte(&file, lengths[1] + 70);
+
+        let log = open(root.path(), options.clone()).await.unwrap();
+        let mut consumer = log
+            .consumer(
+                &topic(),
+                &GroupName::new("c").unwrap(),
+                ConsumerOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_intact(
+            &consumer
+                .poll(1000, Duration::from_millis(50))
+                .await
+                .unwrap(),
+            2,
+        );
+        match consumer
+            .poll(1000, Duration::from_millis(50))
+            .await
+            .unwrap_err()
+        {
+            LogError::Corrupt {
+                file: f,
+                position,
+                reason,
+            } => {
+                assert_eq!((f, position), (file.clone(), lengths[1]), "{durability:?}");
+                assert!(reason.contains("offsets 2..3"), "{durability:?}: {reason}");
+            }
+            other => panic!("{durability:?}: expected Corrupt, got {other:?}"),
+        }
+        assert!(
+            consumer
+                .poll(1000, Duration::from_millis(20))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A writer keeps the damaged batch and its offset.
+        let ack = log
+            .append(&topic(), 0, vec![record(3)], AppendOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(ack.base_offset, 3, "{durability:?}");
+        assert_eq!(
+            fs::metadata(&file).unwrap().len(),
+            lengths[2] + (lengths[2] - lengths[1]),
+            "{durability:?}: nothing cut"
+        );
+        let got = consumer
+            .poll(1000, Duration::from_millis(50))
+            .await
+            .unwrap();
+        assert_eq!(
+            got.iter().map(|r| r.address.offset).collect::<Vec<_>>(),
+            [3]
+        );
+        let report = log.check(&topic(), false).unwrap();
+        assert_eq!(report[0].damage[0].offsets, 2..3, "{durability:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_index_is_rebuilt_and_costs_no_record() {
+    let root = TempDir::new().unwrap();
+    {
+        let log = open(root.path(), small_segments()).await.unwrap();
+        append_each(&log, root.path(), 0..40).await;
+    }
+    let idx = index(root.path(), 0);
+    let original = fs::read(&idx).unwrap();
+    assert!(
+        original.len() >= 24 + 2 * 16,
+        "the sealed segment has several entries"
+    );
+    // Entry 1's position moves by one byte: still in order, but pointing at no batch.
+    let mut damaged = original.clone();
+    damaged[24 + 16 + 4] ^= 0x01;
+    fs::write(&idx, &damaged).unwrap();
+    let log = open(root.path(), small_segments()).await.unwrap();
+    assert_intact(&read_all(&log).await.unwrap(), 40);
+    // Reading at an offset served by that entry works too.
+    let relative = u32::from_le_bytes(original[40..44].try_into().unwrap()) as u64;
+    let got = log.read(&topic(), 0, relative, 1).await.unwrap();
+    assert_eq!(got[0].address.offset, relative);
+    assert_eq!(
+        fs::read(&idx).unwrap(),
+        original,
+        "the index was rebuilt and rewritten"
+    );
+    let report = log.check(&topic(), false).unwrap();
+    assert!(report[0].damage.is_empty());
+}
+
+#[tokio::test]
+async fn a_damaged_commit_restarts_the_group_from_the_lowest_offset_and_repair_rewrites_it() {
+    let root = TempDir::new().unwrap();
+    let log = open(root.path(), FileLogOptions::default()).await.unwrap();
+    append_each(&log, root.path(), 0..5).await;
+    let group = GroupName::new("g").unwrap();
+    {
+        let mut consumer = log
+            .consumer(&topic(), &group, ConsumerOptions::default())
+            .await
+            .unwrap();
+        let got = consumer.poll(3, Duration::from_millis(50)).await.unwrap();
+        assert_eq!(got.len(), 3);
+        consumer.commit().await.unwrap();
+    }
+    let commit = root.path().join("topics/rec/t/groups/g/0.offset");
+    flip_byte(&commit, 9);
+    drop(log);
+    let log = open(root.path(), FileLogOptions::default()).await.unwrap();
+    let damaged = log.check_commits(&topic(), false).unwrap();
+    assert_eq!(damaged.len(), 1);
+    assert_eq!(damaged[0].file, commit);
+    assert!(
+        damaged[0].reason.contains("checksum mismatch"),
+        "{}",
+        damaged[0].reason
+    );
+    assert!(!damaged[0].repaired);
+    {
+        // No record is skipped: the group reads again from the lowest offset.
+        let mut consumer = log
+            .consumer(&topic(), &group, ConsumerOptions::default())
+            .await
+            .unwrap();
+        assert_intact(
+            &consumer
+                .poll(1000, Duration::from_millis(50))
+                .await
+                .unwrap(),
+            5,
+        );
+    }
+    let repaired = log.check_commits(&topic(), true).unwrap();
+    assert!(repaired[0].repaired);
+    let mut kept = commit.clone().into_os_string();
+    kept.push(".damaged");
+    assert_eq!(
+        fs::read(&kept).unwrap().len(),
+        20,
+        "the damaged commit is kept"
+    );
+    assert!(log.check_commits(&topic(), false).unwrap().is_empty());
+    let groups = log.groups(&topic()).await.unwrap();
+    assert_eq!(groups[0].committed, [Some(0)]);
 }

@@ -278,7 +278,8 @@ pub enum UsageReport {
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Cut damaged partitions at the first damage (the records after it are lost)
+    /// Move damaged batches to quarantine files beside their segments (every intact
+    /// record stays readable at its offset) and reset damaged consumer commits to 0
     #[arg(long)]
     pub repair: bool,
 }

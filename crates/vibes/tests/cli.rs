@@ -1212,9 +1212,10 @@ fn doctor_reports_an_unusable_data_dir() {
 }
 
 #[test]
-fn doctor_finds_damage_and_repairs_it_when_asked() {
+fn doctor_finds_damage_and_repair_keeps_the_intact_batch_after_it() {
     let sb = Sandbox::new();
     sb.ingest_example();
+    let ingested = sb.events().len();
     sb.vibes()
         .arg("emit")
         .write_stdin(
@@ -1233,13 +1234,14 @@ fn doctor_finds_damage_and_repairs_it_when_asked() {
     let text = stdout(&out);
     assert!(
         text.contains(&format!(
-            "FAIL  log         vibes/events partition 0: damaged at {} byte ",
+            "FAIL  log         vibes/events partition 0: damaged at {} byte 24 (",
             segment.display()
         )),
         "{text}"
     );
+    assert!(text.contains(&format!("offsets 0..{ingested})")), "{text}");
     assert!(
-        text.contains("fix: `vibes doctor --repair` cuts partition 0 at the damage"),
+        text.contains("fix: `vibes doctor --repair` moves the damaged bytes of partition 0 to a quarantine file"),
         "{text}"
     );
 
@@ -1249,9 +1251,162 @@ fn doctor_finds_damage_and_repairs_it_when_asked() {
         .output()
         .expect("run");
     assert_eq!(repaired.status.code(), Some(0), "{}", stdout(&repaired));
-    assert!(stdout(&repaired).contains("repaired: cut there"));
+    assert!(stdout(&repaired).contains("repaired: quarantined"));
     let after = sb.vibes().arg("doctor").output().expect("run");
     assert_eq!(after.status.code(), Some(0), "{}", stdout(&after));
+    let quarantine = sb.data().join(format!(
+        "topics/vibes/events/0/partition-0-offsets-0..{ingested}.quarantine"
+    ));
+    assert!(
+        stdout(&after).contains(&format!(
+            "vibes/events partition 0: offsets 0..{ingested} quarantined in {}",
+            quarantine.display()
+        )),
+        "{}",
+        stdout(&after)
+    );
+    // The second batch survived the repair at its offset.
+    let out = sb.vibes().args(["tail", "--json"]).output().expect("tail");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a repaired gap is a note: {}",
+        stderr(&out)
+    );
+    let events = json_lines(&out.stdout);
+    assert_eq!(types(&events), ["drain.pause"], "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("offsets 0..{ingested} quarantined in")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_flipped_byte_in_the_only_synced_batch_is_reported_by_every_command_never_cut() {
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    let ingested = sb.events().len();
+    let segment = segment_file(&sb.data());
+    let mut bytes = std::fs::read(&segment).expect("segment");
+    let len = bytes.len();
+    bytes[len / 2] ^= 0x01;
+    std::fs::write(&segment, &bytes).expect("write");
+    let size = || std::fs::metadata(&segment).expect("segment").len() as usize;
+
+    let out = sb.vibes().args(["tail", "--json"]).output().expect("tail");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(json_lines(&out.stdout).is_empty());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "corrupt data in {} at byte 24: checksum mismatch",
+            segment.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("held offsets 0..{ingested}")),
+        "{err}"
+    );
+    assert_eq!(size(), len, "tail cut nothing");
+
+    let out = sb.vibes().arg("topics").output().expect("topics");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(size(), len, "topics cut nothing");
+
+    let out = sb.vibes().arg("doctor").output().expect("doctor");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("FAIL  log"), "{}", stdout(&out));
+    assert_eq!(size(), len, "doctor cut nothing");
+
+    // A writer keeps the damaged batch and appends after its offsets.
+    sb.vibes()
+        .args(["emit"])
+        .write_stdin(
+            r#"{"type":"drain.pause","source":"drainer","timestamp":"2026-11-22T10:00:00Z"}"#,
+        )
+        .assert()
+        .code(0);
+    assert!(size() > len, "the writer cut nothing");
+    let out = sb
+        .vibes()
+        .args(["tail", "--json", "--from", &ingested.to_string()])
+        .output()
+        .expect("tail");
+    assert_eq!(
+        types(&json_lines(&out.stdout)),
+        ["drain.pause"],
+        "{}",
+        stderr(&out)
+    );
+
+    sb.vibes().args(["doctor", "--repair"]).assert().code(0);
+    let out = sb.vibes().arg("topics").output().expect("topics");
+    assert!(
+        stdout(&out).contains(&format!(
+            "partition 0  offsets 0..{ingested} quarantined in "
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!(
+            "partition 0  offsets 0..{}  1 records",
+            ingested + 1
+        )),
+        "quarantined offsets are not counted as records: {}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn readers_in_other_processes_never_cut_a_torn_tail_and_the_next_writer_does() {
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    let ingested = sb.events().len();
+    let segment = segment_file(&sb.data());
+    let synced = std::fs::metadata(&segment).expect("segment").len();
+    // A write cut short after the last fsync: the start of a batch that never ended.
+    let mut torn = 500u32.to_le_bytes().to_vec();
+    torn.extend_from_slice(&[0xAB; 100]);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &torn))
+        .expect("append");
+    let size = || std::fs::metadata(&segment).expect("segment").len();
+
+    for args in [&["tail", "--json"][..], &["topics"], &["doctor"]] {
+        let out = sb.vibes().args(args).output().expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert_eq!(size(), synced + torn.len() as u64, "{args:?} cut nothing");
+    }
+    let doctor = sb.vibes().arg("doctor").output().expect("doctor");
+    assert!(
+        stdout(&doctor).contains("104 bytes after the last fsync are a torn write"),
+        "{}",
+        stdout(&doctor)
+    );
+    sb.vibes()
+        .arg("emit")
+        .write_stdin(
+            r#"{"type":"drain.pause","source":"drainer","timestamp":"2026-11-22T10:00:00Z"}"#,
+        )
+        .assert()
+        .code(0);
+    assert!(
+        size() < synced + torn.len() as u64 + 100,
+        "the writer cut the torn bytes"
+    );
+    let events = sb.events();
+    assert_eq!(events.len(), ingested + 1);
 }
 
 fn segment_file(data: &Path) -> PathBuf {

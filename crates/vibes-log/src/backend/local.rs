@@ -79,6 +79,18 @@ pub trait LocalStore: Send + Sync + fmt::Debug + 'static {
     /// The offsets `partition` holds.
     async fn watermarks(&self, topic: &TopicName, partition: u32) -> Result<Watermarks>;
 
+    /// After a `read` from `from` failed with [`LogError::Corrupt`]: the offset after the
+    /// damaged records that hold `from`, where a consumer resumes, if the store knows
+    /// it. The default knows none (the consumer then stays where it is).
+    async fn resume_after_damage(
+        &self,
+        _topic: &TopicName,
+        _partition: u32,
+        _from: Offset,
+    ) -> Result<Option<Offset>> {
+        Ok(None)
+    }
+
     /// The first offset whose record was appended at or after `time`; the high-water
     /// mark if there is none.
     async fn offset_for_timestamp(
@@ -212,6 +224,9 @@ pub struct LocalConsumer<S: LocalStore> {
     signal: Arc<Notify>,
     /// Partition to read first on the next poll, so no partition starves.
     next_first: usize,
+    /// Damage a poll stepped over while it had records to deliver: reported by the
+    /// next poll.
+    pending_damage: Option<LogError>,
 }
 
 impl<S: LocalStore> fmt::Debug for LocalConsumer<S> {
@@ -247,6 +262,7 @@ impl<S: LocalStore> LocalConsumer<S> {
             committed: BTreeMap::new(),
             signal,
             next_first: 0,
+            pending_damage: None,
         };
         consumer.refresh_assignment().await?;
         Ok(consumer)
@@ -301,10 +317,31 @@ impl<S: LocalStore> LocalConsumer<S> {
                 break;
             }
             let from = self.positions[&partition];
-            let records = self
+            let records = match self
                 .store
                 .read(&self.topic, partition, from, max - out.len())
-                .await?;
+                .await
+            {
+                Ok(records) => records,
+                Err(error @ LogError::Corrupt { .. }) => {
+                    // Step over the damaged records (never stall on them, never go
+                    // back), and say so: now, or on the next poll if records came first.
+                    if let Some(next) = self
+                        .store
+                        .resume_after_damage(&self.topic, partition, from)
+                        .await?
+                        .filter(|&next| next > from)
+                    {
+                        self.positions.insert(partition, next);
+                    }
+                    if out.is_empty() {
+                        return Err(error);
+                    }
+                    self.pending_damage = Some(error);
+                    break;
+                }
+                Err(error) => return Err(error),
+            };
             if let Some(last) = records.last() {
                 self.positions.insert(partition, last.address.offset + 1);
             }
@@ -350,6 +387,9 @@ impl<S: LocalStore> RecordConsumer for LocalConsumer<S> {
     async fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<StoredRecord>> {
         let deadline = Instant::now() + timeout;
         let signal = Arc::clone(&self.signal);
+        if let Some(damage) = self.pending_damage.take() {
+            return Err(damage);
+        }
         loop {
             // Armed before reading, so an append that lands after the read wakes us.
             let appended = signal.notified();

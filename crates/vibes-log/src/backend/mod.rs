@@ -248,6 +248,11 @@ pub trait RecordConsumer: Send + fmt::Debug {
     /// Up to `max` records from the partitions this member owns, in offset order within
     /// each partition. Returns as soon as at least one record is available; waits up to
     /// `timeout` otherwise and then returns an empty batch. Never busy-waits.
+    ///
+    /// [`LogError::Corrupt`] means stored records are damaged. Where the backend knows
+    /// the damaged offsets (the file log does), the member has moved past them when
+    /// the error is returned: the next poll goes on after them, so a consumer reports
+    /// the error and carries on, never stalling or going back.
     async fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<StoredRecord>>;
 
     /// Commits the current position of every owned partition: the group resumes after

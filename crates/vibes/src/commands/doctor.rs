@@ -263,48 +263,112 @@ fn check_log(config: &Config, repair: bool, checks: &mut Vec<Check>) {
     }
     for topic in topics {
         match log.check(&topic, repair) {
-            Ok(partitions) => {
-                let records: u64 = partitions.iter().map(|p| p.records).sum();
-                let segments: usize = partitions.iter().map(|p| p.segments).sum();
-                let damaged: Vec<_> = partitions.iter().filter(|p| p.damage.is_some()).collect();
-                if damaged.is_empty() {
-                    checks.push(Check::ok(
-                        "log",
-                        format!(
-                            "{topic}: {records} records in {segments} segment{}, all intact",
-                            if segments == 1 { "" } else { "s" }
-                        ),
-                    ));
-                }
-                for p in damaged {
-                    let Some(damage) = &p.damage else { continue };
+            Ok(partitions) => report_partitions(&topic, &partitions, repair, checks),
+            Err(e) => checks.push(Check::fail(
+                "log",
+                format!("{topic}: {e}"),
+                "see the error above; `vibes doctor --repair` moves damaged batches to quarantine files",
+            )),
+        }
+        match log.check_commits(&topic, repair) {
+            Ok(damaged) => {
+                for commit in damaged {
                     let at = format!(
-                        "{topic} partition {}: damaged at {} byte {} (offset {}): {}",
-                        p.partition,
-                        damage.file.display(),
-                        damage.position,
-                        damage.offset,
-                        damage.reason
+                        "{topic}: damaged consumer commit {}: {}",
+                        commit.file.display(),
+                        commit.reason
                     );
-                    if p.repaired {
-                        checks.push(Check::ok("log", format!("{at}; repaired: cut there")));
+                    if commit.repaired {
+                        checks.push(Check::ok(
+                            "commits",
+                            format!("{at}; repaired: the group reads again from the lowest offset (the damaged file is kept as .damaged)"),
+                        ));
                     } else {
                         checks.push(Check::fail(
-                            "log",
-                            at,
-                            format!(
-                                "`vibes doctor --repair` cuts partition {} at the damage; the {} records before it are kept, later ones are lost",
-                                p.partition, p.records
-                            ),
+                            "commits",
+                            format!("{at}; the group reads again from the lowest offset held (records are delivered again, none is skipped)"),
+                            "`vibes doctor --repair` replaces it with a commit of offset 0, keeping the damaged file beside it",
                         ));
                     }
                 }
             }
             Err(e) => checks.push(Check::fail(
-                "log",
+                "commits",
                 format!("{topic}: {e}"),
-                "`vibes doctor --repair` cuts the log at the damage",
+                "see the error above",
             )),
+        }
+    }
+}
+
+/// One check line per damaged range, quarantined gap and torn tail of `topic`'s
+/// partitions, or one line saying all is intact.
+fn report_partitions(
+    topic: &vibes_log::TopicName,
+    partitions: &[vibes_filelog::PartitionCheck],
+    repair: bool,
+    checks: &mut Vec<Check>,
+) {
+    let records: u64 = partitions.iter().map(|p| p.records).sum();
+    let segments: usize = partitions.iter().map(|p| p.segments).sum();
+    let damaged = partitions.iter().any(|p| !p.damage.is_empty());
+    if !damaged || repair {
+        checks.push(Check::ok(
+            "log",
+            format!(
+                "{topic}: {records} {}records in {segments} segment{}{}",
+                if damaged { "intact " } else { "" },
+                if segments == 1 { "" } else { "s" },
+                if damaged { "" } else { ", all intact" }
+            ),
+        ));
+    }
+    for p in partitions {
+        for damage in &p.damage {
+            let at = format!(
+                "{topic} partition {}: damaged at {} byte {} ({} bytes, offsets {}..{}): {}",
+                p.partition,
+                damage.file.display(),
+                damage.position,
+                damage.len,
+                damage.offsets.start,
+                damage.offsets.end,
+                damage.reason
+            );
+            if p.repaired {
+                checks.push(Check::ok("log", format!("{at}; repaired: quarantined")));
+            } else {
+                checks.push(Check::fail(
+                    "log",
+                    at,
+                    format!(
+                        "`vibes doctor --repair` moves the damaged bytes of partition {} to a quarantine file beside the segment; every intact record stays readable at its offset",
+                        p.partition
+                    ),
+                ));
+            }
+        }
+        for q in &p.quarantined {
+            checks.push(Check::ok(
+                "log",
+                format!(
+                    "{topic} partition {}: offsets {}..{} quarantined in {} ({} bytes)",
+                    p.partition,
+                    q.offsets.start,
+                    q.offsets.end,
+                    q.file.display(),
+                    q.bytes
+                ),
+            ));
+        }
+        if p.torn_tail_bytes > 0 {
+            checks.push(Check::ok(
+                "log",
+                format!(
+                    "{topic} partition {}: {} bytes after the last fsync are a torn write; the next append (or --repair) cuts them",
+                    p.partition, p.torn_tail_bytes
+                ),
+            ));
         }
     }
 }

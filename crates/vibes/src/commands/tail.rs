@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use vibes_events::display::DisplayOptions;
 use vibes_events::{Event, Filter, TypePattern};
 use vibes_log::{
-    ConsumerOptions, EventConsumer, EventLog, GroupName, Offset, RecordAddress, SeekPosition,
-    StartFrom,
+    ConsumerOptions, EventConsumer, EventLog, GroupName, LogError, Offset, RecordAddress,
+    SeekPosition, StartFrom,
 };
 
 use super::{EndsNow, private_group, session};
@@ -148,6 +148,8 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
 
     let mut printed = indexed.as_ref().map_or(0, |done| done.printed);
     let mut undecodable = indexed.as_ref().map_or(0, |done| done.undecodable);
+    let mut damaged = 0u64;
+    let mut last_damage: Option<String> = None;
     let commits = group.is_some();
     loop {
         if stop_at.as_ref().is_some_and(|ends| ends.reached(&consumer)) {
@@ -158,9 +160,35 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
         } else {
             Duration::from_millis(200)
         };
-        let batch = storage
-            .block_on(consumer.poll(POLL_MAX, timeout))
-            .context("reading events")?;
+        let batch = match storage.block_on(consumer.poll(POLL_MAX, timeout)) {
+            Ok(batch) => {
+                last_damage = None;
+                batch
+            }
+            Err(error @ LogError::Corrupt { .. }) => {
+                // The consumer has moved past the damaged records: say so, go on. The
+                // same damage twice in a row means it could not move: stop.
+                let text = error.to_string();
+                if last_damage.as_deref() == Some(text.as_str()) {
+                    return Err(anyhow::Error::new(error).context("reading events"));
+                }
+                match &error {
+                    // A gap a repair recorded: known and kept, so a note, not a failure.
+                    LogError::Corrupt { file, reason, .. }
+                        if file.extension().is_some_and(|e| e == "quarantine") =>
+                    {
+                        eprintln!("note: {reason}");
+                    }
+                    _ => {
+                        damaged += 1;
+                        eprintln!("error: {text}");
+                    }
+                }
+                last_damage = Some(text);
+                continue;
+            }
+            Err(error) => return Err(anyhow::Error::new(error).context("reading events")),
+        };
         for failure in &batch.failures {
             undecodable += 1;
             eprintln!("warning: skipped a record that does not decode: {failure}");
@@ -210,7 +238,7 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
             break;
         }
     }
-    Ok(Outcome::partial_if(undecodable > 0))
+    Ok(Outcome::partial_if(undecodable > 0 || damaged > 0))
 }
 
 fn seek(

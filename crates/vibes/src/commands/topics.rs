@@ -27,7 +27,32 @@ pub fn run(storage: &Storage) -> Result<Outcome> {
             ),
             None => None,
         };
-        let records: u64 = info.partitions.iter().map(|m| m.len()).sum();
+        let quarantined = match &storage.file {
+            Some(file) => file
+                .quarantined(topic)
+                .with_context(|| format!("listing the quarantine files of {topic}"))?,
+            None => Vec::new(),
+        };
+        // Offsets a repair quarantined are not records the partition holds.
+        let held = |p: usize, marks: &vibes_log::Watermarks| {
+            let lost: u64 = quarantined
+                .iter()
+                .filter(|q| q.partition as usize == p)
+                .map(|q| {
+                    q.offsets
+                        .end
+                        .min(marks.high)
+                        .saturating_sub(q.offsets.start.max(marks.low))
+                })
+                .sum();
+            marks.len().saturating_sub(lost)
+        };
+        let records: u64 = info
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(p, m)| held(p, m))
+            .sum();
         let total_bytes = bytes.as_ref().map(|b| b.iter().sum::<u64>());
         let _ = writeln!(
             s,
@@ -49,7 +74,17 @@ pub fn run(storage: &Storage) -> Result<Outcome> {
                 "  partition {p}  offsets {}..{}  {} records{on_disk}",
                 marks.low,
                 marks.high,
-                marks.len()
+                held(p, marks)
+            );
+        }
+        for q in &quarantined {
+            let _ = writeln!(
+                s,
+                "  partition {}  offsets {}..{} quarantined in {}",
+                q.partition,
+                q.offsets.start,
+                q.offsets.end,
+                q.file.display()
             );
         }
         let groups = storage

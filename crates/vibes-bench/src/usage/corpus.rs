@@ -8,8 +8,9 @@
 //! sessions spread over [`SPREAD_DAYS`] days, passes one after another), and every line
 //! of a session names the session's own id, so de-duplication collapses nothing that a
 //! user's real tree would keep apart. A session of the 2.1 fixture gets its subagent
-//! and compaction files, with the first pass's ids, in `<session>/subagents/`, once its
-//! main file reaches the line that first names the agent.
+//! and compaction files in `<session>/subagents/`, a set per pass with that pass's ids,
+//! once its main file reaches the line that first names the agent (the main file's
+//! `agent_progress` lines echo those files' calls, as Claude Code's do).
 //!
 //! Deliberate duplicates: every [`DUPLICATE_EVERY`]th session is also written, byte for
 //! byte, into a second project folder (a project folder that was renamed, leaving the
@@ -74,8 +75,9 @@ enum Piece {
     Token(String),
     /// An agent id of the fixture (index into [`Fixture::agents`]).
     Agent(usize),
-    /// An RFC 3339 timestamp with milliseconds, as Unix milliseconds.
-    Time(i64),
+    /// An RFC 3339 timestamp with milliseconds, as Unix milliseconds; `true` for the
+    /// line's own `timestamp` (the others are quoted in text and tool output).
+    Time(i64, bool),
 }
 
 /// A fixture line cut into pieces.
@@ -187,16 +189,11 @@ impl Corpus {
             sizes.push(bytes);
             stats.files += 1;
             stats.lines += plan.lines as u64;
-            for (agent_index, agent) in fx.agents.iter().enumerate() {
-                if plan.lines > agent.named_at {
-                    let path = agent_path(&projects, &plan, agent_index, fx);
-                    let written = write_agent(&path, fx, &plan, agent_index)?;
-                    sizes.push(written);
-                    stats.files += 1;
-                    stats.subagent_files += 1;
-                    stats.lines += agent.lines.len() as u64;
-                }
-            }
+            let (agent_sizes, agent_lines) = write_agents(&projects, fx, &plan, 0, plan.lines)?;
+            stats.files += agent_sizes.len();
+            stats.subagent_files += agent_sizes.len();
+            stats.lines += agent_lines;
+            sizes.extend(agent_sizes);
             if index % DUPLICATE_EVERY == DUPLICATE_EVERY / 2 {
                 let copy = duplicate_path(&projects, &plan);
                 fs::create_dir_all(copy.parent().expect("a session file has a folder"))?;
@@ -244,6 +241,12 @@ impl Corpus {
             let fx = &self.fixtures[plan.fixture];
             let path = session_path(&projects, plan);
             bytes += write_lines(&path, fx, plan, plan.lines, plan.lines + more, true)?;
+            let (agent_sizes, agent_lines) =
+                write_agents(&projects, fx, plan, plan.lines, plan.lines + more)?;
+            self.stats.files += agent_sizes.len();
+            self.stats.subagent_files += agent_sizes.len();
+            bytes += agent_sizes.iter().sum::<u64>();
+            lines += agent_lines;
             plan.lines += more;
             lines += more as u64;
         }
@@ -273,8 +276,8 @@ fn duplicate_path(projects: &Path, plan: &Plan) -> PathBuf {
         .join(format!("{}.jsonl", plan.session))
 }
 
-fn agent_path(projects: &Path, plan: &Plan, agent: usize, fx: &Fixture) -> PathBuf {
-    let id = agent_id(&fx.agents[agent].id, plan);
+fn agent_path(projects: &Path, plan: &Plan, agent: usize, pass: usize, fx: &Fixture) -> PathBuf {
+    let id = agent_id(&fx.agents[agent].id, plan, pass);
     projects
         .join(project_slug(plan.project))
         .join(&plan.session)
@@ -305,8 +308,14 @@ fn write_lines(
     let mut line = Vec::new();
     for i in from..to {
         let pass = i / n;
-        let shift = plan.shift_ms + pass as i64 * (fx.span_ms + PASS_GAP.as_millis() as i64);
-        render(&fx.lines[i % n], fx, plan, pass, shift, &mut line);
+        render(
+            &fx.lines[i % n],
+            fx,
+            plan,
+            pass,
+            pass_shift(fx, plan, pass),
+            &mut line,
+        );
         line.push(b'\n');
         out.write_all(&line)?;
         written += line.len() as u64;
@@ -315,20 +324,56 @@ fn write_lines(
     Ok(written)
 }
 
-fn write_agent(path: &Path, fx: &Fixture, plan: &Plan, agent: usize) -> Result<u64> {
+fn write_agent(path: &Path, fx: &Fixture, plan: &Plan, agent: usize, pass: usize) -> Result<u64> {
     fs::create_dir_all(path.parent().expect("an agent file has a folder"))?;
     let mut out = BufWriter::with_capacity(256 * 1024, File::create(path)?);
     let mut written = 0u64;
     let mut line = Vec::new();
     for template in &fx.agents[agent].lines {
-        // The first pass's ids and times: the pass that names the agent.
-        render(template, fx, plan, 0, plan.shift_ms, &mut line);
+        // The ids and times of the pass that names the agent.
+        render(
+            template,
+            fx,
+            plan,
+            pass,
+            pass_shift(fx, plan, pass),
+            &mut line,
+        );
         line.push(b'\n');
         out.write_all(&line)?;
         written += line.len() as u64;
     }
     out.flush()?;
     Ok(written)
+}
+
+/// Unix ms added to the fixture's timestamps in pass `pass` of `plan`.
+fn pass_shift(fx: &Fixture, plan: &Plan, pass: usize) -> i64 {
+    plan.shift_ms + pass as i64 * (fx.span_ms + PASS_GAP.as_millis() as i64)
+}
+
+/// Writes the subagent files of `plan` whose naming line is in lines `from..to` of its
+/// main file (one set per pass); returns (each file's bytes, lines).
+fn write_agents(
+    projects: &Path,
+    fx: &Fixture,
+    plan: &Plan,
+    from: usize,
+    to: usize,
+) -> Result<(Vec<u64>, u64)> {
+    let n = fx.lines.len();
+    let mut done = (Vec::new(), 0);
+    for pass in from / n..=to / n {
+        for (index, agent) in fx.agents.iter().enumerate() {
+            let at = pass * n + agent.named_at;
+            if agent.named_at < n && (from..to).contains(&at) {
+                let path = agent_path(projects, plan, index, pass, fx);
+                done.0.push(write_agent(&path, fx, plan, index, pass)?);
+                done.1 += agent.lines.len() as u64;
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// One line of `plan`, pass `pass`, into `out` (cleared first).
@@ -367,9 +412,9 @@ fn render(
                 }
             }
             Piece::Agent(index) => {
-                out.extend_from_slice(agent_id(&fx.agents[*index].id, plan).as_bytes());
+                out.extend_from_slice(agent_id(&fx.agents[*index].id, plan, pass).as_bytes());
             }
-            Piece::Time(ms) => {
+            Piece::Time(ms, _) => {
                 let at =
                     Timestamp::from_millisecond(ms + shift_ms).unwrap_or(Timestamp::UNIX_EPOCH);
                 out.extend_from_slice(at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().as_bytes());
@@ -385,11 +430,11 @@ fn pass_key(plan: &Plan, pass: usize) -> u64 {
     xxhash_rust::xxh3::xxh3_64(format!("{}/{pass}", plan.session).as_bytes())
 }
 
-/// A fixture agent id rewritten for `plan`'s session: the same length and shape (the
+/// A fixture agent id rewritten for one pass of `plan`'s session: the same length and shape (the
 /// hex digits after the last `-`, or the whole id, replaced).
-fn agent_id(original: &str, plan: &Plan) -> String {
+fn agent_id(original: &str, plan: &Plan, pass: usize) -> String {
     let cut = original.rfind('-').map_or(0, |i| i + 1);
-    let h = xxhash_rust::xxh3::xxh3_64_with_seed(original.as_bytes(), pass_key(plan, 0));
+    let h = xxhash_rust::xxh3::xxh3_64_with_seed(original.as_bytes(), pass_key(plan, pass));
     let hex = format!("{h:016x}");
     let tail = original.len() - cut;
     format!("{}{}", &original[..cut], &hex[..tail.min(16)])
@@ -447,7 +492,7 @@ fn load_fixtures(dir: &Path) -> Result<Vec<Fixture>> {
             .iter()
             .flat_map(|t| t.pieces.iter())
             .filter_map(|p| match p {
-                Piece::Time(ms) => Some(*ms),
+                Piece::Time(ms, true) => Some(*ms),
                 _ => None,
             })
             .collect();
@@ -505,7 +550,10 @@ fn cut(line: &[u8], session: &str, agents: &[String]) -> Template {
             None
         };
         match found {
-            Some((piece, len)) => {
+            Some((mut piece, len)) => {
+                if let Piece::Time(_, own) = &mut piece {
+                    *own = literal.ends_with(br#""timestamp":""#);
+                }
                 if !literal.is_empty() {
                     pieces.push(Piece::Literal(std::mem::take(&mut literal)));
                 }
@@ -557,7 +605,7 @@ fn match_piece(rest: &[u8], session: &str, agents: &[String]) -> Option<(Piece, 
         }
     }
     if let Some(ms) = timestamp_ms(rest) {
-        return Some((Piece::Time(ms), 24));
+        return Some((Piece::Time(ms, false), 24));
     }
     None
 }
@@ -660,7 +708,8 @@ mod tests {
         assert_ne!(msg, "msg_01XnP8V9m3LNbxPnXbuinNKs");
         assert_ne!(a["message"]["id"], b["message"]["id"], "passes differ");
         assert_ne!(a["uuid"], b["uuid"]);
-        assert_eq!(a["agentId"], b["agentId"], "agent ids are per session");
+        assert_ne!(a["agentId"], b["agentId"], "each pass has its own subagents");
+        assert_eq!(a["agentId"], agent_id("aac57f5", &plan, 0).as_str());
         assert_eq!(a["agentId"].as_str().map(str::len), Some(7));
         // The same pass renders the same bytes.
         let mut again = Vec::new();

@@ -18,6 +18,8 @@ pub(crate) struct Measurement {
     pub(crate) rss_mb: Option<f64>,
     /// Peak resident set of a whole process (its `VmHWM`), MiB.
     pub(crate) peak_mib: Option<f64>,
+    /// CPU seconds (user plus system) of a whole process.
+    pub(crate) cpu_s: Option<f64>,
     /// Events a subscriber or consumer did not get (lag), where that can happen.
     pub(crate) lost: Option<u64>,
 }
@@ -36,6 +38,7 @@ impl Measurement {
             seconds: None,
             rss_mb: None,
             peak_mib: None,
+            cpu_s: None,
             lost: None,
         }
     }
@@ -52,6 +55,7 @@ pub(crate) enum Column {
     Seconds,
     RssMb,
     PeakMib,
+    CpuS,
     Lost,
 }
 
@@ -66,6 +70,7 @@ impl Column {
             Column::Seconds => "seconds",
             Column::RssMb => "RSS+ MiB",
             Column::PeakMib => "peak MiB",
+            Column::CpuS => "CPU s",
             Column::Lost => "lost",
         }
     }
@@ -88,6 +93,7 @@ impl Column {
             Column::Seconds => m.seconds,
             Column::RssMb => m.rss_mb,
             Column::PeakMib => m.peak_mib,
+            Column::CpuS => m.cpu_s,
             Column::Lost => m.lost.map(|l| l as f64),
         }
     }
@@ -102,7 +108,7 @@ impl Column {
             Column::P50Us | Column::P99Us | Column::MaxUs | Column::Lost => format!("{v:.0}"),
             // Reopening takes well under a millisecond.
             Column::Seconds if v < 0.01 => format!("{v:.6}"),
-            Column::Seconds => format!("{v:.3}"),
+            Column::Seconds | Column::CpuS => format!("{v:.3}"),
         }
     }
 }
@@ -171,6 +177,7 @@ impl Report {
                 "seconds": m.seconds,
                 "rss_mb": m.rss_mb,
                 "peak_mib": m.peak_mib,
+                "cpu_s": m.cpu_s,
                 "lost": m.lost,
                 "ratio_to_baseline": ratio,
             });

@@ -69,7 +69,7 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         }
     } else {
         Shape {
-            sessions: 2_150,
+            sessions: 2_500,
             projects: 60,
             big: 4,
             big_bytes: 55_000_000,
@@ -210,12 +210,13 @@ fn run_in(
     let ratio_to = |baseline: Option<&Run>, seconds: f64| baseline.map(|b| b.seconds / seconds);
     let row = |workload: &str, backend: &str, run: &Run| Measurement {
         seconds: Some(run.seconds),
-        mb_per_s: None,
+        cpu_s: run.cpu_s,
         peak_mib: run.peak_mib,
         ..Measurement::new(workload, backend)
     };
     let sum = |workload: &str, backend: &str, a: &Run, b: &Run| Measurement {
         seconds: Some(a.seconds + b.seconds),
+        cpu_s: a.cpu_s.zip(b.cpu_s).map(|(x, y)| x + y),
         peak_mib: match (a.peak_mib, b.peak_mib) {
             (Some(x), Some(y)) => Some(x.max(y)),
             (x, y) => x.or(y),
@@ -231,8 +232,8 @@ fn run_in(
             corpus.stats.files
         ),
         "program",
-        &[Column::MbPerS, Column::Seconds, Column::PeakMib],
-        "vs ccusage",
+        &[Column::MbPerS, Column::Seconds, Column::CpuS, Column::PeakMib],
+        if ccusage.is_some() { "vs ccusage" } else { "" },
     );
     let ccusage_seconds = ccusage_cold.as_ref().map(|r| r.seconds);
     let floor = |backend: &str, seconds: f64| Measurement {
@@ -292,6 +293,29 @@ fn run_in(
         &grown,
         ratio_to(ccusage_grown.as_ref(), grown.seconds.unwrap_or(f64::NAN)),
     );
+    if let (Some(cc), Some(cg)) = (&ccusage_cold, &ccusage_grown) {
+        let verdict = |name: &str, target: f64, theirs: &Run, wall: f64, cpu: Option<f64>| {
+            let ratio = theirs.seconds / wall;
+            // CPU time is sampled: below 50 ms a ratio would mostly be sampling error.
+            let cpu_ratio = theirs
+                .cpu_s
+                .zip(cpu)
+                .filter(|&(_, v)| v >= 0.05)
+                .map_or("too short to sample".to_string(), |(t, v)| {
+                    format!("{:.2}x", t / v)
+                });
+            format!(
+                "{name}: {ratio:.2}x ccusage's wall time ({}; target {target}x), {cpu_ratio} its CPU time",
+                if ratio >= target { "met" } else { "missed" }
+            )
+        };
+        report.note(&format!(
+            "Targets: {}; {}; {}.",
+            verdict("cold", 1.0, cc, cold.seconds.unwrap_or(f64::NAN), cold.cpu_s),
+            verdict("report", 10.0, cc, warm.seconds, warm.cpu_s),
+            verdict("append_1pct", 30.0, cg, grown.seconds.unwrap_or(f64::NAN), grown.cpu_s),
+        ));
+    }
     report.note(&format!(
         "append_1pct: {appended_lines} lines ({:.2}% of {} lines, {:.1} MB) appended to every \
          tenth session file, in proportion to its length. Totals: vibes equals the bare counter on every day, in calls and \

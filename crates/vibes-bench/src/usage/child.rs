@@ -3,7 +3,10 @@
 //!
 //! The peak is the child's own `VmHWM` (`/proc/<pid>/status`), read every
 //! [`SAMPLE_EVERY`] until it exits: the kernel keeps the high-water mark, so only
-//! growth in the last few milliseconds before exit can be missed.
+//! growth in the last few milliseconds before exit can be missed. Its CPU time (user
+//! plus system, all threads) is read from `/proc/<pid>/stat` the same way, so it can
+//! miss the last few milliseconds of each thread; on a shared machine it says what a
+//! run cost when the wall time says how long it waited.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -20,6 +23,8 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(5);
 #[derive(Debug)]
 pub(crate) struct Run {
     pub(crate) seconds: f64,
+    /// CPU seconds, user plus system; `None` where `/proc` has no such figure.
+    pub(crate) cpu_s: Option<f64>,
     /// Peak resident set, MiB; `None` where `/proc` has no such figure.
     pub(crate) peak_mib: Option<f64>,
     pub(crate) stdout: Vec<u8>,
@@ -66,9 +71,13 @@ impl Program {
             stderr.read_to_end(&mut bytes).map(|_| bytes)
         });
         let mut peak_kib: Option<u64> = None;
+        let mut cpu_ticks: Option<u64> = None;
         let status = loop {
             if let Some(hwm) = vm_hwm_kib(pid) {
                 peak_kib = Some(peak_kib.map_or(hwm, |p| p.max(hwm)));
+            }
+            if let Some(ticks) = cpu_ticks_of(pid) {
+                cpu_ticks = Some(cpu_ticks.map_or(ticks, |t| t.max(ticks)));
             }
             if let Some(status) = child.try_wait()? {
                 break status;
@@ -87,8 +96,10 @@ impl Program {
             )
             .into());
         }
+        let per_second = rustix::param::clock_ticks_per_second().max(1);
         Ok(Run {
             seconds,
+            cpu_s: cpu_ticks.map(|t| t as f64 / per_second as f64),
             peak_mib: peak_kib.map(|k| k as f64 / 1024.0),
             stdout,
         })
@@ -110,6 +121,18 @@ impl Program {
         median.peak_mib = peak;
         Ok(median)
     }
+}
+
+/// utime + stime of `pid` (fields 14 and 15 of `/proc/<pid>/stat`), clock ticks.
+fn cpu_ticks_of(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it do not.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3, so fields 14 and 15 are its 12th and 13th.
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some(user + system)
 }
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {

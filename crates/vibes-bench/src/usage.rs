@@ -232,7 +232,12 @@ fn run_in(
             corpus.stats.files
         ),
         "program",
-        &[Column::MbPerS, Column::Seconds, Column::CpuS, Column::PeakMib],
+        &[
+            Column::MbPerS,
+            Column::Seconds,
+            Column::CpuS,
+            Column::PeakMib,
+        ],
         if ccusage.is_some() { "vs ccusage" } else { "" },
     );
     let ccusage_seconds = ccusage_cold.as_ref().map(|r| r.seconds);
@@ -311,9 +316,21 @@ fn run_in(
         };
         report.note(&format!(
             "Targets: {}; {}; {}.",
-            verdict("cold", 1.0, cc, cold.seconds.unwrap_or(f64::NAN), cold.cpu_s),
+            verdict(
+                "cold",
+                1.0,
+                cc,
+                cold.seconds.unwrap_or(f64::NAN),
+                cold.cpu_s
+            ),
             verdict("report", 10.0, cc, warm.seconds, warm.cpu_s),
-            verdict("append_1pct", 30.0, cg, grown.seconds.unwrap_or(f64::NAN), grown.cpu_s),
+            verdict(
+                "append_1pct",
+                30.0,
+                cg,
+                grown.seconds.unwrap_or(f64::NAN),
+                grown.cpu_s
+            ),
         ));
     }
     report.note(&format!(

@@ -708,7 +708,10 @@ mod tests {
         assert_ne!(msg, "msg_01XnP8V9m3LNbxPnXbuinNKs");
         assert_ne!(a["message"]["id"], b["message"]["id"], "passes differ");
         assert_ne!(a["uuid"], b["uuid"]);
-        assert_ne!(a["agentId"], b["agentId"], "each pass has its own subagents");
+        assert_ne!(
+            a["agentId"], b["agentId"],
+            "each pass has its own subagents"
+        );
         assert_eq!(a["agentId"], agent_id("aac57f5", &plan, 0).as_str());
         assert_eq!(a["agentId"].as_str().map(str::len), Some(7));
         // The same pass renders the same bytes.

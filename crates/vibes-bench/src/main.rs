@@ -11,7 +11,9 @@
 //! `runtime` (lateness of a tokio timer while a producer appends durably to the file
 //! log, against the idle runtime) and `plugins` (the plugin runtime against a bare
 //! consumer: throughput, append-to-plugin latency, restart with and without a
-//! snapshot). Without a suite name every suite runs, in that
+//! snapshot) and `usage` (`vibes ingest claude-projects` and `vibes usage daily`
+//! against ccusage on a generated 1 GiB transcript tree, totals checked against an
+//! independent count). Without a suite name every suite runs, in that
 //! order. `--quick` runs smaller workloads; `--json` prints one JSON
 //! object per line per (workload, backend) instead of the tables.
 
@@ -22,6 +24,7 @@ mod router;
 mod rss;
 mod runtime;
 mod sources;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -37,9 +40,9 @@ pub(crate) struct Options {
     pub(crate) quick: bool,
 }
 
-const SUITES: &[&str] = &["router", "log", "sources", "runtime", "plugins"];
+const SUITES: &[&str] = &["router", "log", "sources", "runtime", "plugins", "usage"];
 
-const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins";
+const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, usage";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -102,6 +105,12 @@ fn main() -> ExitCode {
             "plugins" => {
                 if let Err(e) = plugins::run(options, &mut report) {
                     eprintln!("vibes-bench: plugins suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            "usage" => {
+                if let Err(e) = usage::run(options, &mut report) {
+                    eprintln!("vibes-bench: usage suite failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }

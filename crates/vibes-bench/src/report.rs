@@ -16,6 +16,10 @@ pub(crate) struct Measurement {
     pub(crate) seconds: Option<f64>,
     /// Growth of the resident set during the workload, MiB.
     pub(crate) rss_mb: Option<f64>,
+    /// Peak resident set of a whole process (its `VmHWM`), MiB.
+    pub(crate) peak_mib: Option<f64>,
+    /// CPU seconds (user plus system) of a whole process.
+    pub(crate) cpu_s: Option<f64>,
     /// Events a subscriber or consumer did not get (lag), where that can happen.
     pub(crate) lost: Option<u64>,
 }
@@ -33,6 +37,8 @@ impl Measurement {
             max_us: None,
             seconds: None,
             rss_mb: None,
+            peak_mib: None,
+            cpu_s: None,
             lost: None,
         }
     }
@@ -48,6 +54,8 @@ pub(crate) enum Column {
     MaxUs,
     Seconds,
     RssMb,
+    PeakMib,
+    CpuS,
     Lost,
 }
 
@@ -61,6 +69,8 @@ impl Column {
             Column::MaxUs => "max µs",
             Column::Seconds => "seconds",
             Column::RssMb => "RSS+ MiB",
+            Column::PeakMib => "peak MiB",
+            Column::CpuS => "CPU s",
             Column::Lost => "lost",
         }
     }
@@ -82,6 +92,8 @@ impl Column {
             Column::MaxUs => m.max_us,
             Column::Seconds => m.seconds,
             Column::RssMb => m.rss_mb,
+            Column::PeakMib => m.peak_mib,
+            Column::CpuS => m.cpu_s,
             Column::Lost => m.lost.map(|l| l as f64),
         }
     }
@@ -92,11 +104,11 @@ impl Column {
         };
         match self {
             Column::EventsPerS => format_rate(v),
-            Column::MbPerS | Column::RssMb => format!("{v:.1}"),
+            Column::MbPerS | Column::RssMb | Column::PeakMib => format!("{v:.1}"),
             Column::P50Us | Column::P99Us | Column::MaxUs | Column::Lost => format!("{v:.0}"),
             // Reopening takes well under a millisecond.
             Column::Seconds if v < 0.01 => format!("{v:.6}"),
-            Column::Seconds => format!("{v:.3}"),
+            Column::Seconds | Column::CpuS => format!("{v:.3}"),
         }
     }
 }
@@ -164,6 +176,8 @@ impl Report {
                 "max_us": m.max_us,
                 "seconds": m.seconds,
                 "rss_mb": m.rss_mb,
+                "peak_mib": m.peak_mib,
+                "cpu_s": m.cpu_s,
                 "lost": m.lost,
                 "ratio_to_baseline": ratio,
             });

@@ -171,4 +171,25 @@ impl Filter {
         (self.types.is_empty() || self.types.iter().any(|p| p.matches(event_type)))
             && (self.sources.is_empty() || self.sources.iter().any(|s| s == source))
     }
+
+    /// Whether an event stored as JSON (`payload`, as [`Event`] serializes) passes,
+    /// judged from its `type` and `source` alone: the rest is skipped over, never
+    /// decoded, so a reader wanting few of many events pays little for the others.
+    /// `true` when the two cannot be read, so that decoding the record reports why.
+    pub fn matches_json(&self, payload: &[u8]) -> bool {
+        if self.is_all() {
+            return true;
+        }
+        #[derive(serde::Deserialize)]
+        struct Head<'a> {
+            #[serde(rename = "type", borrow)]
+            event_type: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            source: std::borrow::Cow<'a, str>,
+        }
+        match serde_json::from_slice::<Head<'_>>(payload) {
+            Ok(head) => self.matches_parts(&head.event_type, &head.source),
+            Err(_) => true,
+        }
+    }
 }

@@ -16,7 +16,9 @@ use crate::backend::{ConsumerOptions, LogBackend, Receipt, RecordConsumer, Topic
 use crate::error::{DecodeError, LogError, Result};
 use crate::name::{GroupName, TopicName};
 use crate::position::SeekPosition;
-use crate::record::{AppendOptions, Offset, Record, RecordAddress, Watermarks, partition_for_key};
+use crate::record::{
+    AppendOptions, Offset, Record, RecordAddress, StoredRecord, Watermarks, partition_for_key,
+};
 
 /// What the log needs to know about an event besides its bytes.
 pub trait LogEvent: Send + Sync + 'static {
@@ -386,6 +388,8 @@ pub struct EventBatch<E> {
     pub events: Vec<Delivered<E>>,
     /// Records that did not decode.
     pub failures: Vec<DecodeError>,
+    /// Records passed over undecoded ([`EventConsumer::poll_where`]): their addresses.
+    pub skipped: Vec<RecordAddress>,
 }
 
 impl<E> Default for EventBatch<E> {
@@ -393,6 +397,7 @@ impl<E> Default for EventBatch<E> {
         EventBatch {
             events: Vec::new(),
             failures: Vec::new(),
+            skipped: Vec::new(),
         }
     }
 }
@@ -400,12 +405,12 @@ impl<E> Default for EventBatch<E> {
 impl<E> EventBatch<E> {
     /// Whether the poll returned nothing at all.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.failures.is_empty()
+        self.events.is_empty() && self.failures.is_empty() && self.skipped.is_empty()
     }
 
-    /// Records returned: events plus failures.
+    /// Records returned: events plus failures plus those skipped.
     pub fn len(&self) -> usize {
-        self.events.len() + self.failures.len()
+        self.events.len() + self.failures.len() + self.skipped.len()
     }
 
     /// The decoded events, in order.
@@ -443,12 +448,30 @@ impl<E, C: Codec<E>> EventConsumer<E, C> {
     /// `timeout`. Records that do not decode come back in [`EventBatch::failures`] and
     /// are not delivered again (the position moves past them).
     pub async fn poll(&mut self, max: usize, timeout: Duration) -> Result<EventBatch<E>> {
+        self.poll_where(max, timeout, |_| true).await
+    }
+
+    /// [`poll`](Self::poll), decoding only the records `wanted` says yes to (it sees
+    /// the stored record, headers and payload); the others come back as addresses in
+    /// [`EventBatch::skipped`], so a reader that wants few of many records need not
+    /// decode the rest.
+    pub async fn poll_where(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+        wanted: impl Fn(&StoredRecord) -> bool,
+    ) -> Result<EventBatch<E>> {
         let records = self.inner.poll(max, timeout).await?;
         let mut batch = EventBatch {
             events: Vec::with_capacity(records.len()),
             failures: Vec::new(),
+            skipped: Vec::new(),
         };
         for record in records {
+            if !wanted(&record) {
+                batch.skipped.push(record.address);
+                continue;
+            }
             match self.codec.decode(&record.payload) {
                 Ok(event) => batch.events.push(Delivered {
                     address: record.address,

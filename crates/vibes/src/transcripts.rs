@@ -6,8 +6,8 @@
 //! (see `vibes_sources::transcript`). A pass gives each changed file to one of a
 //! bounded pool of threads (one per core); a thread reads its file in chunks with a
 //! [`TranscriptReader`] and sends the events, in file order, in batches with the
-//! checkpoint after them. The calling thread appends the batches (several files' in one
-//! append when they arrive together) and only then saves their checkpoints
+//! checkpoint after them. The calling thread appends the batches (many files' in one
+//! append, up to `MAX_BATCH` events) and only then saves their checkpoints
 //! ([`crate::checkpoint`]). A bounded channel between them keeps memory bounded: no
 //! file is read whole.
 
@@ -17,7 +17,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
@@ -376,22 +376,10 @@ fn store(rx: Receiver<Msg>, sink: &Sink<'_>, progress: &ProgressBar) -> Result<P
     let mut report = PassReport::default();
     let mut pending: Vec<Event> = Vec::new();
     let mut marks: HashMap<PathBuf, Saved<ReaderState>> = HashMap::new();
-    loop {
-        let msg = if pending.is_empty() && marks.is_empty() {
-            match rx.recv() {
-                Ok(msg) => msg,
-                Err(_) => break,
-            }
-        } else {
-            match rx.try_recv() {
-                Ok(msg) => msg,
-                Err(TryRecvError::Empty) => {
-                    flush(sink, &mut pending, &mut marks, report.stored)?;
-                    continue;
-                }
-                Err(TryRecvError::Disconnected) => break,
-            }
-        };
+    // Batches wait for more until MAX_BATCH events or the end of the pass: an append
+    // per file would make a pass over many grown files one durable append (and its
+    // sync) each.
+    while let Ok(msg) = rx.recv() {
         match msg {
             Msg::Batch {
                 path,

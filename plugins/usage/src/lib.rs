@@ -167,14 +167,12 @@ impl Plugin for Usage {
     }
 
     fn save(&self) -> Option<Vec<u8>> {
-        serde_json::to_vec(&self.table).ok()
+        self.table.encode().ok()
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        let mut table: Table = serde_json::from_slice(bytes)
+        self.table = Table::decode(bytes)
             .map_err(|e| PluginError::new(format!("the snapshot does not decode: {e}")))?;
-        table.reindex();
-        self.table = table;
         Ok(())
     }
 }

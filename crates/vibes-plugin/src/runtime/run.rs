@@ -33,6 +33,8 @@ const LAG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 enum Item {
     Event(Box<Delivered<Event>>),
     Undecodable(DecodeError),
+    /// A record the filter does not want, seen from its type and source only.
+    Skipped(RecordAddress),
 }
 
 impl Item {
@@ -40,6 +42,7 @@ impl Item {
         match self {
             Item::Event(d) => d.address,
             Item::Undecodable(e) => e.address,
+            Item::Skipped(address) => *address,
         }
     }
 }
@@ -180,6 +183,8 @@ pub(super) async fn run_once<P: PluginCell>(
     let mut lag_measured = Instant::now();
     let mut stores = 0u64;
     let mut live = run.replay_done(&consumer);
+    // Records the filter does not want are passed over from their type and source.
+    let filter = run.manifest.filter.clone();
     status.update(|s| {
         s.state = if live {
             PluginState::Live
@@ -193,7 +198,11 @@ pub(super) async fn run_once<P: PluginCell>(
             break;
         }
         let polled = tokio::select! {
-            polled = consumer.poll(runtime.options.poll_max, runtime.options.poll_timeout) => polled,
+            polled = consumer.poll_where(
+                runtime.options.poll_max,
+                runtime.options.poll_timeout,
+                |record| filter.matches_json(&record.payload),
+            ) => polled,
             _ = stop.wait_for(|stop| *stop) => break,
         };
         let batch =
@@ -209,6 +218,7 @@ pub(super) async fn run_once<P: PluginCell>(
                 .into_iter()
                 .map(|d| Item::Event(Box::new(d)))
                 .chain(batch.failures.into_iter().map(Item::Undecodable))
+                .chain(batch.skipped.into_iter().map(Item::Skipped))
                 .collect();
             // Log order within each partition, partitions in the order the poll gave.
             let mut rank: Vec<u32> = Vec::new();
@@ -398,6 +408,10 @@ impl Run<'_> {
                 let replay = self.is_replay(address);
                 let mark = emitter.mark();
                 let failure = match item {
+                    Item::Skipped(_) => {
+                        skipped += 1;
+                        continue;
+                    }
                     Item::Event(delivered) => {
                         if !self.manifest.filter.matches(&delivered.event) {
                             skipped += 1;

@@ -1211,6 +1211,48 @@ fn doctor_reports_an_unusable_data_dir() {
     );
 }
 
+/// A plugin reading past damaged records goes on with the intact ones after them and
+/// says what it skipped (it never stops, nor stalls on the damage at each restart).
+#[test]
+fn a_plugin_skips_damaged_input_and_goes_on() {
+    let sb = Sandbox::new();
+    sb.ingest_example();
+    sb.vibes()
+        .arg("emit")
+        .write_stdin(
+            r#"{"type":"session.start","source":"claude","timestamp":"2026-11-22T10:00:00Z","session_id":"s-after","model":"claude-opus-4-5","tools":[]}"#,
+        )
+        .assert()
+        .code(0);
+    let segment = segment_file(&sb.data());
+    let mut bytes = std::fs::read(&segment).expect("segment");
+    bytes[100] ^= 0xff;
+    std::fs::write(&segment, &bytes).expect("write");
+    for run in 0..2 {
+        let out = sb
+            .vibes()
+            .args(["stats", "--json"])
+            .output()
+            .expect("stats");
+        assert_eq!(out.status.code(), Some(0), "run {run}: {}", stderr(&out));
+        let stats: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let ids: Vec<&str> = stats["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .map(|s| s["session_id"].as_str().expect("id"))
+            .collect();
+        assert_eq!(ids, ["s-after"], "run {run}");
+        if run == 0 {
+            assert!(
+                stderr(&out).contains("skipping damaged input records"),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
+}
+
 #[test]
 fn doctor_finds_damage_and_repair_keeps_the_intact_batch_after_it() {
     let sb = Sandbox::new();

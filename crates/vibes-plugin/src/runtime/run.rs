@@ -205,8 +205,18 @@ pub(super) async fn run_once<P: PluginCell>(
             ) => polled,
             _ = stop.wait_for(|stop| *stop) => break,
         };
-        let batch =
-            polled.map_err(|e| RuntimeError::log(&name, format!("polling {input_name}"), e))?;
+        let batch = match polled {
+            Ok(batch) => batch,
+            // Damaged records the consumer has already stepped past (the file log
+            // reports each damaged batch once per reader): the plugin goes on with what
+            // follows, and its status says what was skipped.
+            Err(e @ vibes_log::LogError::Corrupt { .. }) => {
+                tracing::warn!(plugin = %name, "skipping damaged input records: {e}");
+                status.update(|s| s.last_error = Some(format!("damaged input skipped: {e}")));
+                continue;
+            }
+            Err(e) => return Err(RuntimeError::log(&name, format!("polling {input_name}"), e)),
+        };
         let idle = batch.is_empty();
         if idle && catch_up.is_some() {
             // Nothing more arrives for a catch-up (its ends were measured at the start).

@@ -43,16 +43,38 @@ use producer::{cluster_json, gap_json};
 /// The plugin's name (its group is `plugin-groove`).
 pub const NAME: &str = "groove";
 
+/// Handled events between snapshots.
+pub const SNAPSHOT_EVERY: u64 = 50_000;
+
 /// The plugin; see the [crate docs](crate).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Groove {
     hook: OpenWorldHook,
+    snapshot_every: u64,
+}
+
+impl Default for Groove {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Groove {
     /// An empty state.
     pub fn new() -> Self {
-        Self::default()
+        Groove {
+            hook: OpenWorldHook::default(),
+            snapshot_every: SNAPSHOT_EVERY,
+        }
+    }
+
+    /// Snapshotting every `n` handled events instead of [`SNAPSHOT_EVERY`] (tests of
+    /// restarts from a snapshot).
+    pub fn with_snapshot_every(n: u64) -> Self {
+        Groove {
+            snapshot_every: n,
+            ..Self::new()
+        }
     }
 
     /// The state.
@@ -110,7 +132,7 @@ impl Plugin for Groove {
             &[],
         )
         .query("stats", "what was folded in, skipped and kept", &[])
-        .snapshot_every(50_000)
+        .snapshot_every(self.snapshot_every)
     }
 
     fn handle(&mut self, input: &Input<'_>, out: &mut Emitter) -> Result<(), PluginError> {

@@ -16,7 +16,7 @@
 //! [`feedback`], [`decision`] (a person's decisions as events), [`producer`] (the six
 //! emit methods), [`hook`] (where each event goes), [`ids`] (stable hashes).
 //!
-//! Queries: `gaps [all]`, `gap ID`, `novelty [since]`, `suggest`, `stats`. The rules and
+//! Queries: `gaps [all]`, `gap ID`, `novelty [since]`, `clusters`, `suggest`, `stats`. The rules and
 //! thresholds are in docs/PLUGINS.md. Depends on `vibes-events` and `vibes-plugin` only.
 
 pub mod clusters;
@@ -131,6 +131,11 @@ impl Plugin for Groove {
             "settings.json rules and CLAUDE.md notes for open gaps",
             &[],
         )
+        .query(
+            "clusters",
+            "every failure cluster with its counts and recoveries",
+            &[],
+        )
         .query("stats", "what was folded in, skipped and kept", &[])
         .snapshot_every(self.snapshot_every)
     }
@@ -201,6 +206,21 @@ impl Plugin for Groove {
                     })
                     .collect();
                 Ok(json!({ "novelty": novelty }))
+            }
+            "clusters" => {
+                let clusters: Vec<Value> = self
+                    .hook
+                    .clusters()
+                    .iter()
+                    .map(|c| {
+                        let mut v = cluster_json(c);
+                        v["recoveries"] = json!(c.recoveries);
+                        v["first_seen"] = json!(c.first_seen);
+                        v["last_seen"] = json!(c.last_seen);
+                        v
+                    })
+                    .collect();
+                Ok(json!({ "clusters": clusters }))
             }
             "suggest" => {
                 let mut rules = Vec::new();

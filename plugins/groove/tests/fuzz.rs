@@ -49,7 +49,7 @@ impl Gen {
         let n = self.next() % max_pieces;
         let mut s = String::new();
         for _ in 0..n {
-            if self.next() % 5 == 0 {
+            if self.next().is_multiple_of(5) {
                 // A raw char from anywhere in the Unicode range.
                 let c = char::from_u32((self.next() % 0x10_FFFF) as u32).unwrap_or('?');
                 s.push(c);
@@ -72,7 +72,11 @@ fn fingerprinting_arbitrary_text_never_panics_and_stays_bounded() {
             head.chars().count() <= HEAD_CHARS,
             "round {round}: {head:?}"
         );
-        let content = g.text(if round % 100 == 0 { 200_000 } else { 300 });
+        let content = g.text(if round.is_multiple_of(100) {
+            200_000
+        } else {
+            300
+        });
         let fp = fingerprint(tool, &head, &content);
         assert!(fp.line.chars().count() <= LINE_CHARS, "round {round}");
         assert!(

@@ -64,7 +64,7 @@ impl Gen {
 #[test]
 fn fingerprinting_arbitrary_text_never_panics_and_stays_bounded() {
     let mut g = Gen(0x9E37_79B9_7F4A_7C15);
-    for round in 0..5_000 {
+    for round in 0..5_000_u32 {
         let command = g.text(30);
         let tool = g.pick(&["Bash", "Edit", "mcp__x__shell", "Read", ""]);
         let head = command_head(tool, &json!({ "command": command }));

@@ -140,7 +140,10 @@ pub fn generate(gap: &Gap, cluster: &Cluster) -> Vec<Solution> {
     let failures = cluster.failures.max(1) as f64;
     for (how, count) in &cluster.recoveries {
         let text = if how == "retry" {
-            format!("Running {} again succeeded: it may be flaky.", what(gap))
+            format!(
+                "The next {} call succeeded with nothing in between: retry once before changing anything.",
+                what(gap)
+            )
         } else {
             format!("Before running {} again: {how}.", what(gap))
         };

@@ -202,7 +202,7 @@ fn gaps_text(answer: &Value, all: bool) -> String {
 fn gap_text(g: &Value) -> String {
     let c = &g["cluster"];
     let mut text = format!(
-        "gap {} ({}, severity {})\n{} fails with {}\n{} sessions, {} failures: {} recovered, {} unrecovered; since {}, last {}\n",
+        "gap {} ({}, severity {})\n{} fails with {}\n{} sessions, {} failures: {} recovered, {} unrecovered; opened {}, last change {}\n",
         s(&g["id"]),
         s(&g["status"]),
         s(&g["severity"]),

@@ -11,10 +11,12 @@
 //! `runtime` (lateness of a tokio timer while a producer appends durably to the file
 //! log, against the idle runtime) and `plugins` (the plugin runtime against a bare
 //! consumer: throughput, append-to-plugin latency, restart with and without a
-//! snapshot). Without a suite name every suite runs, in that
+//! snapshot) and `groove` (the groove plugin over the recorded sessions replicated to
+//! 1M events, and its state size). Without a suite name every suite runs, in that
 //! order. `--quick` runs smaller workloads; `--json` prints one JSON
 //! object per line per (workload, backend) instead of the tables.
 
+mod groove;
 mod log;
 mod plugins;
 mod report;
@@ -37,9 +39,9 @@ pub(crate) struct Options {
     pub(crate) quick: bool,
 }
 
-const SUITES: &[&str] = &["router", "log", "sources", "runtime", "plugins"];
+const SUITES: &[&str] = &["router", "log", "sources", "runtime", "plugins", "groove"];
 
-const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins";
+const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, groove";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -102,6 +104,12 @@ fn main() -> ExitCode {
             "plugins" => {
                 if let Err(e) = plugins::run(options, &mut report) {
                     eprintln!("vibes-bench: plugins suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            "groove" => {
+                if let Err(e) = groove::run(options, &mut report) {
+                    eprintln!("vibes-bench: groove suite failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }

@@ -152,6 +152,16 @@ pub fn head_of(command: &str) -> String {
             None => return "cd".to_owned(),
         }
     }
+    // The body of a shell loop or condition: `for x in a b; do cargo test; done`.
+    if ["for ", "while ", "until ", "if "]
+        .iter()
+        .any(|k| rest.starts_with(k))
+        && let Some(at) = rest.find(" do ").or_else(|| rest.find(" then "))
+    {
+        let body = &rest[at..];
+        let skip = if body.starts_with(" do ") { 4 } else { 6 };
+        rest = body[skip..].trim_start();
+    }
     let mut words = rest
         .split(|c: char| c.is_whitespace())
         .filter(|w| !w.is_empty())
@@ -369,9 +379,16 @@ pub fn telling_line(text: &str) -> String {
         TELLING.iter().any(|w| lower.contains(w))
     };
     let wrapper = |l: &&&str| l.starts_with("make: ***") || l.starts_with("make[");
+    // Summaries of what went well mention `failed` too.
+    let benign = |l: &&&str| {
+        let lower = l.to_lowercase();
+        ["result: ok", " 0 failed", " 0 errors"]
+            .iter()
+            .any(|w| lower.contains(w))
+    };
     let chosen = lines
         .iter()
-        .find(|l| telling(l) && !wrapper(l))
+        .find(|l| telling(l) && !wrapper(l) && !benign(l))
         .or_else(|| lines.iter().find(telling))
         .or_else(|| lines.first());
     match chosen {
@@ -519,6 +536,11 @@ mod tests {
         assert_eq!(head("sudo -E apt-get install jq"), "apt-get");
         assert_eq!(head("cd x; cd y && /usr/bin/git --no-pager log"), "git log");
         assert_eq!(head("cd somewhere"), "cd");
+        assert_eq!(
+            head("for i in $(seq 1 8); do cargo test -q settle; done"),
+            "cargo test"
+        );
+        assert_eq!(head("if [ -f x ]; then make build; fi"), "make build");
         assert_eq!(command_head("Edit", &json!({ "command": "make" })), "");
         assert_eq!(command_head("Bash", &json!({})), "");
     }
@@ -577,6 +599,11 @@ mod tests {
             "read <path>: <n> times"
         );
         assert_eq!(strip_ansi("\u{1b}[31merror\u{1b}[0m: x"), "error: x");
+        let runs = "test result: ok. 1 passed; 0 failed\nthread 'x' panicked at src/a.rs:142:9:\ntest result: FAILED. 0 passed; 1 failed";
+        assert_eq!(
+            telling_line(runs),
+            "thread <str> panicked at <path>:<n>:<n>:"
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! per copy, so the same failures come back in three sessions).
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -14,6 +16,10 @@ const RECORDING: &str = concat!(
     "/../../../shared/fixtures/claude-stream/presmihaylov-ccagent__claude_response1.jsonl"
 );
 const SESSION: &str = "13fd3e32-9028-43ba-9306-4e08bca82525";
+const EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/sessions/fix-flaky-test.jsonl"
+);
 
 struct Sandbox {
     dir: TempDir,
@@ -26,15 +32,20 @@ impl Sandbox {
         Sandbox { dir }
     }
 
-    fn vibes(&self, args: &[&str]) -> assert_cmd::assert::Assert {
-        Command::new(BIN)
-            .arg("--config")
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.arg("--config")
             .arg(self.dir.path().join("config.toml"))
             .arg("--data-dir")
             .arg(self.dir.path().join("data"))
             .args(args)
             .env("NO_COLOR", "1")
-            .assert()
+            .env("RUST_LOG", "warn");
+        cmd
+    }
+
+    fn vibes(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        Command::from_std(self.command(args)).assert()
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -165,4 +176,94 @@ fn gaps_suggestions_and_decisions_over_three_real_sessions() {
         6,
         "{listed}"
     );
+}
+
+fn interrupt(child: &mut Child) -> std::process::ExitStatus {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    child.wait().expect("serve exits")
+}
+
+/// Runs `serve` with `extra` arguments, ingests the example session, waits until the
+/// groove plugin has handled it, and checks its stream's three topics and its outputs
+/// while serve runs, then stops it with SIGINT.
+fn serve_runs_groove(sandbox: &Sandbox, extra: &[&str]) {
+    let mut args = extra.to_vec();
+    args.push("serve");
+    let mut serve = sandbox
+        .command(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut ingest = extra.to_vec();
+    ingest.extend(["ingest", "claude", EXAMPLE]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut ingested = false;
+    let groove = loop {
+        if !ingested {
+            ingested = sandbox
+                .command(&ingest)
+                .output()
+                .expect("ingest")
+                .status
+                .success();
+        }
+        let mut list = extra.to_vec();
+        list.extend(["plugins", "--json"]);
+        let out = sandbox.command(&list).output().expect("plugins");
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let groove = json
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["name"] == "groove"))
+            .cloned();
+        if let Some(g) = groove
+            && ingested
+            && g["outputs"] == 4
+        {
+            break g;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "groove never caught up: {json:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(groove["dead_letters"], 0, "{groove:#}");
+    // Read while serve runs (on Iggy, the managed server stops with it).
+    let mut topics = extra.to_vec();
+    topics.push("topics");
+    let out = sandbox.command(&topics).output().expect("topics");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for topic in ["novelty", "gaps", "feedback"] {
+        assert!(
+            text.contains(&format!("groove.openworld/{topic}")),
+            "{text}"
+        );
+    }
+    let mut tail = extra.to_vec();
+    tail.extend(["tail", "--topic", "groove.openworld/novelty"]);
+    let out = sandbox.command(&tail).output().expect("tail");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("✦ new failure: Bash `cargo test` test_failure: thread <str> panicked at <path>:<n>:<n>:"),
+        "{text}"
+    );
+    assert!(text.contains("✦ new failure: Edit edit_mismatch"), "{text}");
+    assert!(interrupt(&mut serve).success());
+}
+
+#[test]
+fn serve_runs_groove_on_the_file_backend() {
+    serve_runs_groove(&Sandbox::new(), &[]);
+}
+
+#[test]
+#[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
+fn serve_runs_groove_on_iggy_with_its_own_stream() {
+    assert!(
+        std::env::var_os("IGGY_SERVER_BIN").is_some(),
+        "IGGY_SERVER_BIN names an iggy-server 0.8 binary"
+    );
+    serve_runs_groove(&Sandbox::new(), &["--backend", "iggy"]);
 }

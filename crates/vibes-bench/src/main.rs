@@ -11,12 +11,15 @@
 //! `runtime` (lateness of a tokio timer while a producer appends durably to the file
 //! log, against the idle runtime) and `plugins` (the plugin runtime against a bare
 //! consumer: throughput, append-to-plugin latency, restart with and without a
-//! snapshot) and `usage` (`vibes ingest claude-projects` and `vibes usage daily`
+//! snapshot), `usage` (`vibes ingest claude-projects` and `vibes usage daily`
 //! against ccusage on a generated 1 GiB transcript tree, totals checked against an
-//! independent count). Without a suite name every suite runs, in that
+//! independent count) and `groove` (the groove plugin over the recorded sessions
+//! replicated to 1M events, and its state size). Without a suite name every suite
+//! runs, in that
 //! order. `--quick` runs smaller workloads; `--json` prints one JSON
 //! object per line per (workload, backend) instead of the tables.
 
+mod groove;
 mod log;
 mod plugins;
 mod report;
@@ -40,9 +43,11 @@ pub(crate) struct Options {
     pub(crate) quick: bool,
 }
 
-const SUITES: &[&str] = &["router", "log", "sources", "runtime", "plugins", "usage"];
+const SUITES: &[&str] = &[
+    "router", "log", "sources", "runtime", "plugins", "usage", "groove",
+];
 
-const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, usage";
+const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, usage, groove";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -111,6 +116,12 @@ fn main() -> ExitCode {
             "usage" => {
                 if let Err(e) = usage::run(options, &mut report) {
                     eprintln!("vibes-bench: usage suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            "groove" => {
+                if let Err(e) = groove::run(options, &mut report) {
+                    eprintln!("vibes-bench: groove suite failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }

@@ -583,6 +583,9 @@ impl Display for Summary<'_> {
                 )
             }
             EventData::Unknown { event_type } => {
+                if let Some((style, line)) = groove_line(event_type, &self.event.extra) {
+                    return styled(style, format_args!("{}", Clip(&line, width.max(60) * 2)));
+                }
                 let n = self.event.extra.len();
                 let plural = if n == 1 { "" } else { "s" };
                 styled(
@@ -592,6 +595,138 @@ impl Display for Summary<'_> {
             }
         }
     }
+}
+
+/// The one-liner of an event of the groove plugin (`groove.*`), in the style of the
+/// session lines: a symbol, the subject, what happened.
+fn groove_line(
+    event_type: &str,
+    extra: &serde_json::Map<String, Value>,
+) -> Option<(Style, String)> {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("?").to_owned();
+    let num = |v: &Value, key: &str| v.get(key).map_or("?".to_owned(), ToString::to_string);
+    let subject = |v: &Value| {
+        let head = text(v, "head");
+        let tool = text(v, "tool");
+        if head.is_empty() || head == "?" {
+            tool
+        } else {
+            format!("{tool} `{head}`")
+        }
+    };
+    let all = Value::Object(extra.clone());
+    Some(match event_type {
+        "groove.novelty_detected" => {
+            let fp = all.get("fingerprint")?;
+            (
+                Style::Yellow,
+                format!(
+                    "✦ new failure: {} {}: {}",
+                    subject(fp),
+                    text(fp, "kind"),
+                    text(fp, "line")
+                ),
+            )
+        }
+        "groove.cluster_updated" => {
+            let c = all.get("cluster")?;
+            let sessions = num(c, "sessions");
+            let noun = if sessions == "1" {
+                "session"
+            } else {
+                "sessions"
+            };
+            (
+                Style::Yellow,
+                format!(
+                    "↻ {} {} failed in {sessions} {noun} ({} failures, {} recovered)",
+                    subject(c),
+                    text(c, "kind"),
+                    num(c, "failures"),
+                    num(c, "recovered")
+                ),
+            )
+        }
+        "groove.gap_created" => {
+            let g = all.get("gap")?;
+            (
+                Style::Red,
+                format!(
+                    "◆ gap {} opened: {} {} in {} sessions",
+                    text(g, "id"),
+                    subject(g),
+                    text(g, "kind"),
+                    num(g, "sessions")
+                ),
+            )
+        }
+        "groove.gap_status_changed" => {
+            let new = text(&all, "new");
+            let style = if new == "resolved" {
+                Style::Green
+            } else {
+                Style::Yellow
+            };
+            (
+                style,
+                format!(
+                    "◆ gap {} {} → {} ({})",
+                    text(&all, "gap_id"),
+                    text(&all, "old"),
+                    new,
+                    text(&all, "reason")
+                ),
+            )
+        }
+        "groove.solutions_generated" => {
+            let solutions = all.get("solutions")?.as_array()?;
+            let first = solutions
+                .first()
+                .map_or("none".to_owned(), |s| text(s, "title"));
+            (
+                Style::Cyan,
+                format!(
+                    "✎ gap {}: {} solutions, first: {first}",
+                    text(&all, "gap_id"),
+                    solutions.len()
+                ),
+            )
+        }
+        "groove.strategy_feedback" => {
+            let adjustment = all.get("adjustment").and_then(Value::as_f64)?;
+            let style = if adjustment > 0.0 {
+                Style::Green
+            } else {
+                Style::Red
+            };
+            (
+                style,
+                format!(
+                    "± solution {} of gap {}: failure rate {} → {} ({adjustment:+})",
+                    text(&all, "learning_id"),
+                    text(&all, "gap_id"),
+                    num(&all, "before"),
+                    num(&all, "after")
+                ),
+            )
+        }
+        "groove.decision" => {
+            let solution = all
+                .get("solution_id")
+                .and_then(Value::as_str)
+                .map(|s| format!(" with solution {s}"))
+                .unwrap_or_default();
+            (
+                Style::Blue,
+                format!(
+                    "☛ {} gap {}{solution}",
+                    text(&all, "action"),
+                    text(&all, "gap_id")
+                ),
+            )
+        }
+        _ => return None,
+    })
 }
 
 /// The seed's one-liner for a tool call.

@@ -1287,3 +1287,80 @@ fn session_ids_are_escaped_so_output_stays_on_one_line() {
     let out = Event::claude(start).summary().to_string();
     assert_eq!(out, "▶ session ^[[31mx… started: m (0 tools)");
 }
+
+// ---------------------------------------------------------------------------------------
+// The groove plugin's events
+// ---------------------------------------------------------------------------------------
+
+fn groove(event_type: &str, fields: Value) -> String {
+    let mut event = json!({
+        "id": "019b76da-a800-75aa-a164-2157726f4182",
+        "type": event_type,
+        "timestamp": "2026-01-01T00:00:00Z",
+        "source": "groove",
+    });
+    event
+        .as_object_mut()
+        .unwrap()
+        .extend(fields.as_object().unwrap().clone());
+    let event = Event::from_json(&event.to_string()).unwrap();
+    event.summary().to_string()
+}
+
+#[test]
+fn groove_events_have_their_own_one_liners() {
+    let fp = json!({"id": "f-1", "tool": "Bash", "head": "make lint-fix", "kind": "lint_error",
+        "line": "<path>:<n>: undefined: X"});
+    assert_eq!(
+        groove(
+            "groove.novelty_detected",
+            json!({"fingerprint": fp, "cluster_id": "c-1"})
+        ),
+        "✦ new failure: Bash `make lint-fix` lint_error: <path>:<n>: undefined: X"
+    );
+    let cluster = json!({"id": "c-1", "tool": "Edit", "head": "", "kind": "no_op_edit",
+        "sessions": 3, "failures": 6, "recovered": 6});
+    assert_eq!(
+        groove("groove.cluster_updated", json!({"cluster": cluster})),
+        "↻ Edit no_op_edit failed in 3 sessions (6 failures, 6 recovered)"
+    );
+    let gap = json!({"id": "g-1", "tool": "Bash", "head": "mkdir", "kind": "permission_denied",
+        "sessions": 3});
+    assert_eq!(
+        groove("groove.gap_created", json!({"gap": gap})),
+        "◆ gap g-1 opened: Bash `mkdir` permission_denied in 3 sessions"
+    );
+    assert_eq!(
+        groove(
+            "groove.gap_status_changed",
+            json!({"gap_id": "g-1", "old": "confirmed", "new": "resolved", "reason": "3 clean sessions"})
+        ),
+        "◆ gap g-1 confirmed → resolved (3 clean sessions)"
+    );
+    assert_eq!(
+        groove(
+            "groove.solutions_generated",
+            json!({"gap_id": "g-1", "solutions": [{"title": "allow Bash(mkdir:*)"}, {"title": "b"}]})
+        ),
+        "✎ gap g-1: 2 solutions, first: allow Bash(mkdir:*)"
+    );
+    assert_eq!(
+        groove(
+            "groove.strategy_feedback",
+            json!({"learning_id": "s-1", "gap_id": "g-1", "adjustment": 0.67, "before": 1.0, "after": 0.33})
+        ),
+        "± solution s-1 of gap g-1: failure rate 1.0 → 0.33 (+0.67)"
+    );
+    assert_eq!(
+        groove(
+            "groove.decision",
+            json!({"action": "apply", "gap_id": "g-1", "solution_id": "s-1"})
+        ),
+        "☛ apply gap g-1 with solution s-1"
+    );
+    // A groove type missing its fields falls back to the generic line.
+    assert_eq!(
+        groove("groove.gap_created", json!({})),
+        "groove.gap_created (0 fields)"
+    );
+}

@@ -59,6 +59,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 Command::Plugin(args) => commands::plugin_query::run(&storage, &args, &global),
                 Command::Topics => commands::topics::run(&storage),
                 Command::Usage(args) => commands::usage::run(&storage, &args, &global),
+                Command::Groove(command) => commands::groove::run(&storage, &command, &global),
                 Command::Doctor(_) | Command::Config(_) | Command::Iggy(_) => {
                     unreachable!("handled above")
                 }

@@ -75,6 +75,10 @@ pub enum Command {
     Stats(StatsArgs),
     /// Claude API calls, tokens and cost per day, week, month, session or 5-hour block
     Usage(UsageArgs),
+    /// Failures new to your agents, failures that keep coming back (capability gaps),
+    /// and what fixed them elsewhere
+    #[command(subcommand)]
+    Groove(GrooveCommand),
     /// Topics, partitions, record counts, bytes on disk, consumer groups and their lag
     Topics,
     /// Check the data directory, the config and the stored log
@@ -184,6 +188,11 @@ pub struct TailArgs {
     #[arg(long, value_name = "WHERE")]
     pub from: Option<String>,
 
+    /// Read this topic (`stream/topic`, e.g. a plugin's `groove.openworld/gaps`)
+    /// instead of the event topic
+    #[arg(long, value_name = "STREAM/TOPIC")]
+    pub topic: Option<String>,
+
     /// Only event types matching this glob (`claude.*`, `bead.status`); repeatable
     #[arg(long = "type", value_name = "GLOB")]
     pub types: Vec<String>,
@@ -274,6 +283,81 @@ pub enum UsageReport {
     Session,
     /// Per 5-hour billing block, with the active block's burn rate and projection
     Blocks,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrooveCommand {
+    /// Open capability gaps, worst first
+    Gaps(GrooveGapsArgs),
+    /// One gap: its cluster, examples and ranked solutions
+    Gap(GrooveGapArgs),
+    /// Failures first seen (since a time)
+    Novelty(GrooveNoveltyArgs),
+    /// The settings.json rules and CLAUDE.md notes of the open gaps, ready to paste
+    Suggest(GrooveJsonArgs),
+    /// Record that you applied a solution of a gap (it is in progress; feedback follows)
+    Apply(GrooveDecisionArgs),
+    /// Record that a gap is not worth fixing (it stays quiet until reopened)
+    Dismiss(GrooveDecisionArgs),
+    /// Record that a gap is fixed
+    Resolve(GrooveDecisionArgs),
+    /// Record that a gap is not fixed after all
+    Reopen(GrooveDecisionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GrooveJsonArgs {
+    /// JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GrooveGapsArgs {
+    /// Resolved and dismissed gaps too
+    #[arg(long)]
+    pub all: bool,
+
+    /// JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GrooveGapArgs {
+    /// The gap id (`g-...`, see `vibes groove gaps`)
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GrooveNoveltyArgs {
+    /// Only failures first seen at or after this RFC 3339 time, or this long ago (`2h`)
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub since: Option<String>,
+
+    /// JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GrooveDecisionArgs {
+    /// The gap id (`g-...`)
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// The solution applied (`s-...`; apply only) [default: the first ranked]
+    #[arg(long, value_name = "SID")]
+    pub solution: Option<String>,
+
+    /// The time of the decision, RFC 3339 [default: now]
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Args)]

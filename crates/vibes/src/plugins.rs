@@ -18,6 +18,10 @@ pub fn registry() -> Vec<(&'static str, PluginFactory)> {
             vibes_plugin_usage::NAME,
             Arc::new(|| Box::new(vibes_plugin_usage::Usage::new()) as Box<dyn Plugin>),
         ),
+        (
+            vibes_plugin_groove::NAME,
+            Arc::new(|| Box::new(vibes_plugin_groove::Groove::new()) as Box<dyn Plugin>),
+        ),
     ]
 }
 

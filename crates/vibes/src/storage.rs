@@ -172,6 +172,29 @@ impl Storage {
         }
     }
 
+    /// Topic `name` (`stream/topic`, e.g. a plugin's `groove.openworld/gaps`) with the
+    /// partitions it has, if it exists.
+    pub fn existing_topic(&self, name: &str) -> Result<Option<EventLog<Event>>> {
+        let topic =
+            vibes_log::TopicName::new(name).with_context(|| format!("invalid topic {name:?}"))?;
+        match self.block_on(self.backend.topic_info(&topic)) {
+            Ok(info) => {
+                let partitions = TopicConfig::partitions(info.partitions.len() as u32);
+                let log = self
+                    .block_on(EventLog::open_with(
+                        self.backend.clone(),
+                        name,
+                        partitions,
+                        JsonCodec,
+                    ))
+                    .with_context(|| format!("opening topic {name}"))?;
+                Ok(Some(log))
+            }
+            Err(LogError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("reading topic {name}"))),
+        }
+    }
+
     /// Where the host keeps its own state beside the log (`<data_dir>/state`), for the
     /// file backend only.
     pub fn state_dir(&self) -> Option<PathBuf> {

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod doctor;
 pub mod emit;
+pub mod groove;
 pub mod iggy;
 pub mod ingest_bd;
 pub mod ingest_claude;

@@ -78,11 +78,16 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
             .sources(args.sources.iter().cloned()),
         session: args.session.clone(),
     };
-    let log = match storage.existing_events()? {
+    let existing = match &args.topic {
+        Some(topic) => storage.existing_topic(topic)?,
+        None => storage.existing_events()?,
+    };
+    let log = match existing {
         Some(log) => log,
-        None if args.follow => storage.events()?,
+        None if args.follow && args.topic.is_none() => storage.events()?,
         None => {
-            eprintln!("no events stored yet in {}", storage.describe());
+            let what = args.topic.as_deref().unwrap_or("events");
+            eprintln!("no {what} stored yet in {}", storage.describe());
             return Ok(Outcome::Clean);
         }
     };
@@ -94,6 +99,7 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
     if let Some(key) = &selection.session
         && from.is_none()
         && group.is_none()
+        && args.topic.is_none()
     {
         let done = session::print_indexed(
             storage,

@@ -70,9 +70,13 @@ struct Run<'a> {
 /// `snapshot_every` since the last snapshot.
 const IDLE_SNAPSHOT_FRACTION: u64 = 10;
 
-/// Snapshots come at least this fraction of the events already covered apart (see
-/// `Run::maybe_snapshot`).
+/// Periodic snapshots come at least this fraction of the events already covered apart
+/// (see `Run::maybe_snapshot`).
 const SNAPSHOT_GROWTH: u64 = 8;
+
+/// Idle snapshots come at least this fraction of the events already covered apart:
+/// more often than periodic ones (nothing else waits), still a bounded number of times.
+const IDLE_SNAPSHOT_GROWTH: u64 = 16;
 
 /// When a run ends.
 pub(super) enum Until<'a> {
@@ -251,7 +255,7 @@ pub(super) async fn run_once<P: PluginCell>(
             }
             run.commit(&mut consumer, &items).await?;
             let every = run.manifest.snapshot_every;
-            run.maybe_snapshot(plugin, positions(&consumer), every)
+            run.maybe_snapshot(plugin, positions(&consumer), every, SNAPSHOT_GROWTH)
                 .await?;
             if let Some(catch_up) = &mut catch_up {
                 catch_up.report(items.len() as u64);
@@ -265,7 +269,7 @@ pub(super) async fn run_once<P: PluginCell>(
             // Caught up with nothing new: a good moment for a snapshot, so a query
             // rebuilding the plugin elsewhere replays little.
             let every = (run.manifest.snapshot_every / IDLE_SNAPSHOT_FRACTION).max(1);
-            run.maybe_snapshot(plugin, positions(&consumer), every)
+            run.maybe_snapshot(plugin, positions(&consumer), every, IDLE_SNAPSHOT_GROWTH)
                 .await?;
         }
         if idle || lag_measured.elapsed() >= LAG_EVERY {
@@ -274,7 +278,8 @@ pub(super) async fn run_once<P: PluginCell>(
         }
     }
     if catch_up.is_some_and(|c| c.read > 0) {
-        run.maybe_snapshot(plugin, positions(&consumer), 0).await?;
+        run.maybe_snapshot(plugin, positions(&consumer), 0, SNAPSHOT_GROWTH)
+            .await?;
     }
     run.update_lag(&input, positions(&consumer)).await;
     Ok(())
@@ -559,24 +564,24 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Saves a snapshot once `after` events were handled since the last (`0`: now), if
-    /// the plugin takes snapshots.
+    /// Saves a snapshot once `after` events were handled since the last (`0`: now), and
+    /// at least `1/growth` of what the last one covered, if the plugin takes snapshots.
+    /// The second rule saves a state that grows with the log a bounded number of times
+    /// (the bytes written stay within about `growth + 1` times the final state's).
     async fn maybe_snapshot<P: PluginCell>(
         &mut self,
         plugin: &Mutex<P>,
         positions: Vec<(u32, Option<Offset>)>,
         after: u64,
+        growth: u64,
     ) -> Result<(), RuntimeError> {
         let Some(store) = &self.snapshots else {
             return Ok(());
         };
-        // Past `after`, a snapshot also waits for an eighth of what the last one covered,
-        // so a state that grows with the log is saved a bounded number of times (the
-        // bytes written stay within about nine times the final state's).
         let after = if after == 0 {
             0
         } else {
-            after.max(self.handled_at_snapshot / SNAPSHOT_GROWTH)
+            after.max(self.handled_at_snapshot / growth)
         };
         if self.manifest.snapshot_every == 0 || self.handled < self.handled_at_snapshot + after {
             return Ok(());

@@ -18,18 +18,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use vibes_events::{Event, EventData, EventId, Timestamp};
 use vibes_filelog::{FileLog, FileLogOptions};
 use vibes_log::{Durability, EventLog};
-use vibes_plugin::{
-    Emitter, Input, Manifest, Plugin, PluginError, PluginState, QueryArgs, QueryError, Runtime,
-    RuntimeOptions, Shutdown,
-};
+use vibes_plugin::{Plugin, PluginState, QueryArgs, Runtime, RuntimeOptions, Shutdown};
 use vibes_plugin_groove::Groove;
 use vibes_sources::claude::ClaudeParser;
 
 use crate::log::scratch_dir;
+use crate::plugins::Null;
 use crate::report::{Column, Measurement, Report};
 use crate::{Options, Result};
 
@@ -37,39 +34,9 @@ const TOPIC: &str = "bench/events";
 const PARTITIONS: u32 = 4;
 const TARGET_EVENTS_PER_S: f64 = 200_000.0;
 
-/// Reads what groove reads and does nothing: the cost of reading and decoding.
-struct Null;
-
-impl Plugin for Null {
-    fn manifest(&self) -> Manifest {
-        let groove = Groove::new().manifest();
-        Manifest::new("null", "does nothing").filter(groove.filter)
-    }
-    fn handle(&mut self, _: &Input<'_>, _: &mut Emitter) -> Result<(), PluginError> {
-        Ok(())
-    }
-    fn query(&self, _: &str, _: &QueryArgs) -> Result<Value, QueryError> {
-        Err(QueryError::BadArgument("no queries".into()))
-    }
-}
-
 /// One session's events per recording.
 fn sessions() -> Result<Vec<Vec<Event>>> {
-    let fixtures = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/claude-stream"
-    ));
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(&fixtures) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|x| x == "jsonl" || x == "log" || x == "ndjson")
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    files.sort();
+    let mut files = crate::sources::stream_recordings();
     if files.is_empty() {
         files.push(PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -181,7 +148,9 @@ fn measure(
         let plugins = Runtime::new(file.clone(), options);
 
         let started = Instant::now();
-        plugins.rebuild(&mut Null, |_| {}).await?;
+        plugins
+            .rebuild(&mut Null(Groove::new().manifest().filter), |_| {})
+            .await?;
         let null = started.elapsed().as_secs_f64();
         let null_rate = total as f64 / null;
         report.row(

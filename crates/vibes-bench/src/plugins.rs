@@ -78,12 +78,13 @@ async fn open(
     Ok((file, log))
 }
 
-/// A plugin that reads everything and does nothing.
-struct Null;
+/// A plugin that reads what its filter passes and does nothing: the cost of reading,
+/// decoding and the runtime.
+pub(crate) struct Null(pub(crate) vibes_events::Filter);
 
 impl Plugin for Null {
     fn manifest(&self) -> Manifest {
-        Manifest::new("null", "does nothing")
+        Manifest::new("null", "does nothing").filter(self.0.clone())
     }
     fn handle(&mut self, _: &Input<'_>, _: &mut Emitter) -> Result<(), PluginError> {
         Ok(())
@@ -168,7 +169,7 @@ fn throughput(
         let plugins = Runtime::new(file.clone(), runtime_options());
         let shutdown = Shutdown::new();
         let started = Instant::now();
-        let running = plugins.spawn(Arc::new(|| Box::new(Null) as Box<dyn Plugin>), &shutdown)?;
+        let running = plugins.spawn(Arc::new(|| Box::new(Null(vibes_events::Filter::all())) as Box<dyn Plugin>), &shutdown)?;
         wait_until(&running, Duration::from_secs(600), "null plugin", |s| {
             s.processed >= n
         })
@@ -479,23 +480,6 @@ fn restart(options: Options, report: &mut Report, runtime: &tokio::runtime::Runt
     })
 }
 
-/// The `vibes` binary beside this one (`cargo build --release -p vibes`).
-pub(crate) fn vibes_binary() -> Result<std::path::PathBuf> {
-    let me = std::env::current_exe()?;
-    let path = me
-        .parent()
-        .ok_or("the bench binary has no directory")?
-        .join("vibes");
-    if !path.exists() {
-        return Err(format!(
-            "{} is missing: build it with `cargo build --release -p vibes`",
-            path.display()
-        )
-        .into());
-    }
-    Ok(path)
-}
-
 /// Runs `vibes --data-dir DIR args...`; returns its wall time and stdout.
 fn time_vibes(
     bin: &std::path::Path,
@@ -545,7 +529,7 @@ pub(crate) fn session_queries(options: Options, report: &mut Report) -> Result<(
         &[Column::Seconds],
         "ratio",
     );
-    let bin = vibes_binary()?;
+    let bin = crate::usage::child::vibes_binary()?;
     let scratch = scratch_dir()?;
     // VIBES_BENCH_KEEP_DIR keeps the data dir there, for profiling the commands.
     let dir = match std::env::var_os("VIBES_BENCH_KEEP_DIR") {

@@ -19,8 +19,9 @@ use crate::{Options, Result};
 /// Input size to reach by replication.
 const TARGET_BYTES: usize = 100 * 1024 * 1024;
 
-/// The inputs: (workload, description, bytes replicated to at least [`TARGET_BYTES`]).
-fn inputs() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
+/// The Claude stream-json recordings beside the repository (`shared/fixtures/
+/// claude-stream`), sorted; empty when they are not there.
+pub(crate) fn stream_recordings() -> Vec<PathBuf> {
     let fixtures = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../../shared/fixtures/claude-stream"
@@ -36,6 +37,12 @@ fn inputs() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
         Err(_) => Vec::new(),
     };
     files.sort();
+    files
+}
+
+/// The inputs: (workload, description, bytes replicated to at least [`TARGET_BYTES`]).
+fn inputs() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
+    let files = stream_recordings();
     if files.is_empty() {
         let example = PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),

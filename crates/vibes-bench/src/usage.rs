@@ -19,7 +19,7 @@
 //! totals every vibes report must equal exactly (the suite fails otherwise); where
 //! ccusage's totals differ, the report says by how much and why.
 
-mod child;
+pub(crate) mod child;
 mod corpus;
 mod count;
 

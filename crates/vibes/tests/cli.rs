@@ -11,11 +11,10 @@ use assert_cmd::Command;
 use serde_json::Value;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_vibes");
-const EXAMPLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/sessions/fix-flaky-test.jsonl"
-);
+mod common;
+
+use common::{BIN, EXAMPLE};
+
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
 
 /// A private home, config dir and data dir for one test.
@@ -40,33 +39,25 @@ impl Sandbox {
 
     /// The environment every run gets: nothing from the caller's.
     fn env(&self, cmd: &mut std::process::Command) {
-        cmd.env_clear()
-            .env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("home/.config"))
-            .env("XDG_DATA_HOME", self.path("home/.local/share"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        common::isolate(cmd, &self.path("home"));
     }
 
     /// `vibes --data-dir <data> ...`
     fn vibes(&self) -> Command {
-        let mut cmd = std::process::Command::new(BIN);
-        self.env(&mut cmd);
+        let mut cmd = common::vibes(&self.path("home"));
         cmd.arg("--data-dir").arg(self.data());
         Command::from_std(cmd)
     }
 
     /// `vibes` without a data dir flag.
     fn vibes_bare(&self) -> Command {
-        let mut cmd = std::process::Command::new(BIN);
-        self.env(&mut cmd);
-        Command::from_std(cmd)
+        Command::from_std(common::vibes(&self.path("home")))
     }
 
     /// Starts `vibes --data-dir <data> args...` with stdout piped.
     fn spawn(&self, args: &[&str]) -> Child {
-        let mut cmd = std::process::Command::new(BIN);
-        self.env(&mut cmd);
-        cmd.arg("--data-dir")
+        common::vibes(&self.path("home"))
+            .arg("--data-dir")
             .arg(self.data())
             .args(args)
             .stdin(Stdio::null())
@@ -1977,8 +1968,7 @@ fn every_command_works_on_a_managed_iggy_server() {
     let with_server = |cmd: &mut std::process::Command| {
         cmd.env("IGGY_SERVER_BIN", &bin);
     };
-    let mut start = std::process::Command::new(BIN);
-    sb.env(&mut start);
+    let mut start = common::vibes(&sb.path("home"));
     with_server(&mut start);
     let mut server = start
         .arg("--data-dir")

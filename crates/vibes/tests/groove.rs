@@ -10,16 +10,14 @@ use assert_cmd::Command;
 use serde_json::Value;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_vibes");
+mod common;
+
 const RECORDING: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/fixtures/claude-stream/presmihaylov-ccagent__claude_response1.jsonl"
 );
 const SESSION: &str = "13fd3e32-9028-43ba-9306-4e08bca82525";
-const EXAMPLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/sessions/fix-flaky-test.jsonl"
-);
+use common::EXAMPLE;
 
 struct Sandbox {
     dir: TempDir,
@@ -33,7 +31,11 @@ impl Sandbox {
     }
 
     fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(BIN);
+        let mut cmd = common::vibes(&self.dir.path().join("home"));
+        // The ignored Iggy test names the server binary this way.
+        if let Some(server) = std::env::var_os("IGGY_SERVER_BIN") {
+            cmd.env("IGGY_SERVER_BIN", server);
+        }
         cmd.arg("--config")
             .arg(self.dir.path().join("config.toml"))
             .arg("--data-dir")

@@ -16,11 +16,9 @@ use vibes_filelog::{FileLog, FileLogOptions};
 use vibes_log::TopicName;
 use vibes_log::backend::LogBackend;
 
-const BIN: &str = env!("CARGO_BIN_EXE_vibes");
-const EXAMPLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/sessions/fix-flaky-test.jsonl"
-);
+mod common;
+
+use common::EXAMPLE;
 
 struct Sandbox {
     dir: TempDir,
@@ -38,12 +36,8 @@ impl Sandbox {
     }
 
     fn command(&self, data: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.env_clear()
-            .env("HOME", self.dir.path().join("home"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("home/.config"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
+        let mut cmd = common::vibes(&self.dir.path().join("home"));
+        cmd.env("RUST_LOG", "info")
             .arg("--data-dir")
             .arg(data)
             .args(args);

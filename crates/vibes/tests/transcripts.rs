@@ -17,7 +17,8 @@ use tempfile::TempDir;
 use vibes_events::Event;
 use vibes_sources::calls::ApiCalls;
 
-const BIN: &str = env!("CARGO_BIN_EXE_vibes");
+mod common;
+
 const PROJECTS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/fixtures/claude-projects"
@@ -41,13 +42,8 @@ impl Sandbox {
     }
 
     fn command(&self, data: &str) -> std::process::Command {
-        let mut cmd = std::process::Command::new(BIN);
-        cmd.env_clear()
-            .env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("home/.config"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .arg("--data-dir")
-            .arg(self.path(data));
+        let mut cmd = common::vibes(&self.path("home"));
+        cmd.arg("--data-dir").arg(self.path(data));
         cmd
     }
 

@@ -13,7 +13,8 @@ use vibes::storage::Storage;
 use vibes_events::{ApiCall, ApiUsage, Event, SessionStart};
 use vibes_sources::transcript::{TranscriptFile, TranscriptReader};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vibes");
+mod common;
+
 const PROJECTS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/fixtures/claude-projects"
@@ -63,11 +64,8 @@ impl Sandbox {
 
     /// `vibes --config <empty> --data-dir <data> usage args...`
     fn usage(&self, args: &[&str]) -> Command {
-        let mut cmd = std::process::Command::new(BIN);
-        cmd.env_clear()
-            .env("HOME", self.path("home"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .arg("--config")
+        let mut cmd = common::vibes(&self.path("home"));
+        cmd.arg("--config")
             .arg(self.path("config.toml"))
             .arg("--data-dir")
             .arg(self.data())

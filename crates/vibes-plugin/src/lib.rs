@@ -26,6 +26,7 @@ mod emitter;
 mod error;
 mod plugin;
 mod runtime;
+pub mod saved;
 mod status;
 pub mod testing;
 

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use vibes_events::{Event, EventData};
-use vibes_plugin::{Emitter, Input, Manifest, Plugin, PluginError, QueryArgs, QueryError};
+use vibes_plugin::{Emitter, Input, Manifest, Plugin, PluginError, QueryArgs, QueryError, saved};
 
 pub use index::{AddressIndex, Run};
 use seen::Seen;
@@ -47,7 +47,7 @@ pub const SUMMARY_TYPE: &str = "sessions.summary";
 /// Saved as: the magic line, the length of the JSON part (8 bytes, little-endian), the
 /// JSON part (statistics, addresses and how many ids each key holds), then each key's
 /// id fingerprints as 8 little-endian bytes each, keys in the JSON part's order.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default)]
 pub struct Sessions {
     /// By partition key (a session id, a bead id, ...).
     keys: BTreeMap<String, Keyed>,
@@ -56,18 +56,31 @@ pub struct Sessions {
 }
 
 /// What is known of one partition key.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default)]
 struct Keyed {
     /// Statistics, once a session event of this key was seen.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     stats: Option<SessionStats>,
     index: AddressIndex,
     /// Fingerprints of the ids indexed, so a repeated event counts once (saved apart,
     /// in binary).
-    #[serde(skip)]
     seen: Seen,
-    /// How many fingerprints `seen` holds, in a saved state.
-    #[serde(default)]
+}
+
+/// The JSON part of a saved state (keys `N` and their parts `K`: borrowed to save,
+/// owned to read).
+#[derive(Serialize, Deserialize)]
+struct SavedPart<N: Ord, K> {
+    keys: BTreeMap<N, K>,
+    duplicates: u64,
+}
+
+/// One key in the JSON part: its statistics, its addresses, and how many fingerprints
+/// of the binary tail are its.
+#[derive(Serialize, Deserialize)]
+struct SavedKey<S, I> {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stats: Option<S>,
+    index: I,
     ids: u64,
 }
 
@@ -136,24 +149,12 @@ impl Sessions {
 
     /// The saved form (see the type's doc).
     fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
-        #[derive(Serialize)]
-        struct Part<'a> {
-            keys: BTreeMap<&'a str, KeyedPart<'a>>,
-            duplicates: u64,
-        }
-        #[derive(Serialize)]
-        struct KeyedPart<'a> {
-            #[serde(skip_serializing_if = "Option::is_none")]
-            stats: Option<&'a SessionStats>,
-            index: &'a AddressIndex,
-            ids: u64,
-        }
-        let part = Part {
+        let part = SavedPart {
             keys: self
                 .keys
                 .iter()
                 .map(|(k, v)| {
-                    let keyed = KeyedPart {
+                    let keyed = SavedKey {
                         stats: v.stats.as_ref(),
                         index: &v.index,
                         ids: v.seen.len() as u64,
@@ -164,10 +165,8 @@ impl Sessions {
             duplicates: self.duplicates,
         };
         let json = serde_json::to_vec(&part)?;
-        let mut out = Vec::with_capacity(SAVED_MAGIC.len() + 8 + json.len());
-        out.extend_from_slice(SAVED_MAGIC);
-        out.extend_from_slice(&(json.len() as u64).to_le_bytes());
-        out.extend_from_slice(&json);
+        let ids: usize = self.keys.values().map(|k| k.seen.len()).sum();
+        let mut out = saved::frame(SAVED_MAGIC, &json, ids * 8);
         for keyed in self.keys.values() {
             keyed.seen.write_to(&mut out);
         }
@@ -176,31 +175,29 @@ impl Sessions {
 
     /// Reads the saved form; the error says what does not fit.
     fn decode(bytes: &[u8]) -> Result<Sessions, String> {
-        let rest = bytes
-            .strip_prefix(SAVED_MAGIC)
+        let (json, mut ids) = saved::unframe(SAVED_MAGIC, bytes)?
             .ok_or("it is not a saved sessions state of this version")?;
-        let (len, rest) = rest
-            .split_first_chunk::<8>()
-            .ok_or("it ends before the length of its JSON part")?;
-        let len = usize::try_from(u64::from_le_bytes(*len)).map_err(|e| e.to_string())?;
-        if rest.len() < len {
-            return Err(format!(
-                "its JSON part needs {len} bytes, {} are left",
-                rest.len()
-            ));
-        }
-        let (json, mut ids) = rest.split_at(len);
-        let mut state: Sessions = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-        for (key, keyed) in &mut state.keys {
-            let n = usize::try_from(keyed.ids)
+        let part: SavedPart<String, SavedKey<SessionStats, AddressIndex>> =
+            serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        let mut state = Sessions {
+            keys: BTreeMap::new(),
+            duplicates: part.duplicates,
+        };
+        for (key, saved) in part.keys {
+            let n = usize::try_from(saved.ids)
                 .ok()
                 .and_then(|n| n.checked_mul(8))
                 .filter(|n| *n <= ids.len())
                 .ok_or_else(|| format!("the ids of key {key} run past the end"))?;
             let (mine, others) = ids.split_at(n);
-            keyed.seen = Seen::read_from(mine).map_err(|e| format!("key {key}: {e}"))?;
-            keyed.ids = 0;
+            let seen = Seen::read_from(mine).map_err(|e| format!("key {key}: {e}"))?;
             ids = others;
+            let keyed = Keyed {
+                stats: saved.stats,
+                index: saved.index,
+                seen,
+            };
+            state.keys.insert(key, keyed);
         }
         if !ids.is_empty() {
             return Err(format!(

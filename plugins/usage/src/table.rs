@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use vibes_events::{ApiCall, ApiUsage};
+use vibes_plugin::saved;
 
 use crate::tokens::Tokens;
 
@@ -220,11 +221,7 @@ impl Table {
             projects: self.projects.clone(),
             copies: self.copies,
         })?;
-        let mut out =
-            Vec::with_capacity(SAVED_MAGIC.len() + 8 + json.len() + self.calls.len() * ROW_BYTES);
-        out.extend_from_slice(SAVED_MAGIC);
-        out.extend_from_slice(&(json.len() as u64).to_le_bytes());
-        out.extend_from_slice(&json);
+        let mut out = saved::frame(SAVED_MAGIC, &json, self.calls.len() * ROW_BYTES);
         for (key, row) in &self.calls {
             out.extend_from_slice(&key.to_le_bytes());
             for name in [row.0, row.1, row.2] {
@@ -242,22 +239,11 @@ impl Table {
     /// Reads what [`Table::encode`] wrote, or a table saved as JSON before it (older
     /// snapshots stay readable). Errors say what is wrong.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Table, String> {
-        let Some(rest) = bytes.strip_prefix(SAVED_MAGIC) else {
+        let Some((json, rows)) = saved::unframe(SAVED_MAGIC, bytes)? else {
             let mut table: Table = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
             table.reindex();
             return Ok(table);
         };
-        let (len, rest) = rest
-            .split_first_chunk::<8>()
-            .ok_or("it ends before the length of its JSON part")?;
-        let len = usize::try_from(u64::from_le_bytes(*len)).map_err(|e| e.to_string())?;
-        if rest.len() < len {
-            return Err(format!(
-                "its JSON part needs {len} bytes, {} are left",
-                rest.len()
-            ));
-        }
-        let (json, rows) = rest.split_at(len);
         let saved: SavedNames = serde_json::from_slice(json).map_err(|e| e.to_string())?;
         if !rows.len().is_multiple_of(ROW_BYTES) {
             return Err(format!(

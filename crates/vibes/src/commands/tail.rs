@@ -110,12 +110,7 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
                 if !selection.filter.matches(event) {
                     return Ok(true);
                 }
-                let text = if args.json {
-                    event.to_json().context("encoding an event")?
-                } else {
-                    event.line(display).to_string()
-                };
-                Ok(out.line(&text)?.is_ok())
+                Ok(out.line(&render(event, args.json, display)?)?.is_ok())
             },
             args.limit,
         )?;
@@ -209,11 +204,7 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
                 continue;
             }
             if selection.matches(&delivered.event) {
-                let text = if args.json {
-                    delivered.event.to_json().context("encoding an event")?
-                } else {
-                    delivered.event.line(display).to_string()
-                };
+                let text = render(&delivered.event, args.json, display)?;
                 if out.line(&text)?.is_err() {
                     stop = true;
                     break;
@@ -245,6 +236,15 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
         }
     }
     Ok(Outcome::partial_if(undecodable > 0 || damaged > 0))
+}
+
+/// One event as `tail` prints it: canonical JSON, or the display line.
+fn render(event: &Event, json: bool, display: DisplayOptions) -> Result<String> {
+    if json {
+        event.to_json().context("encoding an event")
+    } else {
+        Ok(event.line(display).to_string())
+    }
 }
 
 fn seek(

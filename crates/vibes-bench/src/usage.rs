@@ -254,21 +254,31 @@ fn run_in(
         &floor("bare counter (1 thread)", count_s),
         ccusage_seconds.map(|c| c / count_s),
     );
-    if let Some(run) = &ccusage_cold {
-        report.row(&row("cold", "ccusage daily", run), None);
-    }
-    report.row(
-        &row("cold", "vibes ingest", &cold_ingest),
-        ratio_to(ccusage_cold.as_ref(), cold_ingest.seconds),
-    );
-    report.row(
-        &row("cold", "vibes usage daily", &cold_report),
-        ratio_to(ccusage_cold.as_ref(), cold_report.seconds),
-    );
-    let cold = sum("cold", "vibes ingest + daily", &cold_ingest, &cold_report);
-    report.row(
-        &cold,
-        ratio_to(ccusage_cold.as_ref(), cold.seconds.unwrap_or(f64::NAN)),
+    // A workload's rows: ccusage, then vibes' ingest, its report, and the two together.
+    let ingest_and_report =
+        |report: &mut Report, workload: &str, ccusage: Option<&Run>, ingest: &Run, daily: &Run| {
+            if let Some(run) = ccusage {
+                report.row(&row(workload, "ccusage daily", run), None);
+            }
+            report.row(
+                &row(workload, "vibes ingest", ingest),
+                ratio_to(ccusage, ingest.seconds),
+            );
+            report.row(
+                &row(workload, "vibes usage daily", daily),
+                ratio_to(ccusage, daily.seconds),
+            );
+            let both = sum(workload, "vibes ingest + daily", ingest, daily);
+            let seconds = both.seconds.unwrap_or(f64::NAN);
+            report.row(&both, ratio_to(ccusage, seconds));
+            both
+        };
+    let cold = ingest_and_report(
+        report,
+        "cold",
+        ccusage_cold.as_ref(),
+        &cold_ingest,
+        &cold_report,
     );
     if let Some(run) = &ccusage_cold {
         report.row(&row("report", "ccusage daily", run), None);
@@ -277,26 +287,12 @@ fn run_in(
         &row("report", "vibes usage daily", &warm),
         ratio_to(ccusage_cold.as_ref(), warm.seconds),
     );
-    if let Some(run) = &ccusage_grown {
-        report.row(&row("append_1pct", "ccusage daily", run), None);
-    }
-    report.row(
-        &row("append_1pct", "vibes ingest", &append_ingest),
-        ratio_to(ccusage_grown.as_ref(), append_ingest.seconds),
-    );
-    report.row(
-        &row("append_1pct", "vibes usage daily", &append_report),
-        ratio_to(ccusage_grown.as_ref(), append_report.seconds),
-    );
-    let grown = sum(
+    let grown = ingest_and_report(
+        report,
         "append_1pct",
-        "vibes ingest + daily",
+        ccusage_grown.as_ref(),
         &append_ingest,
         &append_report,
-    );
-    report.row(
-        &grown,
-        ratio_to(ccusage_grown.as_ref(), grown.seconds.unwrap_or(f64::NAN)),
     );
     if let (Some(cc), Some(cg)) = (&ccusage_cold, &ccusage_grown) {
         let verdict = |name: &str, target: f64, theirs: &Run, wall: f64, cpu: Option<f64>| {

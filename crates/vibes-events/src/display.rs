@@ -223,6 +223,32 @@ impl Display for Usd {
     }
 }
 
+/// A size in bytes, in binary units: `512 B`, `12.0 KiB`, `120.5 MiB`, `2.00 GiB`.
+struct Bytes(u64);
+
+impl Display for Bytes {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        const KIB: f64 = 1024.0;
+        let b = self.0 as f64;
+        match self.0 {
+            0..1_024 => write!(f, "{} B", self.0),
+            1_024..1_048_576 => write!(f, "{:.1} KiB", b / KIB),
+            1_048_576..1_073_741_824 => write!(f, "{:.1} MiB", b / (KIB * KIB)),
+            _ => write!(f, "{:.2} GiB", b / (KIB * KIB * KIB)),
+        }
+    }
+}
+
+/// A `run.limit` value in its unit.
+fn limit_value(limit: &str, value: f64) -> String {
+    match limit {
+        "rss" => Bytes(value as u64).to_string(),
+        "cost" => Usd(value).to_string(),
+        "timeout" => Millis(value as u64).to_string(),
+        _ => value.to_string(),
+    }
+}
+
 /// First 8 characters of an id, enough to tell sessions apart on screen.
 fn short(id: &str) -> &str {
     match id.char_indices().nth(8) {
@@ -571,6 +597,72 @@ impl Display for Summary<'_> {
                         format_args!("✗ {} failed ({stats})", Clip(&d.bead_id, width)),
                     ),
                 }
+            }
+            EventData::RunStart(d) => {
+                let name = d
+                    .name
+                    .as_deref()
+                    .map(|n| format!(" {n}"))
+                    .unwrap_or_default();
+                let pid = d.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+                styled(
+                    Style::Green,
+                    format_args!(
+                        "▶ run{}: {}{pid}",
+                        Clip(&name, width),
+                        Clip(&d.command.join(" "), width)
+                    ),
+                )
+            }
+            EventData::RunSample(d) => {
+                let cost = d
+                    .cost_usd
+                    .map(|c| format!(", {}", Usd(c)))
+                    .unwrap_or_default();
+                styled(
+                    Style::Dim,
+                    format_args!(
+                        "· cpu {:.0}%, rss {}, {} processes, {} files open{cost}",
+                        d.cpu_percent,
+                        Bytes(d.rss_bytes),
+                        d.processes,
+                        d.open_files
+                    ),
+                )
+            }
+            EventData::RunLimit(d) => styled(
+                Style::Red,
+                format_args!(
+                    "✋ run over its {} limit: {} of {}",
+                    Clip(&d.limit, width),
+                    limit_value(&d.limit, d.observed),
+                    limit_value(&d.limit, d.threshold)
+                ),
+            ),
+            EventData::RunExit(d) => {
+                let how = match (d.code, d.signal) {
+                    (Some(code), _) => format!("exited with code {code}"),
+                    (None, Some(signal)) => format!("killed by signal {signal}"),
+                    (None, None) => "ended".to_owned(),
+                };
+                let by = d
+                    .stopped_by
+                    .as_deref()
+                    .map(|b| format!(", stopped by {b}"))
+                    .unwrap_or_default();
+                let style = if d.success() {
+                    Style::Green
+                } else {
+                    Style::Red
+                };
+                styled(
+                    style,
+                    format_args!(
+                        "■ run {how} after {}{}",
+                        Millis(d.duration_ms),
+                        Clip(&by, width)
+                    ),
+                )
             }
             EventData::Error(d) => {
                 let (symbol, style) = match d.severity {

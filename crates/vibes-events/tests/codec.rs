@@ -11,6 +11,7 @@ use vibes_events::{
     EventKind, IterationEnd, IterationStart, McpServer, ModelUsage, RateLimit, SessionEnd,
     SessionStart, Severity, Text, Thinking, Timestamp, ToolResult, ToolUse, Usage, source,
 };
+use vibes_events::{RunExit, RunLimit, RunSample, RunStart};
 
 fn ts(s: &str) -> Timestamp {
     s.parse().expect("valid timestamp")
@@ -164,6 +165,24 @@ fn samples() -> Vec<Event> {
     error.bead_id = Some("bd-042".into());
     error.session_id = Some("sess-1".into());
 
+    let mut run_start = RunStart::new("run-1", vec!["claude".into(), "-p".into()]);
+    run_start.name = Some("fixer".into());
+    run_start.pid = Some(4242);
+    run_start.max_rss_bytes = Some(2 << 30);
+    run_start.max_cost_usd = Some(1.5);
+    let mut sample = RunSample::new("run-1");
+    sample.session_id = Some("sess-1".into());
+    sample.processes = 3;
+    sample.cpu_ms = 1_250;
+    sample.cpu_percent = 12.5;
+    sample.rss_bytes = 180 << 20;
+    sample.cost_usd = Some(0.25);
+    let mut limit = RunLimit::new("run-1", "rss", 2.5e9, 2.0e9);
+    limit.session_id = Some("sess-1".into());
+    let mut exit = RunExit::new("run-1", 61_000);
+    exit.signal = Some(15);
+    exit.stopped_by = Some("rss".into());
+
     let data: Vec<EventData> = vec![
         start.into(),
         end.into(),
@@ -189,6 +208,10 @@ fn samples() -> Vec<Event> {
         stop.into(),
         IterationStart::new("bd-042", "Fix the flaky router test", 1, 2).into(),
         iteration_end.into(),
+        run_start.into(),
+        sample.into(),
+        limit.into(),
+        exit.into(),
         error.into(),
     ];
     data.into_iter()
@@ -590,6 +613,7 @@ fn partition_keys_follow_session_and_bead() {
             "bead" | "iteration" => Some("bd-042"),
             "error" => Some("sess-1"),
             "drain" => None,
+            "run" => Some("run-1"),
             other => panic!("unexpected family {other}"),
         };
         assert_eq!(key.as_deref(), expected, "{kind}");

@@ -17,6 +17,7 @@ use vibes_events::{
     IterationStart, RateLimit, SessionEnd, SessionStart, Severity, Text, Thinking, Timestamp,
     ToolResult, ToolUse,
 };
+use vibes_events::{RunExit, RunLimit, RunSample, RunStart};
 
 const ESC: char = '\u{1b}';
 
@@ -139,6 +140,10 @@ fn one_of_each() -> Vec<Event> {
         IterationStart::new("bd-042", "Fix it", 1, 1).into(),
         IterationEnd::new("bd-042", true, 4, 515_000, 0.5).into(),
         failed_iteration.into(),
+        RunStart::new("run-1", vec!["claude".into()]).into(),
+        RunSample::new("run-1").into(),
+        RunLimit::new("run-1", "cost", 2.5, 2.0).into(),
+        RunExit::new("run-1", 1_000).into(),
         ErrorEvent::new("careful", Severity::Warning).into(),
         ErrorEvent::new("broken", Severity::Error).into(),
         ErrorEvent::new("dead", Severity::Fatal).into(),
@@ -647,6 +652,74 @@ fn drain_stop_with_reason_shows_reason() {
 #[test]
 fn drain_stop_without_reason_is_bare() {
     assert_eq!(summary(DrainStop::default()), "■ drain stopped");
+}
+
+// ---------------------------------------------------------------------------------------
+// run.*
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn run_start_shows_name_command_and_pid() {
+    let mut start = RunStart::new("run-1", vec!["claude".into(), "-p".into(), "fix it".into()]);
+    start.name = Some("fixer".into());
+    start.pid = Some(4242);
+    assert_eq!(summary(start), "▶ run fixer: claude -p fix it (pid 4242)");
+    assert_eq!(
+        summary(RunStart::new("run-1", vec!["agent".into()])),
+        "▶ run: agent"
+    );
+}
+
+#[test]
+fn run_sample_shows_cpu_memory_processes_files_and_cost() {
+    let mut sample = RunSample::new("run-1");
+    sample.cpu_percent = 37.4;
+    sample.rss_bytes = 150 << 20;
+    sample.processes = 3;
+    sample.open_files = 12;
+    assert_eq!(
+        summary(sample.clone()),
+        "· cpu 37%, rss 150.0 MiB, 3 processes, 12 files open"
+    );
+    sample.cost_usd = Some(1.234);
+    assert!(summary(sample).ends_with(", 12 files open, $1.23"));
+}
+
+#[test]
+fn run_limit_shows_values_in_the_limits_unit() {
+    assert_eq!(
+        summary(RunLimit::new(
+            "run-1",
+            "rss",
+            (3u64 << 30) as f64,
+            (2u64 << 30) as f64
+        )),
+        "✋ run over its rss limit: 3.00 GiB of 2.00 GiB"
+    );
+    assert_eq!(
+        summary(RunLimit::new("run-1", "cost", 5.5, 5.0)),
+        "✋ run over its cost limit: $5.50 of $5.00"
+    );
+    assert_eq!(
+        summary(RunLimit::new("run-1", "timeout", 61_000.0, 60_000.0)),
+        "✋ run over its timeout limit: 1m01s of 1m00s"
+    );
+}
+
+#[test]
+fn run_exit_shows_code_or_signal_duration_and_what_stopped_it() {
+    let mut exit = RunExit::new("run-1", 12_300);
+    exit.code = Some(0);
+    assert!(exit.success());
+    assert_eq!(summary(exit), "■ run exited with code 0 after 12.3s");
+    let mut killed = RunExit::new("run-1", 500);
+    killed.signal = Some(9);
+    killed.stopped_by = Some("rss".into());
+    assert!(!killed.success());
+    assert_eq!(
+        summary(killed),
+        "■ run killed by signal 9 after 500ms, stopped by rss"
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@ mod bead;
 mod claude;
 mod drain;
 mod error;
+mod run;
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,6 +20,7 @@ pub use claude::{
 };
 pub use drain::{DrainPause, DrainResume, DrainStart, DrainStop, IterationEnd, IterationStart};
 pub use error::{ErrorEvent, Severity};
+pub use run::{RunExit, RunLimit, RunSample, RunStart};
 
 /// Declares every known event type once: its [`EventKind`] and [`EventData`] variant,
 /// the struct holding its fields and its wire name. Everything that dispatches on the
@@ -171,6 +173,14 @@ taxonomy! {
     IterationStart(IterationStart) = "iteration.start";
     /// `iteration.end`
     IterationEnd(IterationEnd) = "iteration.end";
+    /// `run.start` (extension)
+    RunStart(RunStart) = "run.start";
+    /// `run.sample` (extension)
+    RunSample(RunSample) = "run.sample";
+    /// `run.limit` (extension)
+    RunLimit(RunLimit) = "run.limit";
+    /// `run.exit` (extension)
+    RunExit(RunExit) = "run.exit";
     /// `error`
     Error(ErrorEvent) = "error";
 }
@@ -196,7 +206,8 @@ impl FromStr for EventKind {
 
 impl EventData {
     /// The partition key this data names: the session id for session and Claude events,
-    /// the bead id for bead and iteration events, either for errors. Drain events have none.
+    /// the bead id for bead and iteration events, the run id for run events, either
+    /// session or bead for errors. Drain events have none.
     pub fn partition_key(&self) -> Option<&str> {
         match self {
             EventData::SessionStart(d) => d.session_id.as_deref(),
@@ -219,6 +230,10 @@ impl EventData {
             EventData::BeadAbandoned(d) => Some(&d.bead_id),
             EventData::IterationStart(d) => Some(&d.bead_id),
             EventData::IterationEnd(d) => Some(&d.bead_id),
+            EventData::RunStart(d) => Some(&d.run_id),
+            EventData::RunSample(d) => Some(&d.run_id),
+            EventData::RunLimit(d) => Some(&d.run_id),
+            EventData::RunExit(d) => Some(&d.run_id),
             EventData::Error(d) => d.session_id.as_deref().or(d.bead_id.as_deref()),
             EventData::DrainStart(_)
             | EventData::DrainPause(_)

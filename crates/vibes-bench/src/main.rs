@@ -11,7 +11,8 @@
 //! `runtime` (lateness of a tokio timer while a producer appends durably to the file
 //! log, against the idle runtime) and `plugins` (the plugin runtime against a bare
 //! consumer: throughput, append-to-plugin latency, restart with and without a
-//! snapshot), `usage` (`vibes ingest claude-projects` and `vibes usage daily`
+//! snapshot), `sessions` (`vibes stats` and `vibes tail --session` over a large log,
+//! through the sessions plugin's snapshot and index against a scan), `usage` (`vibes ingest claude-projects` and `vibes usage daily`
 //! against ccusage on a generated 1 GiB transcript tree, totals checked against an
 //! independent count) and `groove` (the groove plugin over the recorded sessions
 //! replicated to 1M events, and its state size). Without a suite name every suite
@@ -44,10 +45,10 @@ pub(crate) struct Options {
 }
 
 const SUITES: &[&str] = &[
-    "router", "log", "sources", "runtime", "plugins", "usage", "groove",
+    "router", "log", "sources", "runtime", "plugins", "sessions", "usage", "groove",
 ];
 
-const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, usage, groove";
+const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, sessions, usage, groove";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -110,6 +111,12 @@ fn main() -> ExitCode {
             "plugins" => {
                 if let Err(e) = plugins::run(options, &mut report) {
                     eprintln!("vibes-bench: plugins suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            "sessions" => {
+                if let Err(e) = plugins::session_queries(options, &mut report) {
+                    eprintln!("vibes-bench: sessions suite failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }

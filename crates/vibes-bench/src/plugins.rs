@@ -48,9 +48,7 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         .build()?;
     throughput(options, report, &runtime)?;
     latency(options, report, &runtime)?;
-    restart(options, report, &runtime)?;
-    drop(runtime);
-    session_queries(options, report)
+    restart(options, report, &runtime)
 }
 
 fn runtime_options() -> RuntimeOptions {

@@ -49,6 +49,10 @@ pub enum QueryError {
     /// The thing asked about does not exist (no such session, say).
     #[error("{0}")]
     NotFound(String),
+    /// The state could not answer: a part of it restored from a snapshot does not
+    /// decode (the message says which).
+    #[error("the plugin's state cannot answer: {0}")]
+    Failed(String),
 }
 
 /// A manifest that cannot run.

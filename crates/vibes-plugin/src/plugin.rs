@@ -42,10 +42,33 @@ pub trait Plugin: Send + 'static {
     }
 
     /// Restores the state from bytes that [`save`](Plugin::save) returned for the same
-    /// manifest version. An error makes the runtime warn and replay everything instead.
+    /// manifest version. An error makes the runtime warn and replay everything instead,
+    /// into this plugin: on error, leave the state as new.
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
         let _ = bytes;
         Err(PluginError::new("this plugin takes no snapshots"))
+    }
+
+    /// The part of the state that only handling more events needs and no query reads
+    /// (say, the ids already counted, kept to count a repeated event once), saved apart
+    /// from [`save`](Plugin::save)'s bytes. `None` (the default): there is none.
+    ///
+    /// A query over a snapshot with no input after it then skips reading this part:
+    /// the runtime restores it (through
+    /// [`restore_for_handling`](Plugin::restore_for_handling)) only before the plugin
+    /// handles an event or saves again. So after [`restore`](Plugin::restore) alone
+    /// every query must answer as after both.
+    fn save_for_handling(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Restores the part [`save_for_handling`](Plugin::save_for_handling) saved, after
+    /// [`restore`](Plugin::restore) of the same snapshot. An error makes the runtime
+    /// warn and replay everything instead, into this plugin: on error, leave the state
+    /// as new.
+    fn restore_for_handling(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
+        let _ = bytes;
+        Ok(())
     }
 }
 

@@ -641,3 +641,131 @@ async fn a_catch_up_runs_the_group_to_the_end_and_snapshots_so_the_next_reads_on
         )
     );
 }
+
+/// Counts texts per session once per id: the counts answer queries; the ids, which
+/// only handling needs, are saved apart. Handling without its ids restored is refused,
+/// so a runtime that forgot to restore them shows as dead letters.
+#[derive(Debug, Default)]
+struct Tally {
+    per_session: BTreeMap<String, u64>,
+    ids: std::collections::BTreeSet<u128>,
+    /// Restored from a snapshot, its ids not (yet).
+    missing_ids: bool,
+}
+
+impl Plugin for Tally {
+    fn manifest(&self) -> Manifest {
+        Manifest::new("tally", "counts texts once per id")
+            .filter(vibes_events::Filter::all().event_type("claude.text"))
+            .query("count", "texts of a session", &["session"])
+            .query("ids_restored", "whether the ids came back", &[])
+            .snapshot_every(1000)
+    }
+
+    fn handle(&mut self, input: &Input<'_>, _out: &mut Emitter) -> Result<(), PluginError> {
+        if self.missing_ids {
+            return Err(PluginError::new("handling without the ids"));
+        }
+        let EventData::Text(text) = &input.event.data else {
+            return Err(PluginError::new("not a text"));
+        };
+        if self.ids.insert(input.event.id.as_u128()) {
+            let session = text.session_id.clone().unwrap_or_default();
+            *self.per_session.entry(session).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    fn query(&self, name: &str, args: &QueryArgs) -> Result<Value, QueryError> {
+        match name {
+            "count" => Ok(json!(
+                self.per_session
+                    .get(args.require("session")?)
+                    .copied()
+                    .unwrap_or(0)
+            )),
+            _ => Ok(json!(!self.missing_ids)),
+        }
+    }
+
+    fn save(&self) -> Option<Vec<u8>> {
+        assert!(!self.missing_ids, "saved without its ids");
+        serde_json::to_vec(&self.per_session).ok()
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
+        self.per_session =
+            serde_json::from_slice(bytes).map_err(|e| PluginError::new(e.to_string()))?;
+        self.missing_ids = true;
+        Ok(())
+    }
+
+    fn save_for_handling(&self) -> Option<Vec<u8>> {
+        serde_json::to_vec(&self.ids).ok()
+    }
+
+    fn restore_for_handling(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
+        self.ids = serde_json::from_slice(bytes).map_err(|e| PluginError::new(e.to_string()))?;
+        self.missing_ids = false;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_part_only_handling_needs_is_read_only_when_something_is_handled() {
+    let harness = Harness::new();
+    harness.append(&texts(0..10)).await;
+    let runtime = harness.runtime();
+    let mut first = Tally::default();
+    let status = runtime.catch_up(&mut first, |_| {}).await.unwrap();
+    assert_eq!((status.processed, status.snapshots), (10, 1));
+
+    // Nothing new: a catch-up and a rebuild restore the counts only, and answer.
+    let mut caught = Tally::default();
+    let status = runtime.catch_up(&mut caught, |_| {}).await.unwrap();
+    assert_eq!((status.processed, status.snapshots), (0, 0));
+    assert_eq!(caught.query("count", &count_args("a")).unwrap(), json!(5));
+    assert_eq!(
+        caught.query("ids_restored", &QueryArgs::new()).unwrap(),
+        json!(false)
+    );
+    let mut rebuilt = Tally::default();
+    let report = runtime.rebuild(&mut rebuilt, |_| {}).await.unwrap();
+    assert_eq!((report.read, report.from_snapshot), (0, Some(10)));
+    assert_eq!(rebuilt.query("count", &count_args("b")).unwrap(), json!(5));
+    assert_eq!(
+        rebuilt.query("ids_restored", &QueryArgs::new()).unwrap(),
+        json!(false)
+    );
+
+    // Something new, one of it a text stored before (same id): the ids come back
+    // before it is handled, so it counts once, for a rebuild and a catch-up alike.
+    let mut more = texts(10..13);
+    more.push(text("a", 0, "hello"));
+    harness.append(&more).await;
+    let mut rebuilt = Tally::default();
+    let report = runtime.rebuild(&mut rebuilt, |_| {}).await.unwrap();
+    assert_eq!(report.read, 4);
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert_eq!(
+        rebuilt.query("ids_restored", &QueryArgs::new()).unwrap(),
+        json!(true)
+    );
+    assert_eq!(rebuilt.query("count", &count_args("a")).unwrap(), json!(7));
+    let mut caught = Tally::default();
+    let status = runtime.catch_up(&mut caught, |_| {}).await.unwrap();
+    assert_eq!(
+        (status.processed, status.dead_letters, status.snapshots),
+        (4, 0, 1)
+    );
+    assert_eq!(caught.query("count", &count_args("a")).unwrap(), json!(7));
+    assert_eq!(caught.query("count", &count_args("b")).unwrap(), json!(6));
+
+    // The snapshot that catch-up saved holds the ids too: a later record of an old id
+    // still counts once.
+    harness.append(&[text("b", 1, "hello")]).await;
+    let mut last = Tally::default();
+    let status = runtime.catch_up(&mut last, |_| {}).await.unwrap();
+    assert_eq!((status.processed, status.dead_letters), (1, 0));
+    assert_eq!(last.query("count", &count_args("b")).unwrap(), json!(6));
+}

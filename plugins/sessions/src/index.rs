@@ -38,6 +38,11 @@ impl AddressIndex {
         });
     }
 
+    /// An index of `runs`, in that order.
+    pub fn from_runs(runs: Vec<Run>) -> Self {
+        AddressIndex { runs }
+    }
+
     /// The runs.
     pub fn runs(&self) -> &[Run] {
         &self.runs

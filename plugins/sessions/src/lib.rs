@@ -18,17 +18,20 @@
 //!
 //! Depends on `vibes-events`, `vibes-log` and `vibes-plugin` only.
 
+mod frozen;
 mod index;
 mod seen;
 mod stats;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use vibes_events::{Event, EventData};
-use vibes_plugin::{Emitter, Input, Manifest, Plugin, PluginError, QueryArgs, QueryError, saved};
+use vibes_plugin::{Emitter, Input, Manifest, Plugin, PluginError, QueryArgs, QueryError};
 
+use frozen::Frozen;
 pub use index::{AddressIndex, Run};
 use seen::Seen;
 pub use stats::{SessionStats, Totals, session_of};
@@ -44,13 +47,18 @@ pub const SUMMARY_TYPE: &str = "sessions.summary";
 
 /// The plugin: its state is every session's statistics and every key's addresses.
 ///
-/// Saved as: the magic line, the length of the JSON part (8 bytes, little-endian), the
-/// JSON part (statistics, addresses and how many ids each key holds), then each key's
-/// id fingerprints as 8 little-endian bytes each, keys in the JSON part's order.
+/// Saved as a directory of keys (see the `frozen` module for the layout): per key its
+/// statistics, its address runs and how many ids it holds. The id fingerprints, which
+/// only handling needs, are saved apart ([`Plugin::save_for_handling`]). A restored
+/// state decodes a key when it is first asked about or changed, so answering about
+/// one session costs that session, not the whole state.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    /// By partition key (a session id, a bead id, ...).
+    /// By partition key (a session id, a bead id, ...): the keys new or changed since
+    /// the restore.
     keys: BTreeMap<String, Keyed>,
+    /// The restored keys not changed since.
+    frozen: Frozen,
     /// Events that were stored more than once (same id), counted once.
     duplicates: u64,
 }
@@ -61,31 +69,15 @@ struct Keyed {
     /// Statistics, once a session event of this key was seen.
     stats: Option<SessionStats>,
     index: AddressIndex,
-    /// Fingerprints of the ids indexed, so a repeated event counts once (saved apart,
-    /// in binary).
+    /// Fingerprints of the ids indexed, so a repeated event counts once.
     seen: Seen,
 }
 
-/// The JSON part of a saved state (keys `N` and their parts `K`: borrowed to save,
-/// owned to read).
-#[derive(Serialize, Deserialize)]
-struct SavedPart<N: Ord, K> {
-    keys: BTreeMap<N, K>,
-    duplicates: u64,
+/// One key of the state, new or changed (`Live`) or as restored (`Frozen`).
+enum Slot<'a> {
+    Live(&'a str, &'a Keyed),
+    Frozen(&'a str),
 }
-
-/// One key in the JSON part: its statistics, its addresses, and how many fingerprints
-/// of the binary tail are its.
-#[derive(Serialize, Deserialize)]
-struct SavedKey<S, I> {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    stats: Option<S>,
-    index: I,
-    ids: u64,
-}
-
-/// The first bytes of a saved state.
-const SAVED_MAGIC: &[u8] = b"vibes-sessions/2\n";
 
 /// The 64 bits of an id that a derived or random UUID fills from its hash or random
 /// part.
@@ -100,46 +92,69 @@ impl Sessions {
     }
 
     /// Folds one event stored at `address`; returns whether it was a session's end
-    /// (newly counted).
-    pub fn add(&mut self, event: &Event, address: vibes_log::RecordAddress) -> bool {
+    /// (newly counted). An error says which restored key does not decode.
+    pub fn add(
+        &mut self,
+        event: &Event,
+        address: vibes_log::RecordAddress,
+    ) -> Result<bool, String> {
         let Some(key) = event.partition_key() else {
-            return false;
+            return Ok(false);
         };
-        let keyed = self.keys.entry(key.to_owned()).or_default();
+        let keyed = match self.keys.entry(key.to_owned()) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let keyed = match self.frozen.thaw(key)? {
+                    Some((stats, index, seen)) => Keyed { stats, index, seen },
+                    None => Keyed::default(),
+                };
+                v.insert(keyed)
+            }
+        };
         if !keyed.seen.insert(fingerprint(event)) {
             self.duplicates += 1;
-            return false;
+            return Ok(false);
         }
         keyed.index.add(address);
         let Some(id) = session_of(event) else {
-            return false;
+            return Ok(false);
         };
         keyed
             .stats
             .get_or_insert_with(|| SessionStats::new(id))
             .add(event);
-        std::matches!(event.data, EventData::SessionEnd(_))
-    }
-
-    fn stats(&self) -> impl Iterator<Item = &SessionStats> {
-        self.keys.values().filter_map(|k| k.stats.as_ref())
+        Ok(std::matches!(event.data, EventData::SessionEnd(_)))
     }
 
     /// Every session's statistics (only `only` if given), by start time, and totals.
-    pub fn report(&self, only: Option<&str>) -> (Vec<&SessionStats>, Totals) {
-        let mut sessions: Vec<&SessionStats> = self
-            .stats()
+    /// An error says which restored key does not decode.
+    pub fn report(
+        &self,
+        only: Option<&str>,
+    ) -> Result<(Vec<Cow<'_, SessionStats>>, Totals), String> {
+        let mut sessions: Vec<Cow<'_, SessionStats>> = self
+            .keys
+            .values()
+            .filter_map(|k| k.stats.as_ref())
             .filter(|s| only.is_none_or(|id| s.session_id == id))
+            .map(Cow::Borrowed)
             .collect();
+        match only {
+            Some(id) => sessions.extend(self.frozen.stats(id)?.map(Cow::Owned)),
+            None => sessions.extend(self.frozen.all_stats()?.into_iter().map(Cow::Owned)),
+        }
         sessions.sort_by(|a, b| a.start.cmp(&b.start).then(a.session_id.cmp(&b.session_id)));
-        let totals = Totals::of(sessions.iter().copied());
-        (sessions, totals)
+        let totals = Totals::of(sessions.iter().map(|s| &**s));
+        Ok((sessions, totals))
     }
 
     /// The record addresses of one partition key (a session or bead id), each event
     /// once.
-    pub fn addresses(&self, key: &str) -> Option<&AddressIndex> {
-        self.keys.get(key).map(|k| &k.index)
+    pub fn addresses(&self, key: &str) -> Option<Cow<'_, AddressIndex>> {
+        match self.keys.get(key) {
+            Some(keyed) => Some(Cow::Borrowed(&keyed.index)),
+            None => self.frozen.index(key).map(Cow::Owned),
+        }
     }
 
     /// Events stored more than once.
@@ -147,72 +162,75 @@ impl Sessions {
         self.duplicates
     }
 
-    /// The saved form (see the type's doc).
+    /// Every key in ascending order, new or changed ones and restored ones merged.
+    fn each_key(&self, mut f: impl FnMut(Slot<'_>)) {
+        let mut live = self.keys.iter().peekable();
+        let mut frozen = self.frozen.keys().peekable();
+        loop {
+            match (live.peek(), frozen.peek()) {
+                (Some((l, _)), Some(fz)) if l.as_str() > *fz => {
+                    f(Slot::Frozen(fz));
+                    frozen.next();
+                }
+                (Some((l, keyed)), _) => {
+                    f(Slot::Live(l, keyed));
+                    live.next();
+                }
+                (None, Some(fz)) => {
+                    f(Slot::Frozen(fz));
+                    frozen.next();
+                }
+                (None, None) => break,
+            }
+        }
+    }
+
+    /// The saved form of everything but the fingerprints (see the type's doc).
     fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let part = SavedPart {
-            keys: self
-                .keys
-                .iter()
-                .map(|(k, v)| {
-                    let keyed = SavedKey {
-                        stats: v.stats.as_ref(),
-                        index: &v.index,
-                        ids: v.seen.len() as u64,
-                    };
-                    (k.as_str(), keyed)
-                })
-                .collect(),
-            duplicates: self.duplicates,
-        };
-        let json = serde_json::to_vec(&part)?;
-        let ids: usize = self.keys.values().map(|k| k.seen.len()).sum();
-        let mut out = saved::frame(SAVED_MAGIC, &json, ids * 8);
-        for keyed in self.keys.values() {
-            keyed.seen.write_to(&mut out);
+        let mut out = frozen::MAGIC.to_vec();
+        out.extend_from_slice(&self.duplicates.to_le_bytes());
+        let count = self.keys.len() + self.frozen.keys().count();
+        out.extend_from_slice(&(count as u32).to_le_bytes());
+        let mut failed = None;
+        self.each_key(|slot| match slot {
+            Slot::Live(key, keyed) => {
+                let ids = keyed.seen.len() as u64;
+                if let Err(e) =
+                    frozen::write_entry(&mut out, key, keyed.stats.as_ref(), &keyed.index, ids)
+                {
+                    failed = Some(e);
+                }
+            }
+            Slot::Frozen(key) => self.frozen.write_entry(key, &mut out),
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
         }
-        Ok(out)
     }
 
-    /// Reads the saved form; the error says what does not fit.
-    fn decode(bytes: &[u8]) -> Result<Sessions, String> {
-        let (json, mut ids) = saved::unframe(SAVED_MAGIC, bytes)?
-            .ok_or("it is not a saved sessions state of this version")?;
-        let part: SavedPart<String, SavedKey<SessionStats, AddressIndex>> =
-            serde_json::from_slice(json).map_err(|e| e.to_string())?;
-        let mut state = Sessions {
-            keys: BTreeMap::new(),
-            duplicates: part.duplicates,
-        };
-        for (key, saved) in part.keys {
-            let n = usize::try_from(saved.ids)
-                .ok()
-                .and_then(|n| n.checked_mul(8))
-                .filter(|n| *n <= ids.len())
-                .ok_or_else(|| format!("the ids of key {key} run past the end"))?;
-            let (mine, others) = ids.split_at(n);
-            let seen = Seen::read_from(mine).map_err(|e| format!("key {key}: {e}"))?;
-            ids = others;
-            let keyed = Keyed {
-                stats: saved.stats,
-                index: saved.index,
-                seen,
-            };
-            state.keys.insert(key, keyed);
-        }
-        if !ids.is_empty() {
-            return Err(format!(
-                "{} bytes are left after the last key's ids",
-                ids.len()
-            ));
-        }
-        Ok(state)
+    /// The fingerprints, key by key.
+    fn encode_seen(&self) -> Vec<u8> {
+        let ids =
+            self.keys.values().map(|k| k.seen.len() as u64).sum::<u64>() + self.frozen.id_count();
+        let mut out = Vec::with_capacity(usize::try_from(ids * 8).unwrap_or(0));
+        self.each_key(|slot| match slot {
+            Slot::Live(_, keyed) => keyed.seen.write_to(&mut out),
+            Slot::Frozen(key) => self.frozen.write_ids(key, &mut out),
+        });
+        out
     }
 
-    fn session(&self, id: &str) -> Result<&SessionStats, QueryError> {
-        self.keys
-            .get(id)
-            .and_then(|k| k.stats.as_ref())
-            .ok_or_else(|| QueryError::NotFound(format!("no session {id}")))
+    fn session(&self, id: &str) -> Result<Cow<'_, SessionStats>, QueryError> {
+        let stats = match self.keys.get(id) {
+            Some(keyed) => keyed.stats.as_ref().map(Cow::Borrowed),
+            None => self
+                .frozen
+                .stats(id)
+                .map_err(QueryError::Failed)?
+                .map(Cow::Owned),
+        };
+        stats.ok_or_else(|| QueryError::NotFound(format!("no session {id}")))
     }
 }
 
@@ -236,12 +254,14 @@ impl Plugin for Sessions {
                 "every session with its start, end and outcome",
                 &[],
             )
-            .version(2)
+            .version(4)
             .snapshot_every(50_000)
     }
 
     fn handle(&mut self, input: &Input<'_>, out: &mut Emitter) -> Result<(), PluginError> {
-        if self.add(input.event, input.address)
+        if self
+            .add(input.event, input.address)
+            .map_err(PluginError::new)?
             && let Some(id) = session_of(input.event)
         {
             let stats = self
@@ -261,7 +281,7 @@ impl Plugin for Sessions {
                 if let Some(id) = only {
                     self.session(id)?;
                 }
-                let (sessions, totals) = self.report(only);
+                let (sessions, totals) = self.report(only).map_err(QueryError::Failed)?;
                 Ok(json!({ "sessions": sessions, "totals": totals }))
             }
             "session" => Ok(json!(self.session(args.require("id")?)?)),
@@ -278,6 +298,7 @@ impl Plugin for Sessions {
             }
             "sessions" => Ok(Value::Array(
                 self.report(None)
+                    .map_err(QueryError::Failed)?
                     .0
                     .iter()
                     .map(|s| {
@@ -295,12 +316,37 @@ impl Plugin for Sessions {
     }
 
     fn save(&self) -> Option<Vec<u8>> {
+        // Restored without its ids, the state cannot save them: no snapshot then (the
+        // runtime restores them before it saves, so this does not happen).
+        if self.frozen.lacks_ids() {
+            return None;
+        }
         self.encode().ok()
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
-        *self = Self::decode(bytes)
+        let (frozen, duplicates) = Frozen::parse(bytes)
+            .and_then(|f| {
+                f.ok_or_else(|| "it is not a saved sessions state of this version".to_owned())
+            })
             .map_err(|e| PluginError::new(format!("the snapshot does not decode: {e}")))?;
+        *self = Sessions {
+            keys: BTreeMap::new(),
+            frozen,
+            duplicates,
+        };
         Ok(())
+    }
+
+    fn save_for_handling(&self) -> Option<Vec<u8>> {
+        Some(self.encode_seen())
+    }
+
+    fn restore_for_handling(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
+        self.frozen.restore_ids(bytes).map_err(|e| {
+            // Everything is replayed into this state next: it must be as new.
+            *self = Sessions::default();
+            PluginError::new(format!("the saved ids do not decode: {e}"))
+        })
     }
 }

@@ -132,6 +132,9 @@ async fn state_survives_save_and_restore() {
         .await
         .expect("rebuild");
     let bytes = first.save().expect("saves");
+    let ids = first.save_for_handling().expect("saves its ids apart");
+    assert_eq!(ids.len(), 8 * events.len(), "one fingerprint per event");
+    // Queries need the state only: restored without the ids, it answers the same.
     let mut second = Sessions::new();
     second.restore(&bytes).expect("restores");
     let args = QueryArgs::new();
@@ -144,19 +147,46 @@ async fn state_survives_save_and_restore() {
         first.query("addresses", &key).expect("addresses"),
         second.query("addresses", &key).expect("addresses")
     );
-    // The restored state remembers the ids it counted.
+    // With its ids, the restored state remembers what it counted.
+    second.restore_for_handling(&ids).expect("restores the ids");
     let address = vibes_log::RecordAddress {
         partition: 0,
         offset: 99,
     };
-    second.add(&events[1], address);
+    second.add(&events[1], address).expect("adds");
     assert_eq!(second.duplicates(), 1);
     assert_eq!(second.save(), {
         let mut third = Sessions::new();
         third.restore(&bytes).expect("restores");
-        third.add(&events[1], address);
+        third.restore_for_handling(&ids).expect("restores the ids");
+        third.add(&events[1], address).expect("adds");
         third.save()
     });
+    assert_eq!(second.save_for_handling(), Some(ids.clone()));
+    // Ids that do not fit the state are refused.
+    for cut in [0, 8, ids.len() - 8] {
+        let mut state = Sessions::new();
+        state.restore(&bytes).expect("restores");
+        let err = state
+            .restore_for_handling(&ids[..cut])
+            .expect_err("too few ids do not restore");
+        assert!(err.to_string().contains("the state names 5 ids"), "{err}");
+    }
+    let mut longer = ids.clone();
+    longer.extend_from_slice(&[0; 8]);
+    let mut state = Sessions::new();
+    state.restore(&bytes).expect("restores");
+    let err = state.restore_for_handling(&longer).expect_err("extra ids");
+    assert!(err.to_string().contains("holds 48 bytes"), "{err}");
+    // Ids out of order are refused too.
+    let mut swapped = ids.clone();
+    swapped[..16].rotate_left(8);
+    let mut state = Sessions::new();
+    state.restore(&bytes).expect("restores");
+    let err = state
+        .restore_for_handling(&swapped)
+        .expect_err("unordered ids");
+    assert!(err.to_string().contains("not in ascending order"), "{err}");
     // A damaged state is refused, not half restored.
     for cut in [3, bytes.len() / 2, bytes.len() - 1] {
         let err = Sessions::new()
@@ -164,4 +194,153 @@ async fn state_survives_save_and_restore() {
             .expect_err("a cut state does not restore");
         assert!(err.to_string().contains("does not decode"), "{err}");
     }
+}
+
+#[test]
+fn a_restored_state_decodes_what_it_touches_and_saves_the_rest_as_it_was() {
+    use vibes_plugin::Plugin;
+    let at = |offset| vibes_log::RecordAddress {
+        partition: 0,
+        offset,
+    };
+    let mut events = vec![bead_event()];
+    for (i, session) in ["s-a", "s-b", "s-c"].iter().enumerate() {
+        events.extend(session_events(session, i as u32 + 1));
+    }
+    let mut full = Sessions::new();
+    for (offset, event) in events.iter().enumerate() {
+        full.add(event, at(offset as u64)).expect("adds");
+    }
+    let bytes = full.save().expect("saves");
+    let ids = full.save_for_handling().expect("saves its ids");
+
+    let mut restored = Sessions::new();
+    restored.restore(&bytes).expect("restores");
+    let args = QueryArgs::new();
+    assert_eq!(
+        restored.query("stats", &args).expect("stats"),
+        full.query("stats", &args).expect("stats")
+    );
+    let one = QueryArgs::new().with("session", "s-b");
+    assert_eq!(
+        restored.query("stats", &one).expect("stats"),
+        full.query("stats", &one).expect("stats")
+    );
+    assert_eq!(
+        restored.addresses("vb-1").expect("the bead").runs(),
+        full.addresses("vb-1").expect("the bead").runs()
+    );
+    assert!(restored.addresses("nope").is_none());
+    // Restored without its ids, it does not save: a snapshot would lose them.
+    assert_eq!(restored.save(), None);
+
+    // Changes after the restore: s-b gets a new event, s-a a copy of one it had.
+    restored
+        .restore_for_handling(&ids)
+        .expect("restores the ids");
+    let mut later = session_events("s-b", 9);
+    later.truncate(1);
+    later.push(session_events("s-a", 1)[2].clone());
+    for (i, event) in later.iter().enumerate() {
+        let address = at(100 + i as u64);
+        assert_eq!(
+            restored.add(event, address).expect("adds"),
+            full.add(event, address).expect("adds")
+        );
+    }
+    assert_eq!(restored.duplicates(), 1);
+    // Changed keys, keys as restored and new ones merge into the same bytes as a state
+    // that was never saved.
+    assert_eq!(restored.save(), full.save());
+    assert_eq!(restored.save_for_handling(), full.save_for_handling());
+    assert_eq!(
+        restored.query("stats", &args).expect("stats"),
+        full.query("stats", &args).expect("stats")
+    );
+}
+
+#[test]
+fn a_damaged_saved_state_is_refused_with_what_does_not_fit() {
+    use vibes_plugin::Plugin;
+    let mut state = Sessions::new();
+    for (offset, event) in session_events("s-a", 1).iter().enumerate() {
+        state
+            .add(
+                event,
+                vibes_log::RecordAddress {
+                    partition: 0,
+                    offset: offset as u64,
+                },
+            )
+            .expect("adds");
+    }
+    let bytes = state.save().expect("saves");
+    for cut in [20, 30, bytes.len() - 1] {
+        let err = Sessions::new()
+            .restore(&bytes[..cut])
+            .expect_err("a cut state does not restore");
+        let text = err.to_string();
+        assert!(
+            text.contains("does not decode") && text.contains("bytes"),
+            "{text}"
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    let err = Sessions::new()
+        .restore(&longer)
+        .expect_err("a byte too many");
+    assert!(
+        err.to_string().contains("1 bytes follow the last key"),
+        "{err}"
+    );
+    let err = Sessions::new()
+        .restore(b"vibes-sessions/3\n...")
+        .expect_err("another version");
+    assert!(
+        err.to_string()
+            .contains("not a saved sessions state of this version"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ids_restore_in_numeric_order_whatever_their_bytes() {
+    use vibes_plugin::Plugin;
+    // Fingerprints 1 and 256: ascending as numbers, not as little-endian bytes.
+    let text = |id: &str| {
+        event(
+            json!({"id": id, "type": "claude.text", "timestamp": "2026-11-20T10:00:00Z",
+            "source": "claude", "session_id": "s-a", "text": "hi"}),
+        )
+    };
+    let mut state = Sessions::new();
+    for (offset, id) in [
+        "0193a000-0000-7000-8000-000000000100",
+        "0193a000-0000-7000-8000-000000000001",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let address = vibes_log::RecordAddress {
+            partition: 0,
+            offset: offset as u64,
+        };
+        state.add(&text(id), address).expect("adds");
+    }
+    let mut restored = Sessions::new();
+    restored
+        .restore(&state.save().expect("saves"))
+        .expect("restores");
+    restored
+        .restore_for_handling(&state.save_for_handling().expect("saves the ids"))
+        .expect("ids in numeric order restore");
+    let again = vibes_log::RecordAddress {
+        partition: 0,
+        offset: 9,
+    };
+    restored
+        .add(&text("0193a000-0000-7000-8000-000000000100"), again)
+        .expect("adds");
+    assert_eq!(restored.duplicates(), 1, "the restored id is remembered");
 }

@@ -8,7 +8,7 @@ use vibes_events::Event;
 use vibes_log::{DecodeError, LogError, Offset, RecordAddress, TopicName};
 
 use super::Runtime;
-use super::run::handle_caught;
+use super::run::{handle_caught, reaches};
 use super::snapshot::SnapshotStore;
 use crate::emitter::Emitter;
 use crate::error::RuntimeError;
@@ -67,6 +67,15 @@ impl Runtime {
             .enumerate()
             .map(|(p, marks)| (p as u32, marks.low))
             .collect();
+        let ends: BTreeMap<u32, Offset> = info
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(p, marks)| (p as u32, marks.high))
+            .collect();
+        // A snapshot that reaches the ends leaves nothing to handle: the part of the
+        // state only handling needs is not read.
+        let handling = |positions: &BTreeMap<u32, Offset>| !reaches(positions, &ends);
         if manifest.snapshot_every > 0
             && let Some(store) = SnapshotStore::open(
                 std::sync::Arc::clone(&self.backend),
@@ -80,19 +89,15 @@ impl Runtime {
                     manifest.version,
                     &input_name,
                     &from.keys().copied().collect::<Vec<_>>(),
+                    handling,
                 )
                 .await
-            && let Some(header) = snapshot.restore_into(plugin)
+            // Left pending only when the snapshot reaches the ends: nothing is handled.
+            && let Some((header, _pending)) = snapshot.restore_into(plugin)
         {
             from = header.positions;
             report.from_snapshot = Some(header.handled);
         }
-        let ends: BTreeMap<u32, Offset> = info
-            .partitions
-            .iter()
-            .enumerate()
-            .map(|(p, marks)| (p as u32, marks.high))
-            .collect();
         let total = ends
             .iter()
             .map(|(p, end)| end.saturating_sub(from[p]))

@@ -17,7 +17,7 @@ use vibes_log::{
 };
 
 use super::rebuild::Progress;
-use super::snapshot::SnapshotStore;
+use super::snapshot::{Pending, SnapshotStore};
 use super::{Runtime, dedup};
 use crate::emitter::{Emitter, Output};
 use crate::error::{PluginError, RuntimeError};
@@ -64,6 +64,9 @@ struct Run<'a> {
     handled: u64,
     handled_at_snapshot: u64,
     options: AppendOptions,
+    /// The plugin was restored from a snapshot without the part of its state only
+    /// handling needs (a catch-up with nothing to read); this loads it.
+    pending: Option<Pending>,
 }
 
 /// When idle and live, a plugin snapshots once it handled this fraction of its
@@ -170,14 +173,24 @@ pub(super) async fn run_once<P: PluginCell>(
         handled_at_snapshot: 0,
         options: runtime.append_options(),
         manifest,
+        pending: None,
     };
-    run.start_position(plugin, &mut consumer).await?;
-    let (stop, mut catch_up) = match until {
-        Until::Shutdown(stop) => (Some(stop), None),
-        Until::CaughtUp(progress) => (
+    // A catch-up reads up to the ends as they are now; when the snapshot already
+    // reaches them, it reads nothing, and the part of the state only handling needs is
+    // not loaded.
+    let ends = match &until {
+        Until::Shutdown(_) => None,
+        Until::CaughtUp(_) => Some(high_marks(&input, &assignment, &name).await?),
+    };
+    run.start_position(plugin, &mut consumer, ends.as_ref())
+        .await?;
+    let (stop, mut catch_up) = match (until, ends) {
+        (Until::CaughtUp(progress), Some(ends)) => (
             None,
-            Some(CatchUp::new(&input, positions(&consumer), progress, &name).await?),
+            Some(CatchUp::new(&input, ends, positions(&consumer), progress, &name).await?),
         ),
+        (Until::Shutdown(stop), _) => (Some(stop), None),
+        (Until::CaughtUp(_), None) => unreachable!("a catch-up measures its ends"),
     };
     // A catch-up is never shut down; the sender lives as long as the run, so waiting
     // on the receiver waits forever rather than seeing a closed channel.
@@ -247,6 +260,7 @@ pub(super) async fn run_once<P: PluginCell>(
                 (rank.iter().position(|&p| p == a.partition), a.offset)
             });
             let live = items.iter().any(|i| !run.is_replay(i.address()));
+            run.complete_restore(plugin).await?;
             let outputs = run.handle_all(plugin, &items);
             run.store(outputs).await?;
             stores += u64::from(live);
@@ -295,8 +309,11 @@ struct CatchUp<'a> {
 }
 
 impl<'a> CatchUp<'a> {
+    /// A catch-up to `highs` (each partition's end when the run started) from
+    /// `positions`.
     async fn new(
         input: &EventLog<Event>,
+        highs: BTreeMap<u32, Offset>,
         positions: Vec<(u32, Option<Offset>)>,
         progress: &'a mut (dyn FnMut(Progress) + Send),
         name: &str,
@@ -304,14 +321,24 @@ impl<'a> CatchUp<'a> {
         let mut ends = BTreeMap::new();
         let mut total = 0;
         for (p, position) in positions {
-            let marks = input
-                .watermarks(p)
-                .await
-                .map_err(|e| RuntimeError::log(name, format!("reading {}", input.topic()), e))?;
-            let from = position.unwrap_or(marks.low);
-            if from < marks.high {
-                total += marks.high - from;
-                ends.insert(p, marks.high);
+            let Some(&high) = highs.get(&p) else {
+                continue;
+            };
+            let from = match position {
+                Some(position) => position,
+                None => {
+                    input
+                        .watermarks(p)
+                        .await
+                        .map_err(|e| {
+                            RuntimeError::log(name, format!("reading {}", input.topic()), e)
+                        })?
+                        .low
+                }
+            };
+            if from < high {
+                total += high - from;
+                ends.insert(p, high);
             }
         }
         progress(Progress { read: 0, total });
@@ -346,21 +373,26 @@ impl Run<'_> {
     }
 
     /// Restores the newest usable snapshot and seeks to it, or seeks to the beginning
-    /// to replay everything.
+    /// to replay everything. With `ends` (a catch-up's), a snapshot that reaches them
+    /// is restored without the part only handling needs.
     async fn start_position<P: PluginCell>(
         &mut self,
         plugin: &Mutex<P>,
         consumer: &mut EventConsumer<Event>,
+        ends: Option<&BTreeMap<u32, Offset>>,
     ) -> Result<(), RuntimeError> {
         let name = self.name().to_owned();
         let mut from: BTreeMap<u32, Offset> = BTreeMap::new();
         let owned: Vec<u32> = self.committed.keys().copied().collect();
+        let handling =
+            |positions: &BTreeMap<u32, Offset>| ends.is_none_or(|e| !reaches(positions, e));
         if let Some(store) = &self.snapshots
             && let Some(snapshot) = store
-                .load_usable(self.manifest.version, &self.input_name, &owned)
+                .load_usable(self.manifest.version, &self.input_name, &owned, handling)
                 .await
-            && let Some(header) = snapshot.restore_into(&mut **plugin.lock())
+            && let Some((header, pending)) = snapshot.restore_into(&mut **plugin.lock())
         {
+            self.pending = pending;
             from = header.positions;
             self.handled = header.handled;
             self.handled_at_snapshot = header.handled;
@@ -392,6 +424,21 @@ impl Run<'_> {
             })?;
         }
         Ok(())
+    }
+
+    /// Loads the part of the state only handling needs, if the restore skipped it.
+    async fn complete_restore<P: PluginCell>(
+        &mut self,
+        plugin: &Mutex<P>,
+    ) -> Result<(), RuntimeError> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        let Some(store) = &self.snapshots else {
+            return Ok(());
+        };
+        let bytes = store.load_pending(&pending).await?;
+        store.restore_pending(&pending, &bytes, &mut **plugin.lock())
     }
 
     fn replay_done(&self, consumer: &EventConsumer<Event>) -> bool {
@@ -575,9 +622,9 @@ impl Run<'_> {
         after: u64,
         growth: u64,
     ) -> Result<(), RuntimeError> {
-        let Some(store) = &self.snapshots else {
+        if self.snapshots.is_none() {
             return Ok(());
-        };
+        }
         let after = if after == 0 {
             0
         } else {
@@ -590,8 +637,16 @@ impl Run<'_> {
             .into_iter()
             .filter_map(|(p, o)| o.map(|o| (p, o)))
             .collect();
-        let Some(state) = plugin.lock().save() else {
+        self.complete_restore(plugin).await?;
+        let Some(store) = &self.snapshots else {
             return Ok(());
+        };
+        let (state, handling) = {
+            let plugin = plugin.lock();
+            let Some(state) = plugin.save() else {
+                return Ok(());
+            };
+            (state, plugin.save_for_handling())
         };
         let saved = store
             .save(
@@ -600,6 +655,7 @@ impl Run<'_> {
                 positions,
                 self.handled,
                 &state,
+                handling.as_deref(),
                 self.options,
             )
             .await?;
@@ -620,6 +676,29 @@ impl Run<'_> {
         }
         self.status.update(|s| s.lag = lag);
     }
+}
+
+/// Whether `positions` reach `ends` in every partition.
+pub(super) fn reaches(positions: &BTreeMap<u32, Offset>, ends: &BTreeMap<u32, Offset>) -> bool {
+    ends.iter()
+        .all(|(p, end)| positions.get(p).is_some_and(|pos| pos >= end))
+}
+
+/// The end (high watermark) of each of `partitions` of `input` now.
+async fn high_marks(
+    input: &EventLog<Event>,
+    partitions: &[u32],
+    name: &str,
+) -> Result<BTreeMap<u32, Offset>, RuntimeError> {
+    let mut highs = BTreeMap::new();
+    for &p in partitions {
+        let marks = input
+            .watermarks(p)
+            .await
+            .map_err(|e| RuntimeError::log(name, format!("reading {}", input.topic()), e))?;
+        highs.insert(p, marks.high);
+    }
+    Ok(highs)
 }
 
 /// The read position of every partition `consumer` owns.

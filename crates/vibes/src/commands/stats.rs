@@ -21,7 +21,10 @@ pub fn run(storage: &Storage, args: &StatsArgs, global: &GlobalArgs) -> Result<O
             "events stored more than once were counted once"
         );
     }
-    let (sessions, totals) = plugin.report(args.session.as_deref());
+    let (sessions, totals) = plugin
+        .report(args.session.as_deref())
+        .map_err(|e| anyhow::anyhow!("the sessions plugin's state: {e}"))?;
+    let sessions: Vec<&SessionStats> = sessions.iter().map(|s| &**s).collect();
     if let Some(id) = &args.session
         && sessions.is_empty()
     {

@@ -120,6 +120,11 @@ impl Runtime {
                 next = last.address.offset + 1;
                 done.read += records.len() as u64;
                 for record in records {
+                    // Passed over from its type and source, undecoded, like a live run
+                    // does (what the filter cannot read goes on to the decoder).
+                    if !manifest.filter.matches_json(&record.payload) {
+                        continue;
+                    }
                     let event = match Event::from_json_slice(&record.payload) {
                         Ok(event) => event,
                         Err(e) => {

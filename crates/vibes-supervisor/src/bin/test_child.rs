@@ -20,6 +20,17 @@
 //!   until killed.
 //! - `supervise LOG_DIR`: runs a `Supervisor` over `supervisor-test-child forever` (a
 //!   grandchild), prints `grandchild PID`, and sleeps until killed.
+//! - `spawn`: starts `supervisor-test-child forever` as a plain child (no supervisor,
+//!   no parent-death signal, in this process's group), prints `grandchild PID`, and
+//!   sleeps until killed.
+//! - `supervise-guarded`: runs a `Supervisor` with a group guard over
+//!   `supervisor-test-child spawn`, prints `child PID` and the `grandchild PID` line its
+//!   child printed, and sleeps until killed.
+//! - `busy MS`: keeps one core busy for MS milliseconds, prints `busy done`, and sleeps
+//!   until killed.
+//! - `files N DIR`: opens N files in DIR, prints `files open`, and sleeps until killed.
+//! - `write FILE BYTES`: writes BYTES bytes to FILE and syncs them to storage, prints
+//!   `written`, and sleeps until killed.
 
 use std::fs;
 use std::io::Write;
@@ -46,6 +57,11 @@ fn main() -> ExitCode {
         ["flood", lines, len] => flood(lines, len),
         ["env-dump", file] => env_dump(file),
         ["supervise", log_dir] => supervise(log_dir),
+        ["spawn"] => spawn(),
+        ["supervise-guarded"] => supervise_guarded(),
+        ["busy", ms] => busy(ms),
+        ["files", n, dir] => files(n, dir),
+        ["write", file, bytes] => write_file(file, bytes),
         _ => Err(format!("bad arguments {args:?}; see the source for usage")),
     };
     match result {
@@ -177,4 +193,66 @@ fn supervise(log_dir: &str) -> Result<(), String> {
         std::future::pending::<()>().await;
         Ok(())
     })
+}
+
+fn spawn() -> Result<(), String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let grandchild = std::process::Command::new(me)
+        .arg("forever")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    println!("grandchild {}", grandchild.id());
+    sleep_forever()
+}
+
+fn supervise_guarded() -> Result<(), String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    runtime()?.block_on(async {
+        let spec = ChildSpec::new("spawner", me).arg("spawn").stdout_lines(4);
+        let options = SupervisorOptions::new()
+            .group_guard(true)
+            .stop_grace(Duration::from_millis(500));
+        let supervisor = Supervisor::start(spec, options)
+            .await
+            .map_err(|e| e.to_string())?;
+        let pid = supervisor.pid().ok_or("child not running")?;
+        let mut lines = supervisor.stdout_lines().ok_or("no stdout lines")?;
+        let line = lines.next().await.ok_or("the child printed nothing")?;
+        println!("child {pid}");
+        println!("{}", String::from_utf8_lossy(&line));
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+}
+
+fn busy(ms: &str) -> Result<(), String> {
+    let until = Instant::now() + Duration::from_millis(number(ms)?);
+    let mut x = 0u64;
+    while Instant::now() < until {
+        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+    }
+    println!("busy done");
+    sleep_forever()
+}
+
+fn files(n: &str, dir: &str) -> Result<(), String> {
+    let n: usize = number(n)?;
+    let mut open = Vec::with_capacity(n);
+    for i in 0..n {
+        let file = fs::File::create(Path::new(dir).join(format!("f{i}")))
+            .map_err(|e| e.to_string())?;
+        open.push(file);
+    }
+    println!("files open");
+    sleep_forever()
+}
+
+fn write_file(file: &str, bytes: &str) -> Result<(), String> {
+    let bytes: usize = number(bytes)?;
+    let mut out = fs::File::create(file).map_err(|e| e.to_string())?;
+    out.write_all(&vec![7u8; bytes]).map_err(|e| e.to_string())?;
+    out.sync_all().map_err(|e| e.to_string())?;
+    println!("written");
+    sleep_forever()
 }

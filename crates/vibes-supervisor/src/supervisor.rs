@@ -13,8 +13,8 @@ use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use crate::error::Error;
-use crate::options::{Restart, SupervisorOptions};
 use crate::guard::Guard;
+use crate::options::{Restart, SupervisorOptions};
 use crate::output::{LineSender, Logs, Output};
 use crate::probe::{Probe, ProbeFuture};
 use crate::process::{self, Spawner};

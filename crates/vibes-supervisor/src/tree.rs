@@ -182,7 +182,11 @@ fn read_table(proc: &Path) -> io::Result<HashMap<u32, Stat>> {
     let mut table = HashMap::new();
     for entry in fs::read_dir(proc)? {
         let Ok(entry) = entry else { continue };
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(text) = fs::read_to_string(entry.path().join("stat")) else {

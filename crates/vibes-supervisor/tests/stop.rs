@@ -183,7 +183,10 @@ fn the_group_guard_kills_the_childs_own_children_when_the_supervisor_is_killed()
 
     supervisor.0.kill().expect("SIGKILL the supervisor");
     supervisor.0.wait().expect("reap the supervisor");
-    assert!(dies_within(child, PATIENCE), "child {child} outlived its supervisor");
+    assert!(
+        dies_within(child, PATIENCE),
+        "child {child} outlived its supervisor"
+    );
     // Not covered by the parent-death signal (its parent is the child): the guard's
     // SIGTERM to the group ends it.
     assert!(

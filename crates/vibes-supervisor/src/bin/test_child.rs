@@ -240,8 +240,8 @@ fn files(n: &str, dir: &str) -> Result<(), String> {
     let n: usize = number(n)?;
     let mut open = Vec::with_capacity(n);
     for i in 0..n {
-        let file = fs::File::create(Path::new(dir).join(format!("f{i}")))
-            .map_err(|e| e.to_string())?;
+        let file =
+            fs::File::create(Path::new(dir).join(format!("f{i}"))).map_err(|e| e.to_string())?;
         open.push(file);
     }
     println!("files open");
@@ -251,7 +251,8 @@ fn files(n: &str, dir: &str) -> Result<(), String> {
 fn write_file(file: &str, bytes: &str) -> Result<(), String> {
     let bytes: usize = number(bytes)?;
     let mut out = fs::File::create(file).map_err(|e| e.to_string())?;
-    out.write_all(&vec![7u8; bytes]).map_err(|e| e.to_string())?;
+    out.write_all(&vec![7u8; bytes])
+        .map_err(|e| e.to_string())?;
     out.sync_all().map_err(|e| e.to_string())?;
     println!("written");
     sleep_forever()

@@ -357,6 +357,8 @@ impl Task {
     async fn run(mut self, started: oneshot::Sender<Result<(), Error>>) {
         let mut run = match self.start_run().await {
             Ok(Some(run)) => {
+                // Running before `start` returns, so the owner sees the pid at once.
+                self.set(State::Running { pid: run.pid });
                 drop(started.send(Ok(())));
                 run
             }
@@ -391,7 +393,10 @@ impl Task {
                 }
             }
             match self.restart(failure).await {
-                Some(next) => run = next,
+                Some(next) => {
+                    self.set(State::Running { pid: next.pid });
+                    run = next;
+                }
                 None => return,
             }
         }
@@ -578,7 +583,6 @@ impl Task {
     /// it; meanwhile resets the backoff once the run has been healthy long enough.
     async fn watch(&mut self, run: &mut Run) -> RunEnd {
         let pid = run.pid;
-        self.set(State::Running { pid });
         let health = self.options.health.clone();
         let (interval, probe_timeout, stable_after) = (
             self.options.health_interval,

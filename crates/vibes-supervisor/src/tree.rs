@@ -70,7 +70,7 @@ pub struct TreeSampler {
 
 impl TreeSampler {
     /// A sampler of the tree of `root`; the first sample's CPU percentage covers the
-    /// time since now.
+    /// time since now. Roots 0 and 1 (no process, and init) have empty trees.
     pub fn new(root: u32) -> Self {
         TreeSampler {
             root,
@@ -202,6 +202,10 @@ fn read_table(proc: &Path) -> io::Result<HashMap<u32, Stat>> {
 /// The live members of the tree of `root`: the root, its descendants, and the members
 /// of the group it leads; the root first, then by pid.
 fn members(root: u32, table: &HashMap<u32, Stat>) -> Vec<u32> {
+    if root <= 1 {
+        // 0 is no process (and the parent of init); 1 is init, the whole system.
+        return Vec::new();
+    }
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     for (&pid, stat) in table {
         children.entry(stat.ppid).or_default().push(pid);
@@ -305,5 +309,8 @@ mod tests {
         table.remove(&100);
         assert_eq!(members(100, &table), vec![101, 102, 103, 105]);
         assert_eq!(members(999, &table), Vec::<u32>::new());
+        // Never the whole system.
+        assert_eq!(members(0, &table), Vec::<u32>::new());
+        assert_eq!(members(1, &table), Vec::<u32>::new());
     }
 }

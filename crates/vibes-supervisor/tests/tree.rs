@@ -68,8 +68,8 @@ async fn cpu_time_and_percent_follow_a_busy_child() {
     assert_eq!(line, "busy done");
     let mut sampler = TreeSampler::new(supervisor.pid().expect("running"));
     let first = sampler.sample().expect("sample");
-    // 600 ms of spinning, measured in clock ticks (10 ms each, usually).
-    assert!(first.cpu_ms >= 400, "{first:?}");
+    // 600 ms of CPU time, measured in clock ticks (10 ms each, usually).
+    assert!(first.cpu_ms >= 600, "{first:?}");
     assert!(first.cpu_percent > 0.0, "{first:?}");
     tokio::time::sleep(ms(300)).await;
     let idle = sampler.sample().expect("sample");

@@ -26,8 +26,8 @@
 //! - `supervise-guarded`: runs a `Supervisor` with a group guard over
 //!   `supervisor-test-child spawn`, prints `child PID` and the `grandchild PID` line its
 //!   child printed, and sleeps until killed.
-//! - `busy MS`: keeps one core busy for MS milliseconds, prints `busy done`, and sleeps
-//!   until killed.
+//! - `busy MS`: keeps one core busy until it has used MS milliseconds of CPU time,
+//!   prints `busy done`, and sleeps until killed.
 //! - `files N DIR`: opens N files in DIR, prints `files open`, and sleeps until killed.
 //! - `write FILE BYTES`: writes BYTES bytes to FILE and syncs them to storage, prints
 //!   `written`, and sleeps until killed.
@@ -227,10 +227,28 @@ fn supervise_guarded() -> Result<(), String> {
 }
 
 fn busy(ms: &str) -> Result<(), String> {
-    let until = Instant::now() + Duration::from_millis(number(ms)?);
+    // Until this process has used MS ms of CPU (not of wall time: on a loaded machine
+    // those differ).
+    let want: u64 = number(ms)?;
+    let ticks = rustix::param::clock_ticks_per_second().max(1);
+    let used_ms = || -> Result<u64, String> {
+        let stat = fs::read_to_string("/proc/self/stat").map_err(|e| e.to_string())?;
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        // utime and stime: fields 14 and 15, counted from `state` as field 3.
+        let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        let (user, system) = tick(11)
+            .zip(tick(12))
+            .ok_or("cannot read /proc/self/stat")?;
+        Ok((user + system) * 1000 / ticks)
+    };
     let mut x = 0u64;
-    while Instant::now() < until {
-        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+    while used_ms()? < want {
+        for _ in 0..100_000 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
     }
     println!("busy done");
     sleep_forever()

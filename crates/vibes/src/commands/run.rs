@@ -168,6 +168,7 @@ async fn supervise(plan: Plan, recorder: Recorder) -> Result<Supervised> {
         }
         Err(err) => return Err(anyhow::Error::new(err).context("starting the agent")),
     };
+    // Running when `start` returns (or already exited: then there is no tree to measure).
     let pid = supervisor.pid().unwrap_or(0);
     let mut start = RunStart::new(
         plan.run_id.clone(),
@@ -177,7 +178,7 @@ async fn supervise(plan: Plan, recorder: Recorder) -> Result<Supervised> {
             .collect(),
     );
     start.name.clone_from(&plan.name);
-    start.pid = Some(pid);
+    start.pid = (pid != 0).then_some(pid);
     start.cwd = std::env::current_dir()
         .ok()
         .map(|d| d.display().to_string());

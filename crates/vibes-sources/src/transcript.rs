@@ -997,9 +997,14 @@ fn status_in_text(text: &str) -> Option<u16> {
     digits.parse().ok().filter(|s| (100..600).contains(s))
 }
 
-/// `message.usage` as [`ApiUsage`]. Without a `cache_creation` split (before the
-/// 1-hour cache existed) every cache write is a 5-minute one.
-fn api_usage(usage: Value) -> Result<ApiUsage, String> {
+/// `message.usage` of an assistant message (in a transcript or a stream-json line) as
+/// [`ApiUsage`]. Without a `cache_creation` split (before the 1-hour cache existed)
+/// every cache write is a 5-minute one.
+///
+/// # Errors
+///
+/// `usage` is not an object, or a count in it is not a count (the message names it).
+pub fn api_usage(usage: Value) -> Result<ApiUsage, String> {
     let Value::Object(mut fields) = usage else {
         return Err("`message.usage` is not an object".to_owned());
     };

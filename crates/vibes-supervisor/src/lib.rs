@@ -10,7 +10,11 @@
 //!   output; a passed deadline is [`Error::ReadinessTimeout`].
 //! - **Output.** stdout and stderr are read line by line: one `tracing` event per line
 //!   (target `vibes_supervisor::output`, fields `child`, `pid`, `stream`), an optional
-//!   size-capped, rotated log file per stream, and a tail kept for errors.
+//!   size-capped, rotated log file per stream, and a tail kept for errors. Or stdout
+//!   goes to the owner whole line by whole line, through a bounded queue that makes the
+//!   child wait rather than drop anything ([`ChildSpec::stdout_lines`],
+//!   [`Supervisor::stdout_lines`]), and stderr straight to the owner's stderr
+//!   ([`ChildSpec::stderr_inherit`]).
 //! - **Health.** A health probe runs at an interval; after N failures in a row the
 //!   child counts as failed (a hung process is caught, not only a dead one) and is
 //!   stopped.
@@ -29,6 +33,13 @@
 //!   that died before the call). Because the kernel ties that signal to the *thread*
 //!   that forked, every child is forked on a thread the supervisor owns for its whole
 //!   life, never on a runtime thread that might exit first.
+//! - **Run once.** With [`Restart::Never`] the child runs once;
+//!   [`Supervisor::last_exit`] says how it ended (on its own or stopped).
+//! - **Group guard.** Optionally ([`SupervisorOptions::group_guard`]) a guard process
+//!   stops the child's whole process group when the supervisor dies without stopping
+//!   it, so the child's own helpers do not outlive it either.
+//! - **Process tree.** [`TreeSampler`] measures the child and every process it started
+//!   (count, CPU, memory, disk I/O, open files) from `/proc`.
 //! - **Process group.** Each child leads its own process group: a Ctrl-C on the
 //!   owner's terminal does not reach it directly (the owner decides how it stops), and
 //!   stopping signals the child's helpers too.
@@ -74,6 +85,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod guard;
 mod options;
 mod output;
 mod probe;
@@ -81,10 +93,12 @@ mod process;
 mod spec;
 mod state;
 mod supervisor;
+mod tree;
 
 pub use error::Error;
 pub use options::{Backoff, Restart, SupervisorOptions};
 pub use probe::{Probe, ProbeFuture};
 pub use spec::{ChildSpec, MIN_LOG_BYTES};
 pub use state::{State, StopOutcome};
-pub use supervisor::{Events, Supervisor};
+pub use supervisor::{Ended, Events, Lines, Supervisor};
+pub use tree::{TreeSample, TreeSampler};

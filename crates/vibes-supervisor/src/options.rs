@@ -142,6 +142,7 @@ pub struct SupervisorOptions {
     pub(crate) max_restarts: u32,
     pub(crate) restart_window: Duration,
     pub(crate) stop_grace: Duration,
+    pub(crate) group_guard: bool,
 }
 
 impl Default for SupervisorOptions {
@@ -160,6 +161,7 @@ impl Default for SupervisorOptions {
             max_restarts: 10,
             restart_window: Duration::from_secs(600),
             stop_grace: Duration::from_secs(10),
+            group_guard: false,
         }
     }
 }
@@ -251,6 +253,16 @@ impl SupervisorOptions {
     /// Time between SIGTERM and SIGKILL when stopping the child.
     pub fn stop_grace(mut self, grace: Duration) -> Self {
         self.stop_grace = grace;
+        self
+    }
+
+    /// Also stops the processes the child started when the supervisor's process dies
+    /// without stopping the child (even by SIGKILL): a guard process per run (`/bin/sh`)
+    /// sends SIGTERM to the child's process group, then SIGKILL after
+    /// [`stop_grace`](Self::stop_grace). Without it only the child itself is killed
+    /// then. Processes that left the child's group are not covered. Default off.
+    pub fn group_guard(mut self, on: bool) -> Self {
+        self.group_guard = on;
         self
     }
 

@@ -1,5 +1,6 @@
 //! The child's stdout and stderr: read line by line on a thread per stream, each line
-//! sent to `tracing`, a size-capped rotating log file, and the tail kept for errors.
+//! sent to `tracing`, a size-capped rotating log file, and the tail kept for errors; or,
+//! for stdout, handed whole to the owner ([`ChildSpec::stdout_lines`]).
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -9,13 +10,18 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
 use crate::spec::ChildSpec;
 
-/// Longest line passed on as one; longer ones are split.
+/// Longest line passed on as one; longer ones are split (except lines handed to the
+/// owner, which come whole).
 const MAX_LINE: usize = 16 << 10;
+
+/// Where the stdout lines of a child whose spec says
+/// [`stdout_lines`](ChildSpec::stdout_lines) go.
+pub(crate) type LineSender = mpsc::Sender<Vec<u8>>;
 
 /// Locks, carrying on with the data if a reader thread panicked while holding it.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -241,17 +247,24 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    /// Starts one reader thread per stream of the run of `name` with process id `pid`.
+    /// Starts one reader thread per piped stream of the run of `name` with process id
+    /// `pid` (stderr is not piped when the child inherits it); stdout lines go to
+    /// `lines` when given.
     pub(crate) fn capture(
         spec: &ChildSpec,
         pid: u32,
         logs: &Logs,
         stdout: PipeReader,
-        stderr: PipeReader,
+        stderr: Option<PipeReader>,
+        lines: Option<LineSender>,
     ) -> io::Result<Output> {
         let tail = Arc::new(Mutex::new(Tail::new(spec.tail_lines, spec.tail_bytes)));
         let mut done = Vec::with_capacity(2);
-        for (stream, pipe) in [(Stream::Stdout, stdout), (Stream::Stderr, stderr)] {
+        let streams = [
+            Some((Stream::Stdout, stdout, lines)),
+            stderr.map(|pipe| (Stream::Stderr, pipe, None)),
+        ];
+        for (stream, pipe, owner) in streams.into_iter().flatten() {
             let (finished, finished_rx) = oneshot::channel();
             let reader = Reader {
                 child: spec.name.clone(),
@@ -259,6 +272,7 @@ impl Output {
                 stream,
                 log: logs.get(stream),
                 tail: Arc::clone(&tail),
+                owner,
             };
             thread::Builder::new()
                 .name(format!("{}-{}", spec.name, stream.as_str()))
@@ -294,10 +308,15 @@ struct Reader {
     stream: Stream,
     log: Option<Arc<Mutex<LogFile>>>,
     tail: Arc<Mutex<Tail>>,
+    /// The owner's receiver of whole lines, while it lives.
+    owner: Option<LineSender>,
 }
 
 impl Reader {
-    fn run(self, pipe: PipeReader) {
+    fn run(mut self, pipe: PipeReader) {
+        if self.owner.is_some() {
+            return self.hand_over(pipe);
+        }
         let mut input = BufReader::with_capacity(MAX_LINE, pipe);
         let mut line = Vec::new();
         loop {
@@ -330,6 +349,36 @@ impl Reader {
         }
         if !line.is_empty() {
             self.line(&line);
+        }
+    }
+
+    /// Sends every line whole to the owner, waiting while its queue is full; if the
+    /// owner goes away, the rest of the lines go to [`line`](Self::line).
+    fn hand_over(&mut self, pipe: PipeReader) {
+        let mut input = BufReader::with_capacity(MAX_LINE, pipe);
+        loop {
+            let mut line = Vec::new();
+            match input.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+            }
+            match &self.owner {
+                Some(owner) => {
+                    if let Err(mpsc::error::SendError(line)) = owner.blocking_send(line) {
+                        self.owner = None;
+                        self.line(&line);
+                    }
+                }
+                None => self.line(&line),
+            }
         }
     }
 

@@ -44,6 +44,8 @@ pub struct ChildSpec {
     pub(crate) log_keep: usize,
     pub(crate) tail_lines: usize,
     pub(crate) tail_bytes: usize,
+    pub(crate) stdout_lines: Option<usize>,
+    pub(crate) stderr_inherit: bool,
 }
 
 impl ChildSpec {
@@ -65,6 +67,8 @@ impl ChildSpec {
             log_keep: 1,
             tail_lines: 40,
             tail_bytes: 8 << 10,
+            stdout_lines: None,
+            stderr_inherit: false,
         }
     }
 
@@ -138,6 +142,28 @@ impl ChildSpec {
     pub fn output_tail(mut self, lines: usize, bytes: usize) -> Self {
         self.tail_lines = lines;
         self.tail_bytes = bytes;
+        self
+    }
+
+    /// Hands the child's stdout to the owner, line by line, through
+    /// [`Supervisor::stdout_lines`](crate::Supervisor::stdout_lines), instead of to
+    /// `tracing`, the log file and the tail. Lines come whole, however long (a line is
+    /// never split), without their `\n` (and a `\r` before it); a last line without a
+    /// newline still comes. Lines of every run go to the same receiver, in order.
+    ///
+    /// At most `capacity` lines (at least 1) wait for the owner. When that many wait,
+    /// the reader waits too: the pipe fills, and the child blocks in its next write
+    /// until the owner reads again. No line is dropped while the receiver lives; once the
+    /// owner drops it, the lines go to `tracing` as without this setting.
+    pub fn stdout_lines(mut self, capacity: usize) -> Self {
+        self.stdout_lines = Some(capacity.max(1));
+        self
+    }
+
+    /// Lets the child write to the supervisor's own stderr directly (live, with nothing
+    /// in between), instead of to `tracing`, the log file and the tail.
+    pub fn stderr_inherit(mut self) -> Self {
+        self.stderr_inherit = true;
         self
     }
 

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -12,8 +13,9 @@ use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use crate::error::Error;
+use crate::guard::Guard;
 use crate::options::{Restart, SupervisorOptions};
-use crate::output::{Logs, Output};
+use crate::output::{LineSender, Logs, Output};
 use crate::probe::{Probe, ProbeFuture};
 use crate::process::{self, Spawner};
 use crate::spec::ChildSpec;
@@ -55,6 +57,8 @@ pub struct Supervisor {
     stops: mpsc::Sender<Reply>,
     state: watch::Receiver<State>,
     subscribers: Arc<Subscribers>,
+    lines: Mutex<Option<Lines>>,
+    last_exit: Arc<Mutex<Option<ExitStatus>>>,
 }
 
 impl Supervisor {
@@ -88,7 +92,17 @@ impl Supervisor {
         let subscribers = Arc::new(Subscribers::default());
         let (stops, stop_requests) = mpsc::channel(4);
         let (started_tx, started) = oneshot::channel();
+        let (line_sender, lines) = match spec.stdout_lines {
+            Some(capacity) => {
+                let (sender, receiver) = mpsc::channel(capacity);
+                (Some(sender), Some(Lines { receiver }))
+            }
+            None => (None, None),
+        };
+        let last_exit = Arc::new(Mutex::new(None));
         let task = Task {
+            lines: line_sender,
+            last_exit: Arc::clone(&last_exit),
             spec,
             options,
             spawner,
@@ -106,6 +120,8 @@ impl Supervisor {
                 stops,
                 state,
                 subscribers,
+                lines: Mutex::new(lines),
+                last_exit,
             }),
             Ok(Err(err)) => Err(err),
             Err(_) => Err(Error::Closed { name }),
@@ -115,6 +131,27 @@ impl Supervisor {
     /// The child's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The child's stdout lines, when its spec says
+    /// [`stdout_lines`](ChildSpec::stdout_lines); `None` otherwise and after the first
+    /// call (there is one receiver).
+    pub fn stdout_lines(&self) -> Option<Lines> {
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// How the last run of the child ended: by exiting on its own, or when it was
+    /// stopped (then the status says whether SIGTERM or SIGKILL ended it). `None` while
+    /// no run has ended. With [`Restart::Never`], once the state is final this is how
+    /// the one run ended.
+    pub fn last_exit(&self) -> Option<ExitStatus> {
+        *self
+            .last_exit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The current state.
@@ -190,6 +227,35 @@ impl Events {
     }
 }
 
+/// The child's stdout lines ([`Supervisor::stdout_lines`]), each without its newline.
+#[derive(Debug)]
+pub struct Lines {
+    receiver: mpsc::Receiver<Vec<u8>>,
+}
+
+impl Lines {
+    /// The next line; `None` once supervision has ended and every line of every run has
+    /// been read (a process the child started that still holds its stdout keeps this
+    /// waiting: bound the wait with `tokio::time::timeout` after the state is final).
+    pub async fn next(&mut self) -> Option<Vec<u8>> {
+        self.receiver.recv().await
+    }
+
+    /// A line that is already waiting, if any: `Ok(None)` when none waits yet, `Err`
+    /// when none ever will (as [`next`](Self::next) returning `None`).
+    pub fn try_next(&mut self) -> Result<Option<Vec<u8>>, Ended> {
+        match self.receiver.try_recv() {
+            Ok(line) => Ok(Some(line)),
+            Err(mpsc::error::TryRecvError::Empty) => Ok(None),
+            Err(mpsc::error::TryRecvError::Disconnected) => Err(Ended),
+        }
+    }
+}
+
+/// Every line has been read ([`Lines::try_next`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended;
+
 /// The senders of every [`Events`]; `None` once supervision has ended.
 #[derive(Debug)]
 struct Subscribers {
@@ -233,6 +299,17 @@ struct Run {
     child: tokio::process::Child,
     pid: u32,
     output: Output,
+    /// The group guard, when the options ask for one.
+    guard: Option<Guard>,
+}
+
+impl Run {
+    /// The run ended normally (its child is reaped): its guard stands down.
+    fn ended(&mut self) {
+        if let Some(guard) = self.guard.take() {
+            guard.release();
+        }
+    }
 }
 
 /// Why watching a ready run ended.
@@ -259,6 +336,10 @@ struct Task {
     state: watch::Sender<State>,
     subscribers: Arc<Subscribers>,
     stop_requests: mpsc::Receiver<Reply>,
+    /// Where stdout lines go, for a spec with `stdout_lines`.
+    lines: Option<LineSender>,
+    /// How the last run ended.
+    last_exit: Arc<Mutex<Option<ExitStatus>>>,
     /// Restart attempt since the child was last stable: drives the backoff.
     attempt: u32,
     /// When the restarts within the current window happened, oldest first.
@@ -276,6 +357,8 @@ impl Task {
     async fn run(mut self, started: oneshot::Sender<Result<(), Error>>) {
         let mut run = match self.start_run().await {
             Ok(Some(run)) => {
+                // Running before `start` returns, so the owner sees the pid at once.
+                self.set(State::Running { pid: run.pid });
                 drop(started.send(Ok(())));
                 run
             }
@@ -299,13 +382,21 @@ impl Task {
                 }
                 Next::Fail => {
                     let child = self.spec.name.as_str();
-                    tracing::error!(target: "vibes_supervisor", child, error = %failure, "failed");
+                    if self.options.restart == Restart::Never {
+                        // The owner asked for one run; how it ended is theirs to judge.
+                        tracing::info!(target: "vibes_supervisor", child, error = %failure, "ended");
+                    } else {
+                        tracing::error!(target: "vibes_supervisor", child, error = %failure, "failed");
+                    }
                     let error = Arc::new(failure);
                     return self.set(State::Failed { error });
                 }
             }
             match self.restart(failure).await {
-                Some(next) => run = next,
+                Some(next) => {
+                    self.set(State::Running { pid: next.pid });
+                    run = next;
+                }
                 None => return,
             }
         }
@@ -396,8 +487,13 @@ impl Task {
         });
         let io = |source| self.io_error(source);
         let (stdout, stdout_writer) = std::io::pipe().map_err(io)?;
-        let (stderr, stderr_writer) = std::io::pipe().map_err(io)?;
-        let command = process::command(&self.spec, stdout_writer.into(), stderr_writer.into());
+        let (stderr, stderr_writer) = if self.spec.stderr_inherit {
+            (None, std::process::Stdio::inherit())
+        } else {
+            let (reader, writer) = std::io::pipe().map_err(io)?;
+            (Some(reader), writer.into())
+        };
+        let command = process::command(&self.spec, stdout_writer.into(), stderr_writer);
         let mut child = self
             .spawner
             .spawn(command)
@@ -416,9 +512,28 @@ impl Task {
             });
         };
         // On failure the child is dropped, which kills it.
-        let output = Output::capture(&self.spec, pid, &self.logs, stdout, stderr).map_err(io)?;
+        let guard = if self.options.group_guard {
+            Some(Guard::start(pid, self.options.stop_grace).map_err(io)?)
+        } else {
+            None
+        };
+        let output = Output::capture(
+            &self.spec,
+            pid,
+            &self.logs,
+            stdout,
+            stderr,
+            self.lines.clone(),
+        )
+        .map_err(io)?;
         tracing::debug!(target: "vibes_supervisor", child = %self.spec.name, pid, "spawned");
-        self.await_ready(Run { child, pid, output }).await
+        self.await_ready(Run {
+            child,
+            pid,
+            output,
+            guard,
+        })
+        .await
     }
 
     async fn await_ready(&mut self, mut run: Run) -> Result<Option<Run>, Error> {
@@ -444,8 +559,12 @@ impl Task {
                     }
                 }
                 status = run.child.wait() => {
+                    run.ended();
                     let output_tail = run.output.drain(DRAIN).await;
                     let name = self.spec.name.clone();
+                    if let Ok(status) = &status {
+                        self.exited(*status);
+                    }
                     return Err(match status {
                         Ok(status) => Error::ExitedDuringStartup { name, status, output_tail },
                         Err(source) => Error::Io { name, source },
@@ -464,7 +583,6 @@ impl Task {
     /// it; meanwhile resets the backoff once the run has been healthy long enough.
     async fn watch(&mut self, run: &mut Run) -> RunEnd {
         let pid = run.pid;
-        self.set(State::Running { pid });
         let health = self.options.health.clone();
         let (interval, probe_timeout, stable_after) = (
             self.options.health_interval,
@@ -479,8 +597,12 @@ impl Task {
         loop {
             tokio::select! {
                 status = run.child.wait() => {
+                    run.ended();
                     let output_tail = run.output.drain(DRAIN).await;
                     let name = self.spec.name.clone();
+                    if let Ok(status) = &status {
+                        self.exited(*status);
+                    }
                     return RunEnd::Failed(match status {
                         Ok(status) => Error::Exited { name, status, output_tail },
                         Err(source) => Error::Io { name, source },
@@ -540,9 +662,11 @@ impl Task {
     /// Stops a run whose readiness deadline passed.
     async fn not_ready(&self, mut run: Run) -> Error {
         self.set(State::Stopping { pid: run.pid });
-        if let Err(source) = process::terminate(&mut run.child, self.options.stop_grace).await {
-            return self.io_error(source);
+        match process::terminate(&mut run.child, self.options.stop_grace).await {
+            Ok(outcome) => self.stopped(&outcome),
+            Err(source) => return self.io_error(source),
         }
+        run.ended();
         Error::ReadinessTimeout {
             name: self.spec.name.clone(),
             after: self.options.startup_timeout,
@@ -553,14 +677,18 @@ impl Task {
     /// Stops a run that failed too many health checks.
     async fn unhealthy(&self, run: &mut Run, failures: u32) -> Error {
         self.set(State::Stopping { pid: run.pid });
-        if let Err(err) = process::terminate(&mut run.child, self.options.stop_grace).await {
-            tracing::warn!(
+        match process::terminate(&mut run.child, self.options.stop_grace).await {
+            Ok(outcome) => {
+                self.stopped(&outcome);
+                run.ended();
+            }
+            Err(err) => tracing::warn!(
                 target: "vibes_supervisor",
                 child = %self.spec.name,
                 pid = run.pid,
                 error = %err,
                 "cannot stop the unhealthy child; it is killed when dropped"
-            );
+            ),
         }
         Error::Unhealthy {
             name: self.spec.name.clone(),
@@ -583,6 +711,10 @@ impl Task {
         let outcome = process::terminate(&mut run.child, self.options.stop_grace)
             .await
             .map_err(|source| self.io_error(source));
+        if let Ok(outcome) = &outcome {
+            self.stopped(outcome);
+            run.ended();
+        }
         let _ = run.output.drain(DRAIN).await;
         let (child, pid) = (self.spec.name.as_str(), run.pid);
         match &outcome {
@@ -601,6 +733,21 @@ impl Task {
         self.set(State::Stopped);
         if let Some(reply) = reply {
             drop(reply.send(outcome));
+        }
+    }
+
+    /// Records how a run ended on its own.
+    fn exited(&self, status: ExitStatus) {
+        *self
+            .last_exit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(status);
+    }
+
+    /// Records how a stopped run ended.
+    fn stopped(&self, outcome: &StopOutcome) {
+        if let StopOutcome::Exited(status) | StopOutcome::Killed(status) = outcome {
+            self.exited(*status);
         }
     }
 

@@ -84,3 +84,27 @@ async fn output_logs_rotate_at_their_cap_and_keep_that_many_old_files() {
     let stderr = std::fs::read_to_string(stderr_log).expect("stderr log");
     assert_eq!(stderr, "flood on stderr\n");
 }
+
+#[tokio::test]
+async fn stdout_lines_reach_the_owner_whole_and_in_order_however_slowly_it_reads() {
+    // Lines of 100 kB, far longer than a pipe buffer, through a queue of one line.
+    let spec = child("long", ["flood", "3", "100000"]).stdout_lines(1);
+    let supervisor = within("start", Supervisor::start(spec, SupervisorOptions::new()))
+        .await
+        .expect("start");
+    let mut lines = supervisor.stdout_lines().expect("lines");
+    assert!(supervisor.stdout_lines().is_none(), "one receiver only");
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        tokio::time::sleep(ms(50)).await; // a slow owner
+        got.push(within("a line", lines.next()).await.expect("a line"));
+    }
+    for (n, line) in got[..3].iter().enumerate() {
+        assert_eq!(line.len(), 100_000, "line {n}");
+        assert!(line.starts_with(format!("{n:06} x").as_bytes()), "line {n}");
+    }
+    assert_eq!(got[3], b"flood done");
+    within("stop", supervisor.stop()).await.expect("stop");
+    // Supervision ended and every line was read: the receiver says so.
+    assert_eq!(within("end", lines.next()).await, None);
+}

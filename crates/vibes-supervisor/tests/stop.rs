@@ -150,3 +150,47 @@ fn child_outlives_the_thread_that_started_its_supervisor() {
     let exited = matches!(outcome, StopOutcome::Exited(_));
     assert!(exited, "{outcome:?}");
 }
+
+#[test]
+fn the_group_guard_kills_the_childs_own_children_when_the_supervisor_is_killed() {
+    let mut supervisor = KillOnDrop(
+        Command::new(CHILD)
+            .arg("supervise-guarded")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the supervising child"),
+    );
+    let stdout = supervisor.0.stdout.take().expect("piped stdout");
+    let (line_tx, line_rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let pid_after = |prefix: &str| -> u32 {
+        let line = line_rx.recv_timeout(PATIENCE).expect("a line");
+        line.strip_prefix(prefix)
+            .and_then(|pid| pid.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+    };
+    let child = pid_after("child ");
+    let grandchild = pid_after("grandchild ");
+    assert!(is_alive(child) && is_alive(grandchild));
+
+    supervisor.0.kill().expect("SIGKILL the supervisor");
+    supervisor.0.wait().expect("reap the supervisor");
+    assert!(
+        dies_within(child, PATIENCE),
+        "child {child} outlived its supervisor"
+    );
+    // Not covered by the parent-death signal (its parent is the child): the guard's
+    // SIGTERM to the group ends it.
+    assert!(
+        dies_within(grandchild, PATIENCE),
+        "grandchild {grandchild} outlived its supervisor"
+    );
+}

@@ -95,6 +95,47 @@ pub enum Command {
     /// Run and inspect the managed iggy-server (for `backend = "iggy"`)
     #[command(subcommand)]
     Iggy(IggyCommand),
+    /// Run an agent (`claude -p --output-format stream-json ...`) under supervision,
+    /// recording its stream-json, its process tree's resources and how it ended
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A name for the run, stored on its run.start
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Stop the agent when its process tree's resident memory passes this size (512MiB,
+    /// 2GiB, bytes)
+    #[arg(long, value_name = "SIZE")]
+    pub max_rss: Option<String>,
+
+    /// Stop the agent when its API calls, priced as they arrive, cost more than this
+    /// many USD
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+
+    /// Stop the agent when it has run this long (90s, 10m, 1h30m)
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<humantime::Duration>,
+
+    /// Time between SIGTERM and SIGKILL when vibes stops the agent
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub stop_grace: humantime::Duration,
+
+    /// Price file to use over the built-in prices (overrides `usage.prices`)
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+
+    /// The agent's program and its arguments, after `--`
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Subcommand)]

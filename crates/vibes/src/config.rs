@@ -659,11 +659,17 @@ fn optional<T>(
 /// Parses a size: bytes as an integer, or a number with a unit (B, KiB, MiB, GiB, TiB,
 /// or the decimal KB, MB, GB, TB).
 fn size(value: RawValue) -> Result<u64, String> {
-    let text = match value {
-        RawValue::Integer(i) => return u64::try_from(i).map_err(|_| String::new()),
-        RawValue::Text(s) => s,
-        RawValue::Other(_) => return Err(String::new()),
-    };
+    match value {
+        RawValue::Integer(i) => u64::try_from(i).map_err(|_| String::new()),
+        RawValue::Text(s) => parse_size(&s),
+        RawValue::Other(_) => Err(String::new()),
+    }
+}
+
+/// Parses a size given as text: bytes as an integer, or a number with a unit (B, KiB,
+/// MiB, GiB, TiB, or the decimal KB, MB, GB, TB). The error names what is wrong (empty
+/// when the number is).
+pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

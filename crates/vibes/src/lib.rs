@@ -15,6 +15,7 @@ pub mod members;
 pub mod output;
 pub mod plugins;
 pub mod producer;
+pub mod run;
 pub mod storage;
 pub mod transcripts;
 pub mod usage;

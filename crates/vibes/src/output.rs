@@ -12,6 +12,8 @@ pub enum Outcome {
     Clean,
     /// Some input was rejected (and reported); everything else was stored: exit 1.
     Partial,
+    /// Exit with this code (`vibes run` passes on its agent's).
+    Code(u8),
 }
 
 impl Outcome {
@@ -19,6 +21,7 @@ impl Outcome {
         match self {
             Outcome::Clean => ExitCode::SUCCESS,
             Outcome::Partial => ExitCode::from(1),
+            Outcome::Code(code) => ExitCode::from(code),
         }
     }
 

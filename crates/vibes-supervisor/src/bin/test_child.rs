@@ -20,6 +20,17 @@
 //!   until killed.
 //! - `supervise LOG_DIR`: runs a `Supervisor` over `supervisor-test-child forever` (a
 //!   grandchild), prints `grandchild PID`, and sleeps until killed.
+//! - `spawn`: starts `supervisor-test-child forever` as a plain child (no supervisor,
+//!   no parent-death signal, in this process's group), prints `grandchild PID`, and
+//!   sleeps until killed.
+//! - `supervise-guarded`: runs a `Supervisor` with a group guard over
+//!   `supervisor-test-child spawn`, prints `child PID` and the `grandchild PID` line its
+//!   child printed, and sleeps until killed.
+//! - `busy MS`: keeps one core busy until it has used MS milliseconds of CPU time,
+//!   prints `busy done`, and sleeps until killed.
+//! - `files N DIR`: opens N files in DIR, prints `files open`, and sleeps until killed.
+//! - `write FILE BYTES`: writes BYTES bytes to FILE and syncs them to storage, prints
+//!   `written`, and sleeps until killed.
 
 use std::fs;
 use std::io::Write;
@@ -46,6 +57,11 @@ fn main() -> ExitCode {
         ["flood", lines, len] => flood(lines, len),
         ["env-dump", file] => env_dump(file),
         ["supervise", log_dir] => supervise(log_dir),
+        ["spawn"] => spawn(),
+        ["supervise-guarded"] => supervise_guarded(),
+        ["busy", ms] => busy(ms),
+        ["files", n, dir] => files(n, dir),
+        ["write", file, bytes] => write_file(file, bytes),
         _ => Err(format!("bad arguments {args:?}; see the source for usage")),
     };
     match result {
@@ -177,4 +193,85 @@ fn supervise(log_dir: &str) -> Result<(), String> {
         std::future::pending::<()>().await;
         Ok(())
     })
+}
+
+fn spawn() -> Result<(), String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let grandchild = std::process::Command::new(me)
+        .arg("forever")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    println!("grandchild {}", grandchild.id());
+    sleep_forever()
+}
+
+fn supervise_guarded() -> Result<(), String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    runtime()?.block_on(async {
+        let spec = ChildSpec::new("spawner", me).arg("spawn").stdout_lines(4);
+        let options = SupervisorOptions::new()
+            .group_guard(true)
+            .stop_grace(Duration::from_millis(500));
+        let supervisor = Supervisor::start(spec, options)
+            .await
+            .map_err(|e| e.to_string())?;
+        let pid = supervisor.pid().ok_or("child not running")?;
+        let mut lines = supervisor.stdout_lines().ok_or("no stdout lines")?;
+        let line = lines.next().await.ok_or("the child printed nothing")?;
+        println!("child {pid}");
+        println!("{}", String::from_utf8_lossy(&line));
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+}
+
+fn busy(ms: &str) -> Result<(), String> {
+    // Until this process has used MS ms of CPU (not of wall time: on a loaded machine
+    // those differ).
+    let want: u64 = number(ms)?;
+    let ticks = rustix::param::clock_ticks_per_second().max(1);
+    let used_ms = || -> Result<u64, String> {
+        let stat = fs::read_to_string("/proc/self/stat").map_err(|e| e.to_string())?;
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        // utime and stime: fields 14 and 15, counted from `state` as field 3.
+        let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        let (user, system) = tick(11)
+            .zip(tick(12))
+            .ok_or("cannot read /proc/self/stat")?;
+        Ok((user + system) * 1000 / ticks)
+    };
+    let mut x = 0u64;
+    while used_ms()? < want {
+        for _ in 0..100_000 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+    }
+    println!("busy done");
+    sleep_forever()
+}
+
+fn files(n: &str, dir: &str) -> Result<(), String> {
+    let n: usize = number(n)?;
+    let mut open = Vec::with_capacity(n);
+    for i in 0..n {
+        let file =
+            fs::File::create(Path::new(dir).join(format!("f{i}"))).map_err(|e| e.to_string())?;
+        open.push(file);
+    }
+    println!("files open");
+    sleep_forever()
+}
+
+fn write_file(file: &str, bytes: &str) -> Result<(), String> {
+    let bytes: usize = number(bytes)?;
+    let mut out = fs::File::create(file).map_err(|e| e.to_string())?;
+    out.write_all(&vec![7u8; bytes])
+        .map_err(|e| e.to_string())?;
+    out.sync_all().map_err(|e| e.to_string())?;
+    println!("written");
+    sleep_forever()
 }

@@ -10,6 +10,7 @@ pub mod ingest_claude;
 pub mod ingest_projects;
 pub mod plugin_list;
 pub mod plugin_query;
+pub mod run;
 pub mod serve;
 pub mod session;
 pub mod stats;

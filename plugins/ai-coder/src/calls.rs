@@ -5,7 +5,9 @@
 //! among the coder's events. A call is counted when its first copy comes and kept
 //! *pending* while its copies come (the largest wins, [`ApiUsage::supersedes`]); it is
 //! reported (`ai_coder.api_call`, priced) when it is done: a copy carries a stop
-//! reason, or the coder does anything that is not part of the same response. A copy
+//! reason, or the coder does anything that is not part of the same response (another
+//! call, a content block of another message, a turn's end, an error, its end; not a
+//! tool result, which Claude Code 2.1 writes between a response's blocks). A copy
 //! of the call reported last that comes after it is a late copy: counted, not
 //! reported again.
 

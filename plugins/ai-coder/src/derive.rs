@@ -69,13 +69,16 @@ impl std::fmt::Debug for Sink<'_> {
 impl Sink<'_> {
     /// Records and writes `event`, then the alerts it causes.
     pub fn record(&mut self, event: CoderEvent) -> Result<(), PluginError> {
-        let (event, alerts) = self.aggregator.record(event)?;
+        // Checked and written before the aggregator counts it: an event the emitter
+        // refuses leaves no trace in the state.
+        event.validate()?;
         self.out.emit_at(
             topics::EVENTS,
             &event.event_type,
             event.timestamp,
             event.fields(),
         )?;
+        let (_, alerts) = self.aggregator.record(event)?;
         for alert in alerts {
             self.out.emit_at(
                 topics::ALERTS,
@@ -293,8 +296,9 @@ impl Deriver {
         };
 
         // A pending API call is done once the coder does anything that is not part of
-        // the same response.
-        if !matches!(event.data, EventData::ApiCall(_))
+        // the same response. Tool results are not: Claude Code 2.1 runs a tool and
+        // writes its result before the response's next block (another copy).
+        if !matches!(event.data, EventData::ApiCall(_) | EventData::ToolResult(_))
             && coder.calls.has_pending()
             && !coder.calls.continues(message_of(&event.data))
             && let Some(done) = coder.calls.flush(sink.prices)
@@ -307,10 +311,8 @@ impl Deriver {
         }
 
         match &event.data {
-            EventData::SessionStart(start) => {
-                if !start.model.is_empty() {
-                    coder.model = Some(start.model.clone());
-                }
+            EventData::SessionStart(start) if !start.model.is_empty() => {
+                coder.model = Some(start.model.clone());
             }
             EventData::SessionEnd(end) => {
                 self.on_end(&id, end, at, sink)?;
@@ -441,7 +443,7 @@ impl Deriver {
                         "retry_attempt": error.retry_attempt,
                         "max_retries": error.max_retries,
                         "retry_in_ms": error.retry_in_ms,
-                        "cause": error.cause,
+                        "error_cause": error.cause,
                     }),
                 )?;
             }

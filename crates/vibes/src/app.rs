@@ -60,6 +60,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 Command::Topics => commands::topics::run(&storage),
                 Command::Usage(args) => commands::usage::run(&storage, &args, &global),
                 Command::Groove(command) => commands::groove::run(&storage, &command, &global),
+                Command::Coders(args) => commands::coders::run(&storage, &args, &global),
                 Command::Doctor(_) | Command::Config(_) | Command::Iggy(_) => {
                     unreachable!("handled above")
                 }

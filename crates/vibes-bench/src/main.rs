@@ -14,11 +14,13 @@
 //! snapshot), `usage` (`vibes ingest claude-projects` and `vibes usage daily`
 //! against ccusage on a generated 1 GiB transcript tree, totals checked against an
 //! independent count) and `groove` (the groove plugin over the recorded sessions
-//! replicated to 1M events, and its state size). Without a suite name every suite
+//! replicated to 1M events, and its state size) and `ai-coder` (the ai-coder plugin
+//! over the real transcripts replicated to 1M events, and its state size). Without a suite name every suite
 //! runs, in that
 //! order. `--quick` runs smaller workloads; `--json` prints one JSON
 //! object per line per (workload, backend) instead of the tables.
 
+mod ai_coder;
 mod groove;
 mod log;
 mod plugins;
@@ -44,10 +46,10 @@ pub(crate) struct Options {
 }
 
 const SUITES: &[&str] = &[
-    "router", "log", "sources", "runtime", "plugins", "usage", "groove",
+    "router", "log", "sources", "runtime", "plugins", "usage", "groove", "ai-coder",
 ];
 
-const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, usage, groove";
+const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, usage, groove, ai-coder";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -122,6 +124,12 @@ fn main() -> ExitCode {
             "groove" => {
                 if let Err(e) = groove::run(options, &mut report) {
                     eprintln!("vibes-bench: groove suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            "ai-coder" => {
+                if let Err(e) = ai_coder::run(options, &mut report) {
+                    eprintln!("vibes-bench: ai-coder suite failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }

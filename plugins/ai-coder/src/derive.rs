@@ -164,11 +164,17 @@ fn message_of(data: &EventData) -> Option<&str> {
     }
 }
 
-fn short(id: &str) -> &str {
-    match id.char_indices().nth(8) {
+/// The first `n` characters of `id`.
+fn cut(id: &str, n: usize) -> &str {
+    match id.char_indices().nth(n) {
         Some((at, _)) => &id[..at],
         None => id,
     }
+}
+
+/// A session or run id as a name: its first 8 characters.
+fn short(id: &str) -> &str {
+    cut(id, 8)
 }
 
 impl Deriver {
@@ -257,7 +263,7 @@ impl Deriver {
                 let task = parent.and_then(|p| p.task(agent));
                 let name = match task {
                     Some(description) => format!("{parent_name}: {description}"),
-                    None => format!("{parent_name}/{}", short(agent)),
+                    None => format!("{parent_name}/{}", cut(agent, 16)),
                 };
                 (name, Some(key.session_id.clone()))
             }

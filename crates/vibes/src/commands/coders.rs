@@ -101,12 +101,12 @@ fn short_model(model: &str) -> String {
     }
 }
 
-/// A coder id shortened for the table: 8 characters of the session, and of the agent.
+/// A coder id shortened for the table: 8 characters of the session, 16 of the agent.
 fn short_id(id: &str) -> String {
-    let cut = |s: &str| s.chars().take(8).collect::<String>();
+    let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();
     match id.split_once('/') {
-        Some((session, agent)) => format!("{}/{}", cut(session), cut(agent)),
-        None => cut(id),
+        Some((session, agent)) => format!("{}/{}", cut(session, 8), cut(agent, 16)),
+        None => cut(id, 8),
     }
 }
 
@@ -221,7 +221,7 @@ mod tests {
         assert_eq!(short_model("gpt-5"), "gpt-5");
         assert_eq!(
             short_id("155c3456-9cd0-4d8f-8db3-d0560ca1851c/sidechain"),
-            "155c3456/sidechai"
+            "155c3456/sidechain"
         );
         assert_eq!(short_id("run:r1"), "run:r1");
     }

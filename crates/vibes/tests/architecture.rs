@@ -142,6 +142,7 @@ fn the_plugins_are_the_crates_under_plugins() {
         "vibes-plugin-sessions",
         "vibes-plugin-usage",
         "vibes-plugin-groove",
+        "vibes-plugin-ai-coder",
     ] {
         assert!(
             plugins.iter().any(|p| p == expected),

@@ -34,6 +34,10 @@ mod usage;
 
 use std::process::ExitCode;
 
+// The allocator of the `vibes` binary, so in-process workloads allocate as it does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use report::Report;
 
 /// Why a suite failed; it says which workload and backend.

@@ -13,7 +13,7 @@ use vibes_events::display::truncate;
 use vibes_events::{Event, EventData, Filter, ToolResult, ToolUse};
 use vibes_log::{EventLog, Offset};
 use vibes_plugin_groove::fingerprint::{
-    SCAN_BYTES, command_head, cut_bytes, fingerprint, strip_ansi, telling_line,
+    SCAN_BYTES, command_head, cut_bytes, fingerprint, strip_ansi, telling_line_as_is,
 };
 
 use crate::storage::Storage;
@@ -58,7 +58,7 @@ impl FailedCall {
         let tool_name = tool.as_deref().unwrap_or("");
         let head = call.map_or_else(String::new, |(_, u)| command_head(tool_name, &u.input));
         let print = fingerprint(tool_name, &head, &result.content);
-        let error_line = telling_line(&strip_ansi(cut_bytes(&result.content, SCAN_BYTES)));
+        let error_line = telling_line_as_is(&strip_ansi(cut_bytes(&result.content, SCAN_BYTES)));
         FailedCall {
             session_id: result
                 .session_id

@@ -246,6 +246,13 @@ async fn every_tool_answers_from_the_stored_log() {
     let failed = items(&summary, "failed_tool_calls");
     assert_eq!(failed[0]["tool"], "Bash");
     assert_eq!(failed[0]["tool_use_id"], "toolu_01Loop");
+    assert_eq!(failed[0]["head"], "cargo test");
+    assert_eq!(failed[0]["kind"], "test_failure");
+    // The line as the agent saw it, not groove's normalised form.
+    assert_eq!(
+        failed[0]["error_line"],
+        "thread 'settle::tests::settles_in_order' panicked at src/settle.rs:142:9:"
+    );
     assert!(
         failed[0]["call"]
             .as_str()
@@ -557,7 +564,6 @@ fn a_malformed_message_does_not_stop_the_server() {
         answer["result"]["structuredContent"]["returned"], 1,
         "{answer}"
     );
-    drop(send);
     drop(stdin);
     let status = wait(&mut child, Duration::from_secs(10));
     assert!(
@@ -581,6 +587,10 @@ fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
 }
 
 /// `vibes mcp --http 127.0.0.1:0` on `data_dir`: the child and the URL it serves.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is returned: the caller kills and waits on it"
+)]
 fn http_server(data: &Data, extra: &[&str]) -> (Child, String) {
     let mut args = vec!["mcp", "--http", "127.0.0.1:0"];
     args.extend_from_slice(extra);

@@ -3,7 +3,6 @@
 //! [`MAX_BYTES`] of JSON, and the offset of the next page when there is more.
 
 use serde_json::{Map, Value, json};
-use vibes_events::display::truncate;
 
 /// The longest string returned, in characters.
 pub const MAX_TEXT: usize = 2_000;
@@ -20,7 +19,7 @@ pub fn cut_strings(value: &mut Value, max: usize) -> u64 {
             if total <= max {
                 return 0;
             }
-            let kept = truncate(s, max).trim_end_matches('…').to_owned();
+            let kept: String = s.chars().take(max).collect();
             *s = format!("{kept}… [cut: {} more characters]", total - max);
             1
         }
@@ -92,7 +91,8 @@ pub fn page(
 pub fn bound(mut value: Value) -> Value {
     let strings_cut = cut_strings(&mut value, MAX_TEXT);
     let mut dropped = 0u64;
-    while serde_json::to_vec(&value).map_or(0, |b| b.len()) > MAX_BYTES {
+    // Room for the `truncated` note added below.
+    while serde_json::to_vec(&value).map_or(0, |b| b.len()) > MAX_BYTES - 512 {
         if !shorten_longest_array(&mut value) {
             break;
         }

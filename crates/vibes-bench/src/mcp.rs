@@ -139,7 +139,7 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         for mut batch in session_events(n) {
             for event in &mut batch {
                 seq += 1;
-                if seq % EVERY == 0 {
+                if seq.is_multiple_of(EVERY) {
                     let mut result = ToolResult::new(format!("toolu_{seq}"), "error: boom", true);
                     result.session_id = event.partition_key().map(str::to_owned);
                     *event = Event::claude(result);

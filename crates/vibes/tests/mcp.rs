@@ -407,6 +407,32 @@ async fn every_tool_answers_from_the_stored_log() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_stored_by_another_process_is_seen_by_the_next_call() {
+    let data = Data {
+        dir: tempfile::tempdir().expect("temp dir"),
+    };
+    std::fs::write(data.config(), "").expect("config");
+    data.run(&["ingest", "claude", EXAMPLE]);
+    let client = in_process(&data).await;
+    let before = answer(&client, "list_sessions", json!({})).await;
+    assert_eq!(before["totals"]["sessions"], 1);
+    // The kept state answers again while the log has not grown.
+    assert_eq!(answer(&client, "list_sessions", json!({})).await, before);
+    let other = "0a0a0a0a-8d4b-4c1f-9e7a-3b2d6c8f1a04";
+    let text = std::fs::read_to_string(EXAMPLE)
+        .expect("example")
+        .replace(EXAMPLE_SESSION, other);
+    let path = data.dir.path().join("other.jsonl");
+    std::fs::write(&path, text).expect("write");
+    data.run(&["ingest", "claude", path.to_str().expect("path")]);
+    let after = answer(&client, "list_sessions", json!({})).await;
+    assert_eq!(after["totals"]["sessions"], 2, "{after}");
+    let failures = answer(&client, "recent_failures", json!({"session_id": other})).await;
+    assert_eq!(items(&failures, "failures").len(), 2, "{failures}");
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_are_tool_errors_that_say_what_was_wrong() {
     let client = in_process(data()).await;
     let cases = [

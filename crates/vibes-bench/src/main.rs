@@ -15,8 +15,10 @@
 //! through the sessions plugin's snapshot and index against a scan), `usage` (`vibes ingest claude-projects` and `vibes usage daily`
 //! against ccusage on a generated 1 GiB transcript tree, totals checked against an
 //! independent count) and `groove` (the groove plugin over the recorded sessions
-//! replicated to 1M events, and its state size) and `ai-coder` (the ai-coder plugin
-//! over the real transcripts replicated to 1M events, and its state size). Without a suite name every suite
+//! replicated to 1M events, and its state size), `ai-coder` (the ai-coder plugin
+//! over the real transcripts replicated to 1M events, and its state size) and `mcp`
+//! (`search_events` of `vibes mcp` against `vibes tail --json` with the same filter
+//! over 1M events, and its kept plugin state against a load per request). Without a suite name every suite
 //! runs, in that
 //! order. `--quick` runs smaller workloads; `--json` prints one JSON
 //! object per line per (workload, backend) instead of the tables.
@@ -24,6 +26,7 @@
 mod ai_coder;
 mod groove;
 mod log;
+mod mcp;
 mod plugins;
 mod report;
 mod router;
@@ -52,11 +55,10 @@ pub(crate) struct Options {
 
 const SUITES: &[&str] = &[
     "router", "log", "sources", "runtime", "plugins", "sessions", "usage", "groove", "ai-coder",
+    "mcp",
 ];
 
-const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]
-
-suites: router, log, sources, runtime, plugins, sessions, usage, groove, ai-coder";
+const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, sessions, usage, groove, ai-coder, mcp";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -143,6 +145,12 @@ fn main() -> ExitCode {
             "ai-coder" => {
                 if let Err(e) = ai_coder::run(options, &mut report) {
                     eprintln!("vibes-bench: ai-coder suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            "mcp" => {
+                if let Err(e) = mcp::run(options, &mut report) {
+                    eprintln!("vibes-bench: mcp suite failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }

@@ -15,6 +15,7 @@ use vibes_log::{
 use super::{EndsNow, private_group, session};
 use crate::cli::{GlobalArgs, TailArgs};
 use crate::output::{self, DataOut, Outcome};
+use crate::search::Selection;
 use crate::storage::Storage;
 
 const POLL_MAX: usize = 1024;
@@ -48,23 +49,6 @@ impl From {
     }
 }
 
-/// Which events to print.
-#[derive(Debug)]
-struct Selection {
-    filter: Filter,
-    session: Option<String>,
-}
-
-impl Selection {
-    fn matches(&self, event: &Event) -> bool {
-        self.filter.matches(event)
-            && self
-                .session
-                .as_deref()
-                .is_none_or(|s| event.partition_key() == Some(s))
-    }
-}
-
 pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Outcome> {
     let from = args.from.as_deref().map(From::parse).transpose()?;
     let group = args
@@ -77,6 +61,7 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
             .types(args.types.iter().map(|t| TypePattern::new(t.clone())))
             .sources(args.sources.iter().cloned()),
         session: args.session.clone(),
+        ..Selection::default()
     };
     let existing = match &args.topic {
         Some(topic) => storage.existing_topic(topic)?,

@@ -196,7 +196,10 @@ mod tests {
             f.handle(&delivered(3, "test.wanted")),
             Followed::Refused("refused three".to_owned())
         );
-        assert_eq!(f.query("n", &QueryArgs::new()).ok(), Some(serde_json::json!(2)));
+        assert_eq!(
+            f.query("n", &QueryArgs::new()).ok(),
+            Some(serde_json::json!(2))
+        );
         assert_eq!(f.refused(), 1);
         assert_eq!(f.positions().get(&0), Some(&4));
         assert!(f.query("nope", &QueryArgs::new()).is_err());

@@ -160,7 +160,8 @@ fn s(v: &Value) -> String {
     }
 }
 
-fn subject(v: &Value) -> String {
+/// `` Bash `make test` ``: the tool, with its command head when it has one.
+pub fn subject(v: &Value) -> String {
     let head = s(&v["head"]);
     if head.is_empty() {
         s(&v["tool"])
@@ -169,7 +170,8 @@ fn subject(v: &Value) -> String {
     }
 }
 
-fn gaps_text(answer: &Value, all: bool) -> String {
+/// The gaps table of a `gaps` answer.
+pub fn gaps_text(answer: &Value, all: bool) -> String {
     let gaps = answer["gaps"].as_array().map_or(&[][..], Vec::as_slice);
     if gaps.is_empty() {
         return if all {

@@ -170,8 +170,7 @@ pub fn subject(v: &Value) -> String {
     }
 }
 
-/// The gaps table of a `gaps` answer.
-pub fn gaps_text(answer: &Value, all: bool) -> String {
+fn gaps_text(answer: &Value, all: bool) -> String {
     let gaps = answer["gaps"].as_array().map_or(&[][..], Vec::as_slice);
     if gaps.is_empty() {
         return if all {

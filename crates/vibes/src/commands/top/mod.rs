@@ -239,3 +239,6 @@ fn show(model: &Mutex<Model>, stop: &AtomicBool, frame: Duration) -> Result<()> 
     drop(guard);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

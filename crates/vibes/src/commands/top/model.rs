@@ -193,20 +193,11 @@ impl Model {
             .collect();
         events.reverse();
         let timeline = ask.timeline.as_ref().map(|id| {
-            let args = QueryArgs::new()
-                .with("coder", id)
-                .with("children", "true")
-                .with("limit", &TIMELINE_EVENTS.to_string());
+            let args = QueryArgs::new().with("coder", id).with("children", "true");
             let history = answer(&self.coders, "history", &args);
-            let events = history["events"]
-                .as_array()
-                .map(|list| {
-                    list.iter()
-                        .filter_map(|v| serde_json::from_value::<Event>(v.clone()).ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            (id.clone(), events)
+            let list = history["events"].as_array().map_or(&[][..], Vec::as_slice);
+            let newest = &list[list.len().saturating_sub(TIMELINE_EVENTS)..];
+            (id.clone(), newest.iter().filter_map(coder_event).collect())
         });
         View {
             coders: answer(&self.coders, "coders", &coders_args),
@@ -220,4 +211,17 @@ impl Model {
             last_problem: self.last_problem.clone(),
         }
     }
+}
+
+/// A coder event or alert as the `ai-coder` queries answer it (no id, no source), as
+/// an [`Event`] to show in the display style.
+pub fn coder_event(answer: &Value) -> Option<Event> {
+    let mut value = answer.clone();
+    let map = value.as_object_mut()?;
+    map.remove("seq");
+    map.entry("id")
+        .or_insert_with(|| Value::String(vibes_events::EventId::from_u128(0).to_string()));
+    map.entry("source")
+        .or_insert_with(|| Value::String(vibes_plugin_ai_coder::NAME.to_owned()));
+    Event::from_json(&value.to_string()).ok()
 }

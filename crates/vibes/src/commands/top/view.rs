@@ -199,7 +199,7 @@ pub fn failure_line(f: &Failure, gaps: &Value) -> String {
         .collect();
     let time = f.timestamp.strftime("%H:%M:%S");
     format!(
-        "{time} {session} {} {subject} {}{gap}: {}",
+        "{time} {session} {}{gap} {subject} {}: {}",
         fp.id,
         fp.kind.as_str(),
         fp.line
@@ -230,7 +230,7 @@ pub fn alert_events(alerts: &Value) -> Vec<Event> {
         .map(|list| {
             list.iter()
                 .filter(|a| a["type"] != "ai_coder.completion_metrics")
-                .filter_map(|a| serde_json::from_value(a.clone()).ok())
+                .filter_map(super::model::coder_event)
                 .collect()
         })
         .unwrap_or_default();
@@ -261,12 +261,31 @@ fn draw_alerts(frame: &mut Frame<'_>, area: Rect, view: &View) {
     frame.render_widget(Paragraph::new(lines), area);
 }
 
+/// One open gap, in one line: the table of `vibes groove gaps` is wider than a pane.
+pub fn gap_line(g: &Value) -> String {
+    let n = |key: &str| g[key].as_u64().unwrap_or(0);
+    format!(
+        "{} {} {} {}: {} in {} sessions ({} failures, {} unrecovered)",
+        g["id"].as_str().unwrap_or("-"),
+        g["status"].as_str().unwrap_or("-"),
+        g["severity"].as_str().unwrap_or("-"),
+        g["kind"].as_str().unwrap_or("-"),
+        groove::subject(g),
+        n("sessions"),
+        n("failures"),
+        n("unrecovered"),
+    )
+}
+
 fn draw_gaps(frame: &mut Frame<'_>, area: Rect, view: &View) {
-    let text = match view.gaps["error"].as_str() {
-        Some(error) => error.to_owned(),
-        None => groove::gaps_text(&view.gaps, false),
+    let gaps = view.gaps["gaps"].as_array().map_or(&[][..], Vec::as_slice);
+    let lines: Vec<Line<'_>> = match view.gaps["error"].as_str() {
+        Some(error) => vec![Line::from(error.to_owned())],
+        None if gaps.is_empty() => vec![Line::from(
+            "no open gaps: no failure has come back in 3 sessions",
+        )],
+        None => gaps.iter().map(|g| Line::from(gap_line(g))).collect(),
     };
-    let lines: Vec<Line<'_>> = text.lines().map(|l| Line::from(l.to_owned())).collect();
     frame.render_widget(Paragraph::new(lines), area);
 }
 

@@ -64,6 +64,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 Command::Groove(command) => commands::groove::run(&storage, &command, &global),
                 Command::Run(args) => commands::run::run(&storage, &args, &global),
                 Command::Coders(args) => commands::coders::run(&storage, &args, &global),
+                Command::Top(args) => commands::top::run(&storage, &args, &global),
                 Command::Doctor(_) | Command::Config(_) | Command::Iggy(_) | Command::Mcp(_) => {
                     unreachable!("handled above")
                 }

@@ -82,6 +82,9 @@ pub enum Command {
     /// AI coders (agent sessions, their subagents, supervised runs): status, model,
     /// elapsed, turns, tool calls, errors, cost and burn rate
     Coders(CodersArgs),
+    /// A live terminal dashboard: coders, the event stream, failures with their
+    /// fingerprints, alerts and capability gaps (`?` in it lists the keys)
+    Top(TopArgs),
     /// Topics, partitions, record counts, bytes on disk, consumer groups and their lag
     Topics,
     /// Check the data directory, the config and the stored log
@@ -355,6 +358,13 @@ pub struct CodersArgs {
     /// JSON instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Frames drawn per second (1 to 30)
+    #[arg(long, default_value_t = 4)]
+    pub fps: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 
 mod catch_up;
 mod dedup;
+mod follow;
 mod rebuild;
 mod run;
 mod snapshot;
@@ -22,6 +23,7 @@ use crate::error::{QueryError, RuntimeError};
 use crate::plugin::{Manifest, Plugin, QueryArgs};
 use crate::status::{PluginState, PluginStatus, StatusHandle};
 
+pub use follow::{Followed, Follower};
 pub use rebuild::{Progress, Rebuilt};
 
 /// Makes a fresh plugin: the runtime starts each run (and each restart) from one.

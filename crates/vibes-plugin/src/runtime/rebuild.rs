@@ -34,6 +34,8 @@ pub struct Rebuilt {
     pub undecodable: Vec<DecodeError>,
     /// Records the plugin refused or panicked on (skipped), with the error.
     pub refused: Vec<(RecordAddress, String)>,
+    /// Where reading stopped: per partition, the offset of the next record to read.
+    pub positions: BTreeMap<u32, Offset>,
 }
 
 /// Records read per step.
@@ -143,6 +145,7 @@ impl Runtime {
                 }
                 progress(done);
             }
+            report.positions.insert(partition, next);
         }
         report.read = done.read;
         Ok(report)

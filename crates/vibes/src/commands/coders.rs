@@ -119,21 +119,34 @@ fn text(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
 }
 
-/// The status table.
-pub fn render(answer: &Value, all: bool) -> String {
-    let coders = answer["coders"].as_array().map_or(&[][..], Vec::as_slice);
-    if coders.is_empty() {
-        return if all {
-            "no coders yet: ingest agent sessions (`vibes ingest claude-projects`) or run one with `vibes run`".to_owned()
-        } else {
-            "no live coders (`vibes coders --all` shows ended ones too)".to_owned()
-        };
+/// The status table's columns.
+pub const HEADER: [&str; 11] = [
+    "CODER", "ID", "STATUS", "MODEL", "ELAPSED", "TURNS", "TOOLS", "ERRORS", "COST", "BURN/H",
+    "TODO",
+];
+
+/// Which columns hold numbers (aligned right; words align left).
+pub const RIGHT: [bool; 11] = [
+    false, false, false, false, true, true, true, true, true, true, true,
+];
+
+/// What to say when the `coders` answer holds none.
+pub fn empty_message(all: bool) -> &'static str {
+    if all {
+        "no coders yet: ingest agent sessions (`vibes ingest claude-projects`) or run one with `vibes run`"
+    } else {
+        "no live coders (`vibes coders --all` shows ended ones too)"
     }
-    let header = [
-        "CODER", "ID", "STATUS", "MODEL", "ELAPSED", "TURNS", "TOOLS", "ERRORS", "COST", "BURN/H",
-        "TODO",
-    ];
-    let mut rows: Vec<[String; 11]> = Vec::with_capacity(coders.len());
+}
+
+/// The coders of a `coders` answer.
+pub fn coders(answer: &Value) -> &[Value] {
+    answer["coders"].as_array().map_or(&[][..], Vec::as_slice)
+}
+
+/// One row of the status table per coder, cells as [`HEADER`] names them.
+pub fn rows(coders: &[Value]) -> Vec<[String; 11]> {
+    let mut rows = Vec::with_capacity(coders.len());
     for c in coders {
         let name = text(&c["coder_name"]);
         let name = if c["parent"].is_string() {
@@ -162,16 +175,36 @@ pub fn render(answer: &Value, all: bool) -> String {
             todo,
         ]);
     }
-    let mut widths = header.map(|h| h.chars().count());
+    rows
+}
+
+/// `8 coders (1 completed, 6 running, 1 waiting)`.
+pub fn summary(coders: &[Value]) -> String {
+    let mut by_status = std::collections::BTreeMap::<&str, u64>::new();
+    for c in coders {
+        *by_status.entry(text(&c["status"])).or_default() += 1;
+    }
+    let counts: Vec<String> = by_status.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    format!(
+        "{} ({})",
+        output::count(coders.len() as u64, "coder"),
+        counts.join(", ")
+    )
+}
+
+/// The status table.
+pub fn render(answer: &Value, all: bool) -> String {
+    let coders = coders(answer);
+    if coders.is_empty() {
+        return empty_message(all).to_owned();
+    }
+    let rows = rows(coders);
+    let mut widths = HEADER.map(|h| h.chars().count());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    // Numbers align right, words left.
-    let right = [
-        false, false, false, false, true, true, true, true, true, true, true,
-    ];
     let mut s = String::new();
     let line = |s: &mut String, cells: &[String]| {
         let mut l = String::new();
@@ -180,7 +213,7 @@ pub fn render(answer: &Value, all: bool) -> String {
             if i > 0 {
                 l.push_str("  ");
             }
-            if right[i] {
+            if RIGHT[i] {
                 l.push_str(&" ".repeat(pad));
                 l.push_str(cell);
             } else {
@@ -192,21 +225,11 @@ pub fn render(answer: &Value, all: bool) -> String {
         }
         let _ = writeln!(s, "{}", l.trim_end());
     };
-    line(&mut s, &header.map(str::to_owned));
+    line(&mut s, &HEADER.map(str::to_owned));
     for row in &rows {
         line(&mut s, row);
     }
-    let mut by_status = std::collections::BTreeMap::<&str, u64>::new();
-    for c in coders {
-        *by_status.entry(text(&c["status"])).or_default() += 1;
-    }
-    let counts: Vec<String> = by_status.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    let _ = writeln!(
-        s,
-        "\n{} ({})",
-        output::count(coders.len() as u64, "coder"),
-        counts.join(", ")
-    );
+    let _ = writeln!(s, "\n{}", summary(coders));
     s
 }
 

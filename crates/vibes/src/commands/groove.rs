@@ -160,7 +160,8 @@ fn s(v: &Value) -> String {
     }
 }
 
-fn subject(v: &Value) -> String {
+/// `` Bash `make test` ``: the tool, with its command head when it has one.
+pub fn subject(v: &Value) -> String {
     let head = s(&v["head"]);
     if head.is_empty() {
         s(&v["tool"])

@@ -17,6 +17,7 @@ pub mod serve;
 pub mod session;
 pub mod stats;
 pub mod tail;
+pub mod top;
 pub mod topics;
 pub mod usage;
 

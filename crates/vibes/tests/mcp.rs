@@ -31,8 +31,9 @@ use common::EXAMPLE;
 const EXAMPLE_SESSION: &str = "5f0c2a1e-8d4b-4c1f-9e7a-3b2d6c8f1a04";
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
 const RECORDING_SESSION: &str = "13fd3e32-9028-43ba-9306-4e08bca82525";
-const TOOLS: [&str; 7] = [
+const TOOLS: [&str; 8] = [
     "capability_gaps",
+    "coder_status",
     "gap_details",
     "list_sessions",
     "recent_failures",
@@ -376,6 +377,23 @@ async fn every_tool_answers_from_the_stored_log() {
             .any(|s| s["text"] == "Bash(mkdir:*)"),
         "{detail}"
     );
+
+    // coder_status: the ai-coder plugin's coders, as `vibes coders --all --json`.
+    let cli_coders: Value =
+        serde_json::from_str(&data.run(&["coders", "--all", "--json"])).expect("coders");
+    let coders = answer(&client, "coder_status", json!({"all": true, "limit": 100})).await;
+    let listed = cli_coders["coders"].as_array().expect("coders");
+    assert!(!listed.is_empty(), "{cli_coders}");
+    assert_eq!(items(&coders, "coders")[..], listed[..]);
+    assert!(
+        items(&coders, "coders")
+            .iter()
+            .any(|c| c["coder_id"] == EXAMPLE_SESSION && c["status"] == "completed"),
+        "{coders}"
+    );
+    let first = answer(&client, "coder_status", json!({"all": true, "limit": 1})).await;
+    assert_eq!(items(&first, "coders").len(), 1);
+    assert_eq!(first["next_offset"], 1, "{first}");
 
     // usage: by day, model and project, as `vibes usage` counts them.
     let cli: Value =

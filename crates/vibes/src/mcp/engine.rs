@@ -7,6 +7,7 @@ use anyhow::Result;
 use vibes_events::Event;
 use vibes_log::{EventLog, Offset};
 use vibes_plugin::Plugin;
+use vibes_plugin_ai_coder::AiCoder;
 use vibes_plugin_groove::Groove;
 use vibes_plugin_sessions::Sessions;
 use vibes_plugin_usage::Usage;
@@ -23,6 +24,7 @@ pub struct Engine {
     sessions: Cached<Sessions>,
     groove: Cached<Groove>,
     usage: Cached<Usage>,
+    ai_coder: Cached<AiCoder>,
     /// Plugin loads done (a cached state reused is not one).
     pub(crate) loads: u64,
 }
@@ -60,6 +62,7 @@ impl Engine {
             sessions: Cached::default(),
             groove: Cached::default(),
             usage: Cached::default(),
+            ai_coder: Cached::default(),
             loads: 0,
         }
     }
@@ -105,6 +108,19 @@ impl Engine {
             marks,
             &mut self.loads,
             Usage::new,
+        )
+    }
+
+    /// The ai-coder plugin, up to date with the log.
+    pub fn ai_coder(&mut self) -> Result<&AiCoder> {
+        let marks = self.marks()?;
+        fresh(
+            &self.storage,
+            &self.global,
+            &mut self.ai_coder,
+            marks,
+            &mut self.loads,
+            crate::plugins::ai_coder,
         )
     }
 

@@ -153,6 +153,17 @@ impl VibesServer {
     }
 
     #[tool(
+        description = "Agents now: each coder (a Claude session or one of its subagents) with status (running, waiting, completed, failed), model, elapsed time, turns, tool calls, errors, cost and burn rate (the ai-coder plugin).",
+        annotations(read_only_hint = true)
+    )]
+    async fn coder_status(
+        &self,
+        Parameters(args): Parameters<tools::CoderStatus>,
+    ) -> CallToolResult {
+        result(self.run(move |e| tools::coder_status(e, args)).await)
+    }
+
+    #[tool(
         description = "Claude API calls (each counted once), tokens and cost by day, model or project.",
         annotations(read_only_hint = true)
     )]

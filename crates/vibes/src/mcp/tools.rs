@@ -360,6 +360,48 @@ pub fn capability_gaps(engine: &mut Engine, args: CapabilityGaps) -> Answer {
     ))
 }
 
+/// Input of `coder_status`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CoderStatus {
+    /// Ended coders too (default: the ones still running or waiting).
+    #[serde(default)]
+    pub all: bool,
+    /// Coders to return, 1 to 100 (default 20).
+    pub limit: Option<u64>,
+    /// Coders to skip: the `next_offset` of the previous page.
+    pub offset: Option<u64>,
+}
+
+/// Each coder (a Claude session or one of its subagents) with its status, model,
+/// elapsed time, turns, tool calls, errors, cost and burn rate: the ai-coder plugin's
+/// `coders` query, as `vibes coders --json`.
+pub fn coder_status(engine: &mut Engine, args: CoderStatus) -> Answer {
+    let limit = limit(args.limit, 20, 100)?;
+    let offset = args.offset.unwrap_or(0);
+    let mut q = QueryArgs::new();
+    if args.all {
+        q = q.with("all", "true");
+    }
+    let answer = engine.ai_coder()?.query("coders", &q)?;
+    let coders = crate::commands::coders::coders(&answer).to_vec();
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(coders.len());
+    let end = start.saturating_add(limit).min(coders.len());
+    let extra = object(json!({
+        "matching": coders.len(),
+        "summary": crate::commands::coders::summary(&coders),
+    }));
+    Ok(page(
+        "coders",
+        coders[start..end].to_vec(),
+        offset,
+        end < coders.len(),
+        extra,
+    ))
+}
+
 /// Input of `gap_details`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -32,6 +32,7 @@ TOOLS = {
     "capability_gaps",
     "gap_details",
     "usage",
+    "coder_status",
 }
 
 
@@ -104,6 +105,10 @@ async def exercise(session, label):
     assert usage["rows"][0]["model"] == "claude-sonnet-4-20250514", usage
     assert usage["totals"]["api_calls"] == 170, usage
     print(f"ok usage ({label})")
+
+    coders = structured(await session.call_tool("coder_status", {"all": True}), "coder_status")
+    assert any(c["coder_id"] == EXAMPLE and c["status"] == "completed" for c in coders["coders"]), coders
+    print(f"ok coder_status ({label})")
 
     bad = await session.call_tool("search_events", {"limit": 0})
     assert bad.is_error, bad

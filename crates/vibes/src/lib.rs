@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod http;
 pub mod members;
 pub mod output;
 pub mod plugins;

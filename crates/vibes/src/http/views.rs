@@ -248,6 +248,11 @@ pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<V
     };
     (
         code,
-        Json(json!({ "ok": ok, "backend": backend, "plugins": plugins })),
+        Json(json!({
+            "ok": ok,
+            "backend": backend,
+            "topic": state.log.topic().to_string(),
+            "plugins": plugins,
+        })),
     )
 }

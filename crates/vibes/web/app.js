@@ -241,15 +241,30 @@ async function loadGap(id) {
 }
 
 // ---- AI coder (when that plugin runs) ----
+// A list of objects as a table (the first row's keys as columns); anything else as JSON.
+function table(value) {
+  const rows = Array.isArray(value) ? value : Object.values(value || {}).find(Array.isArray);
+  if (!rows || rows.length === 0 || typeof rows[0] !== "object") return el("pre", { text: JSON.stringify(value, null, 2) });
+  const keys = Object.keys(rows[0]).slice(0, 10);
+  const cell = (v) => (v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v));
+  return el("table", {}, el("thead", {}, el("tr", {}, ...keys.map((k) => el("th", { text: k })))),
+    el("tbody", {}, ...rows.map((r) => el("tr", {}, ...keys.map((k) => el("td", { text: cell(r[k]) }))))));
+}
+
 async function loadAiCoder(name) {
   const box = $("ai-coder");
   try {
     const plugins = await api("/plugins");
     const plugin = plugins.plugins.find((p) => p.name === name);
+    const has = (q) => plugin.queries.some((x) => x.name === q);
     const cards = [];
-    for (const q of plugin.queries.filter((q) => q.params.length === 0)) {
-      const answer = await api(`/plugins/${name}/${q.name}`);
-      cards.push(el("div", { class: "card" }, el("h2", { text: `${q.name}: ${q.about}` }), el("pre", { text: JSON.stringify(answer, null, 2) })));
+    // Live status, failures and cost first, then any other parameterless query.
+    const wanted = ["coders", "alerts", "stats"].filter(has);
+    const others = plugin.queries.filter((q) => !wanted.includes(q.name) && q.params.length === 0).map((q) => q.name);
+    for (const q of [...wanted, ...others]) {
+      const about = plugin.queries.find((x) => x.name === q).about;
+      const answer = await api(`/plugins/${name}/${q}`);
+      cards.push(el("div", { class: "card", "data-query": q }, el("h2", { text: `${q}: ${about}` }), q === "stats" ? el("pre", { text: JSON.stringify(answer, null, 2) }) : table(answer)));
     }
     box.replaceChildren(el("p", { class: "dim", text: `${plugin.state} · lag ${plugin.total_lag} · ${plugin.processed} events` }), ...cards);
   } catch (e) {

@@ -15,13 +15,15 @@
 //! through the sessions plugin's snapshot and index against a scan), `usage` (`vibes ingest claude-projects` and `vibes usage daily`
 //! against ccusage on a generated 1 GiB transcript tree, totals checked against an
 //! independent count) and `groove` (the groove plugin over the recorded sessions
-//! replicated to 1M events, and its state size) and `http` (`vibes serve`'s SSE stream
-//! fanned out to 100 followers against 100 `vibes tail -f`, and `GET /api/events`
-//! against `vibes tail --json`). Without a suite name every suite
+//! replicated to 1M events, and its state size), `ai-coder` (the ai-coder plugin
+//! over the real transcripts replicated to 1M events, and its state size) and `http`
+//! (`vibes serve`'s SSE stream fanned out to 100 followers against 100 `vibes tail -f`,
+//! and `GET /api/events` against `vibes tail --json`). Without a suite name every suite
 //! runs, in that
 //! order. `--quick` runs smaller workloads; `--json` prints one JSON
 //! object per line per (workload, backend) instead of the tables.
 
+mod ai_coder;
 mod groove;
 mod http;
 mod log;
@@ -48,10 +50,13 @@ pub(crate) struct Options {
 }
 
 const SUITES: &[&str] = &[
-    "router", "log", "sources", "runtime", "plugins", "sessions", "usage", "groove", "http",
+    "router", "log", "sources", "runtime", "plugins", "sessions", "usage", "groove", "ai-coder",
+    "http",
 ];
 
-const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, sessions, usage, groove, http";
+const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]
+
+suites: router, log, sources, runtime, plugins, sessions, usage, groove, ai-coder, http";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -132,6 +137,12 @@ fn main() -> ExitCode {
             "groove" => {
                 if let Err(e) = groove::run(options, &mut report) {
                     eprintln!("vibes-bench: groove suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            "ai-coder" => {
+                if let Err(e) = ai_coder::run(options, &mut report) {
+                    eprintln!("vibes-bench: ai-coder suite failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }

@@ -675,7 +675,10 @@ impl Display for Summary<'_> {
                 )
             }
             EventData::Unknown { event_type } => {
-                if let Some((style, line)) = groove_line(event_type, &self.event.extra) {
+                let extra = &self.event.extra;
+                if let Some((style, line)) =
+                    groove_line(event_type, extra).or_else(|| ai_coder_line(event_type, extra))
+                {
                     return styled(style, format_args!("{}", Clip(&line, width.max(60) * 2)));
                 }
                 let n = self.event.extra.len();
@@ -817,6 +820,114 @@ fn groove_line(
                 ),
             )
         }
+        _ => return None,
+    })
+}
+
+/// The one-liner of an event of the ai-coder plugin (`ai_coder.*`): a symbol, the
+/// coder's name, what happened.
+fn ai_coder_line(
+    event_type: &str,
+    extra: &serde_json::Map<String, Value>,
+) -> Option<(Style, String)> {
+    let kind = event_type.strip_prefix("ai_coder.")?;
+    let text = |key: &str| extra.get(key).and_then(Value::as_str);
+    let num = |key: &str| extra.get(key).and_then(Value::as_f64);
+    let name = text("coder_name").or(text("coder_id"))?;
+    let why = text("reason")
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    let path = text("file_path").unwrap_or("?");
+    Some(match kind {
+        "created" | "started" | "resumed" => (Style::Cyan, format!("● {name} {kind}{why}")),
+        "paused" | "stopped" => (Style::Yellow, format!("● {name} {kind}{why}")),
+        "completed" => (Style::Green, format!("● {name} completed{why}")),
+        "failed" => (Style::Red, format!("● {name} failed{why}")),
+        "deleted" => (Style::Dim, format!("● {name} forgotten{why}")),
+        "progress" => {
+            let detail = match (num("done"), num("total")) {
+                (Some(done), Some(total)) => format!("{done} of {total} todos done"),
+                _ => text("description").unwrap_or("").to_owned(),
+            };
+            (Style::Blue, format!("▸ {name}: {detail}"))
+        }
+        "milestone" => (
+            Style::Green,
+            format!("★ {name}: {}", text("milestone").unwrap_or("?")),
+        ),
+        "output" => (
+            Style::Plain,
+            format!("{name}: {}", text("text").unwrap_or("")),
+        ),
+        "file_created" => (Style::Green, format!("+ {name} created {path}")),
+        "file_modified" => (Style::Cyan, format!("~ {name} modified {path}")),
+        "file_deleted" => (Style::Yellow, format!("- {name} deleted {path}")),
+        "workspace_sync" => (
+            Style::Magenta,
+            format!("⇅ {name}: {}", text("command").unwrap_or("sync")),
+        ),
+        "api_call" => {
+            let cost = num("cost_usd")
+                .map(|c| format!(", ${c:.4}"))
+                .unwrap_or_default();
+            (
+                Style::Dim,
+                format!(
+                    "⇄ {name} API call {} ({} tokens{cost})",
+                    text("model").unwrap_or("?"),
+                    num("tokens_used").unwrap_or(0.0)
+                ),
+            )
+        }
+        "api_error" => (
+            Style::Red,
+            format!(
+                "✗ {name} API error {}: {}",
+                text("error_code").unwrap_or("-"),
+                text("error_message").unwrap_or("?")
+            ),
+        ),
+        "rate_limit" => (
+            Style::Yellow,
+            format!("⚠ {name} rate limit {}", text("status").unwrap_or("?")),
+        ),
+        "resource_usage" => (
+            Style::Dim,
+            format!(
+                "▣ {name}: {} MiB, {:.1}% CPU, {} processes",
+                num("memory_mb").unwrap_or(0.0),
+                num("cpu_percent").unwrap_or(0.0),
+                num("processes").unwrap_or(0.0)
+            ),
+        ),
+        "resource_limit" => (
+            Style::Red,
+            format!(
+                "✗ {name} passed its {} limit: {} > {}",
+                text("limit").unwrap_or("?"),
+                num("observed").unwrap_or(0.0),
+                num("threshold").unwrap_or(0.0)
+            ),
+        ),
+        "failure_alert" => (
+            Style::Red,
+            format!(
+                "‼ {name} failed {} times within {} minutes",
+                num("failure_count").unwrap_or(0.0),
+                num("window_minutes").unwrap_or(0.0)
+            ),
+        ),
+        "completion_metrics" => (
+            Style::Green,
+            format!(
+                "✓ {name} completed {} after it was created",
+                Millis(num("duration_ms").unwrap_or(0.0) as u64)
+            ),
+        ),
+        "system_warning" => (
+            Style::Yellow,
+            format!("⚠ {name}: {}", text("message").unwrap_or("?")),
+        ),
         _ => return None,
     })
 }

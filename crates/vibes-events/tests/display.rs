@@ -1437,3 +1437,79 @@ fn groove_events_have_their_own_one_liners() {
         "groove.gap_created (0 fields)"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The ai-coder plugin's events
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn ai_coder_events_have_their_own_one_liners() {
+    let coder = |event_type: &str, fields: Value| {
+        let mut all = json!({"coder_id": "s1", "coder_name": "proj"});
+        all.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        groove(event_type, all)
+    };
+    assert_eq!(coder("ai_coder.created", json!({})), "● proj created");
+    assert_eq!(
+        coder("ai_coder.failed", json!({"reason": "error_max_turns"})),
+        "● proj failed (error_max_turns)"
+    );
+    assert_eq!(
+        coder("ai_coder.progress", json!({"done": 1, "total": 3})),
+        "▸ proj: 1 of 3 todos done"
+    );
+    assert_eq!(
+        coder(
+            "ai_coder.progress",
+            json!({"description": "turn 2 took 5 s"})
+        ),
+        "▸ proj: turn 2 took 5 s"
+    );
+    assert_eq!(
+        coder("ai_coder.milestone", json!({"milestone": "write tests"})),
+        "★ proj: write tests"
+    );
+    assert_eq!(
+        coder("ai_coder.file_created", json!({"file_path": "/a/b.rs"})),
+        "+ proj created /a/b.rs"
+    );
+    assert_eq!(
+        coder(
+            "ai_coder.workspace_sync",
+            json!({"command": "git push origin main"})
+        ),
+        "⇅ proj: git push origin main"
+    );
+    assert_eq!(
+        coder(
+            "ai_coder.api_call",
+            json!({"model": "claude-opus-4-6", "tokens_used": 1200, "cost_usd": 0.0123})
+        ),
+        "⇄ proj API call claude-opus-4-6 (1200 tokens, $0.0123)"
+    );
+    assert_eq!(
+        coder(
+            "ai_coder.resource_limit",
+            json!({"limit": "rss", "observed": 70, "threshold": 64})
+        ),
+        "✗ proj passed its rss limit: 70 > 64"
+    );
+    assert_eq!(
+        coder(
+            "ai_coder.failure_alert",
+            json!({"failure_count": 3, "window_minutes": 10})
+        ),
+        "‼ proj failed 3 times within 10 minutes"
+    );
+    assert_eq!(
+        coder("ai_coder.completion_metrics", json!({"duration_ms": 90000})),
+        "✓ proj completed 1m30s after it was created"
+    );
+    // An ai_coder type this version does not know keeps the generic line.
+    assert_eq!(
+        coder("ai_coder.teleported", json!({})),
+        "ai_coder.teleported (2 fields)"
+    );
+}

@@ -18,13 +18,22 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
         .map_err(|e| io_err("syncing directory", dir, e))
 }
 
+/// The directory holding `path`: its parent, or `.` for a bare relative name such as
+/// `data` (whose parent is the empty path); `None` for a root.
+pub(crate) fn parent_of(path: &Path) -> Option<&Path> {
+    match path.parent() {
+        Some(parent) if parent.as_os_str().is_empty() => Some(Path::new(".")),
+        other => other,
+    }
+}
+
 /// Creates `dir` and its parents, fsyncing each directory it created and the parent
 /// of the topmost one, so the new directories survive a power loss.
 pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), LogError> {
     if dir.is_dir() {
         return Ok(());
     }
-    if let Some(parent) = dir.parent() {
+    if let Some(parent) = parent_of(dir) {
         create_dir_durable(parent)?;
     }
     match fs::create_dir(dir) {
@@ -32,7 +41,7 @@ pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), LogError> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
         Err(e) => return Err(io_err("creating directory", dir, e)),
     }
-    if let Some(parent) = dir.parent() {
+    if let Some(parent) = parent_of(dir) {
         sync_dir(parent)?;
     }
     Ok(())
@@ -42,9 +51,7 @@ pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), LogError> {
 /// the same directory, fsync it, rename it over `path`, fsync the directory. A reader
 /// sees the old contents or the new, never a mix; after a crash, one of them.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), LogError> {
-    let dir = path
-        .parent()
-        .expect("an atomic write targets a file in a directory");
+    let dir = parent_of(path).expect("an atomic write targets a file in a directory");
     let name = path.file_name().expect("a file name").to_string_lossy();
     let tmp = dir.join(format!(
         ".{name}.tmp-{}-{}",

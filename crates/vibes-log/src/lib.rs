@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+mod decode;
 mod error;
 mod memory;
 mod name;
@@ -42,6 +43,7 @@ pub mod testkit;
 mod typed;
 
 pub use backend::{ConsumerOptions, TopicConfig};
+pub use decode::decode_batch;
 pub use error::{DecodeError, LogError, Result};
 pub use memory::InMemoryLog;
 pub use name::{GroupName, MAX_NAME_LEN, TopicName};

@@ -443,7 +443,7 @@ impl<E, C> fmt::Debug for EventConsumer<E, C> {
     }
 }
 
-impl<E, C: Codec<E>> EventConsumer<E, C> {
+impl<E: Send, C: Codec<E>> EventConsumer<E, C> {
     /// Up to `max` events; returns as soon as any are available, or empty after
     /// `timeout`. Records that do not decode come back in [`EventBatch::failures`] and
     /// are not delivered again (the position moves past them).
@@ -462,30 +462,13 @@ impl<E, C: Codec<E>> EventConsumer<E, C> {
         wanted: impl Fn(&StoredRecord) -> bool,
     ) -> Result<EventBatch<E>> {
         let records = self.inner.poll(max, timeout).await?;
-        let mut batch = EventBatch {
-            events: Vec::with_capacity(records.len()),
-            failures: Vec::new(),
-            skipped: Vec::new(),
-        };
-        for record in records {
-            if !wanted(&record) {
-                batch.skipped.push(record.address);
-                continue;
-            }
-            match self.codec.decode(&record.payload) {
-                Ok(event) => batch.events.push(Delivered {
-                    address: record.address,
-                    timestamp: record.timestamp,
-                    event,
-                }),
-                Err(reason) => batch.failures.push(DecodeError {
-                    topic: self.inner.topic().to_string(),
-                    address: record.address,
-                    reason,
-                }),
-            }
-        }
-        Ok(batch)
+        let topic = self.inner.topic().to_string();
+        Ok(crate::decode::decode_batch(
+            &*self.codec,
+            &topic,
+            records,
+            wanted,
+        ))
     }
 
     /// Commits everything polled so far: the group resumes after it.

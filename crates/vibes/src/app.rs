@@ -61,6 +61,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 Command::Usage(args) => commands::usage::run(&storage, &args, &global),
                 Command::Groove(command) => commands::groove::run(&storage, &command, &global),
                 Command::Run(args) => commands::run::run(&storage, &args, &global),
+                Command::Coders(args) => commands::coders::run(&storage, &args, &global),
                 Command::Doctor(_) | Command::Config(_) | Command::Iggy(_) => {
                     unreachable!("handled above")
                 }

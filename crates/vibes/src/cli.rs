@@ -79,6 +79,9 @@ pub enum Command {
     /// and what fixed them elsewhere
     #[command(subcommand)]
     Groove(GrooveCommand),
+    /// AI coders (agent sessions, their subagents, supervised runs): status, model,
+    /// elapsed, turns, tool calls, errors, cost and burn rate
+    Coders(CodersArgs),
     /// Topics, partitions, record counts, bytes on disk, consumer groups and their lag
     Topics,
     /// Check the data directory, the config and the stored log
@@ -324,6 +327,38 @@ pub enum UsageReport {
     Session,
     /// Per 5-hour billing block, with the active block's burn rate and projection
     Blocks,
+}
+
+#[derive(Debug, Args)]
+pub struct CodersArgs {
+    #[command(subcommand)]
+    pub command: Option<CodersCommand>,
+    /// Ended coders too
+    #[arg(long)]
+    pub all: bool,
+    /// JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CodersCommand {
+    /// The status table, refreshed live until interrupted: redrawn every interval on
+    /// a terminal, printed again whenever it changes otherwise
+    Watch(CodersWatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CodersWatchArgs {
+    /// Ended coders too
+    #[arg(long)]
+    pub all: bool,
+    /// Seconds between refreshes
+    #[arg(long, default_value_t = 1.0)]
+    pub interval: f64,
+    /// Stop after this many refreshes (default: until interrupted)
+    #[arg(long)]
+    pub count: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

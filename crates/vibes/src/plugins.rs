@@ -6,6 +6,8 @@ use anyhow::{Result, bail};
 use vibes_plugin::{Plugin, PluginFactory, Runtime, RuntimeOptions};
 
 use crate::storage::Storage;
+use crate::usage::PriceTable;
+use crate::usage::coder_prices::CoderPrices;
 
 /// Every plugin the host knows, by name, in the order `serve` starts them.
 pub fn registry() -> Vec<(&'static str, PluginFactory)> {
@@ -22,7 +24,23 @@ pub fn registry() -> Vec<(&'static str, PluginFactory)> {
             vibes_plugin_groove::NAME,
             Arc::new(|| Box::new(vibes_plugin_groove::Groove::new()) as Box<dyn Plugin>),
         ),
+        (
+            vibes_plugin_ai_coder::NAME,
+            Arc::new(|| Box::new(ai_coder()) as Box<dyn Plugin>),
+        ),
     ]
+}
+
+/// The ai-coder plugin, pricing calls with the compiled-in price table. Always that
+/// table (not a `usage.prices` override): `serve` and every command must price alike,
+/// or each would discard the other's snapshots (they record the table they priced with).
+pub fn ai_coder() -> vibes_plugin_ai_coder::AiCoder {
+    let prices: Arc<dyn vibes_plugin_ai_coder::Prices> = match PriceTable::builtin() {
+        Ok(table) => Arc::new(CoderPrices(table)),
+        // A test keeps a broken built-in table from shipping; without it, tokens only.
+        Err(_) => Arc::new(vibes_plugin_ai_coder::NoPrices),
+    };
+    vibes_plugin_ai_coder::AiCoder::with_prices(prices)
 }
 
 /// The names of every compiled-in plugin, comma-separated.

@@ -2046,3 +2046,29 @@ fn every_command_works_on_a_managed_iggy_server() {
     err.read_to_string(&mut rest).expect("rest of stderr");
     assert!(rest.contains("iggy-server stopped (Exited("), "{rest}");
 }
+
+#[test]
+fn a_relative_data_dir_is_taken_from_the_working_directory() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let work = home.path().join("work");
+    std::fs::create_dir(&work).expect("work dir");
+    let run = |args: &[&str]| {
+        common::vibes(home.path())
+            .current_dir(&work)
+            .arg("--data-dir")
+            .arg("data")
+            .args(args)
+            .output()
+            .expect("run vibes")
+    };
+    let ingest = run(&["ingest", "claude", common::EXAMPLE]);
+    assert_eq!(ingest.status.code(), Some(0), "{}", stderr(&ingest));
+    assert!(
+        work.join("data").is_dir(),
+        "the data dir is under the working directory"
+    );
+    let stats = run(&["stats", "--json"]);
+    assert_eq!(stats.status.code(), Some(0), "{}", stderr(&stats));
+    let stats: Value = serde_json::from_slice(&stats.stdout).expect("stats JSON");
+    assert_eq!(stats["totals"]["sessions"], 1, "{stats}");
+}

@@ -451,7 +451,7 @@ fn sessions_topics_plugins_and_health() {
         .iter()
         .map(|p| p["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["sessions", "usage", "groove"]);
+    assert_eq!(names, ["sessions", "usage", "groove", "ai-coder"]);
     let sessions_plugin = &plugins["plugins"][0];
     assert!(
         sessions_plugin["queries"]
@@ -472,7 +472,7 @@ fn sessions_topics_plugins_and_health() {
     let health = health.json();
     assert_eq!(health["ok"], true);
     assert_eq!(health["backend"]["reachable"], true);
-    assert_eq!(health["plugins"].as_array().map(Vec::len), Some(3));
+    assert_eq!(health["plugins"].as_array().map(Vec::len), Some(4));
     drop(serve);
 
     // A serve without the sessions plugin says so instead of guessing.

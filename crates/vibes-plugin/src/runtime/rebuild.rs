@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use vibes_events::Event;
-use vibes_log::{DecodeError, LogError, Offset, RecordAddress, TopicName};
+use vibes_log::{DecodeError, JsonCodec, LogError, Offset, RecordAddress, TopicName};
 
 use super::Runtime;
 use super::run::{handle_caught, reaches};
@@ -119,34 +119,25 @@ impl Runtime {
                 };
                 next = last.address.offset + 1;
                 done.read += records.len() as u64;
-                for record in records {
-                    // Passed over from its type and source, undecoded, like a live run
-                    // does (what the filter cannot read goes on to the decoder).
-                    if !manifest.filter.matches_json(&record.payload) {
-                        continue;
-                    }
-                    let event = match Event::from_json_slice(&record.payload) {
-                        Ok(event) => event,
-                        Err(e) => {
-                            report.undecodable.push(DecodeError {
-                                topic: input_name.clone(),
-                                address: record.address,
-                                reason: e.to_string(),
-                            });
-                            continue;
-                        }
-                    };
+                // Records the filter does not want are passed over from their type and
+                // source, undecoded, like a live run does; the rest decode on every core.
+                let batch = vibes_log::decode_batch(&JsonCodec, &input_name, records, |r| {
+                    manifest.filter.matches_json(&r.payload)
+                });
+                report.undecodable.extend(batch.failures);
+                for delivered in batch.events {
+                    let event: Event = delivered.event;
                     if !manifest.filter.matches(&event) {
                         continue;
                     }
-                    emitter.begin(&input_name, record.address, &event);
+                    emitter.begin(&input_name, delivered.address, &event);
                     let input = Input {
                         event: &event,
-                        address: record.address,
-                        appended: record.timestamp,
+                        address: delivered.address,
+                        appended: delivered.timestamp,
                     };
                     if let Err(e) = handle_caught(plugin, &input, &mut emitter) {
-                        report.refused.push((record.address, e.to_string()));
+                        report.refused.push((delivered.address, e.to_string()));
                     }
                     emitter.discard_from(0);
                 }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod coders;
 pub mod config;
 pub mod doctor;
 pub mod emit;

@@ -2,6 +2,7 @@
 //! the usage plugin's de-duplicated calls and a price table.
 
 pub mod blocks;
+pub mod coder_prices;
 pub mod prices;
 pub mod render;
 pub mod report;

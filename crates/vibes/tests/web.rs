@@ -1,7 +1,7 @@
 //! The web page of `vibes serve` in a real headless Chromium, driven over WebDriver
 //! (Debian's chromium and chromium-driver): it loads, events that another process
-//! appends show up in the firehose within a second, a filter narrows them, and a
-//! session row opens its timeline. Screenshots of each view are saved under
+//! appends show up in the firehose within a second, a filter narrows them, a session
+//! row opens its timeline, and the gaps and AI-coder views answer. Screenshots of each view are saved under
 //! target/tmp/web-screenshots/.
 //!
 //! `cargo test -p vibes --test web -- --ignored` (`.ci/run` does, after installing
@@ -332,4 +332,21 @@ fn the_page_shows_live_events_filters_them_and_opens_a_session() {
         Duration::from_secs(5),
     );
     browser.screenshot("gaps");
+
+    // The AI-coder view: its live coders, alerts and stats from the running plugin.
+    browser.wait_for(
+        "the AI-coder tab",
+        "return !document.getElementById('nav-ai-coder').hidden",
+        Duration::from_secs(10),
+    );
+    browser.click("#nav-ai-coder");
+    browser.wait_for(
+        "the AI-coder view",
+        "return ['coders', 'alerts', 'stats'].every(q => document.querySelector(`#ai-coder [data-query=${q}]`))",
+        Duration::from_secs(5),
+    );
+    let stats = browser.script("return document.querySelector('#ai-coder [data-query=stats] pre').textContent");
+    let stats: Value = serde_json::from_str(stats.as_str().expect("text")).expect("the stats JSON");
+    assert!(stats.is_object(), "{stats}");
+    browser.screenshot("ai-coder");
 }

@@ -263,7 +263,8 @@ async function loadAiCoder(name) {
     const others = plugin.queries.filter((q) => !wanted.includes(q.name) && q.params.length === 0).map((q) => q.name);
     for (const q of [...wanted, ...others]) {
       const about = plugin.queries.find((x) => x.name === q).about;
-      const answer = await api(`/plugins/${name}/${q}`);
+      // Ended coders too: the table says each one's status.
+      const answer = await api(`/plugins/${name}/${q}${q === "coders" ? "?all=true" : ""}`);
       cards.push(el("div", { class: "card", "data-query": q }, el("h2", { text: `${q}: ${about}` }), q === "stats" ? el("pre", { text: JSON.stringify(answer, null, 2) }) : table(answer)));
     }
     box.replaceChildren(el("p", { class: "dim", text: `${plugin.state} · lag ${plugin.total_lag} · ${plugin.processed} events` }), ...cards);

@@ -345,7 +345,8 @@ fn the_page_shows_live_events_filters_them_and_opens_a_session() {
         "return ['coders', 'alerts', 'stats'].every(q => document.querySelector(`#ai-coder [data-query=${q}]`))",
         Duration::from_secs(5),
     );
-    let stats = browser.script("return document.querySelector('#ai-coder [data-query=stats] pre').textContent");
+    let stats = browser
+        .script("return document.querySelector('#ai-coder [data-query=stats] pre').textContent");
     let stats: Value = serde_json::from_str(stats.as_str().expect("text")).expect("the stats JSON");
     assert!(stats.is_object(), "{stats}");
     browser.screenshot("ai-coder");

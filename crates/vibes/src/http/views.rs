@@ -11,9 +11,10 @@ use vibes_plugin_sessions::Run;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use super::events::item_json;
+use super::events::{item_json, json_response};
 use super::params::Params;
 use crate::commands::session::{self, Page};
+use axum::response::Response;
 
 /// Sessions per page when `limit` is not given, and at most.
 const SESSIONS_PAGE: u64 = 100;
@@ -82,7 +83,7 @@ pub(super) async fn session(
     State(state): State<AppState>,
     Path(id): Path<String>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let params = Params::from_query(query)?;
     params.only(&["skip", "limit"])?;
     let skip = params.number("skip", u64::MAX)?.unwrap_or(0);
@@ -122,19 +123,15 @@ pub(super) async fn session(
     if let Some(e) = failed {
         return Err(e);
     }
-    let timeline = timeline
-        .iter()
-        .map(|item| serde_json::from_str::<Value>(item))
-        .collect::<Result<Vec<_>, _>>()
+    let stats = serde_json::to_string(&stats)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(Json(json!({
-        "session": stats,
-        "records": records,
-        "skip": skip,
-        "timeline": timeline,
-        "more": done.stopped && done.printed >= limit,
-        "undecodable": done.undecodable,
-    })))
+    // The timeline's items are JSON already: joined, not parsed and encoded again.
+    Ok(json_response(format!(
+        "{{\"session\":{stats},\"records\":{records},\"skip\":{skip},\"timeline\":[{}],\"more\":{},\"undecodable\":{}}}",
+        timeline.join(","),
+        done.stopped && done.printed >= limit,
+        done.undecodable
+    )))
 }
 
 /// `GET /api/topics`: every topic with its partitions' offsets and record counts.

@@ -16,7 +16,9 @@
 //! against ccusage on a generated 1 GiB transcript tree, totals checked against an
 //! independent count) and `groove` (the groove plugin over the recorded sessions
 //! replicated to 1M events, and its state size), `ai-coder` (the ai-coder plugin
-//! over the real transcripts replicated to 1M events, and its state size) and `http`
+//! over the real transcripts replicated to 1M events, and its state size), `mcp`
+//! (`search_events` of `vibes mcp` against `vibes tail --json` with the same filter
+//! over 1M events, and its kept plugin state against a load per request) and `http`
 //! (`vibes serve`'s SSE stream fanned out to 100 followers against 100 `vibes tail -f`,
 //! and `GET /api/events` against `vibes tail --json`). Without a suite name every suite
 //! runs, in that
@@ -27,6 +29,7 @@ mod ai_coder;
 mod groove;
 mod http;
 mod log;
+mod mcp;
 mod plugins;
 mod report;
 mod router;
@@ -36,6 +39,10 @@ mod sources;
 mod usage;
 
 use std::process::ExitCode;
+
+// The allocator of the `vibes` binary, so in-process workloads allocate as it does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use report::Report;
 
@@ -51,12 +58,10 @@ pub(crate) struct Options {
 
 const SUITES: &[&str] = &[
     "router", "log", "sources", "runtime", "plugins", "sessions", "usage", "groove", "ai-coder",
-    "http",
+    "mcp", "http",
 ];
 
-const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]
-
-suites: router, log, sources, runtime, plugins, sessions, usage, groove, ai-coder, http";
+const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, sessions, usage, groove, ai-coder, mcp, http";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -143,6 +148,12 @@ fn main() -> ExitCode {
             "ai-coder" => {
                 if let Err(e) = ai_coder::run(options, &mut report) {
                     eprintln!("vibes-bench: ai-coder suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            "mcp" => {
+                if let Err(e) = mcp::run(options, &mut report) {
+                    eprintln!("vibes-bench: mcp suite failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }

@@ -479,7 +479,7 @@ fn restart(options: Options, report: &mut Report, runtime: &tokio::runtime::Runt
 }
 
 /// Runs `vibes --data-dir DIR args...`; returns its wall time and stdout.
-fn time_vibes(
+pub(crate) fn time_vibes(
     bin: &std::path::Path,
     dir: &std::path::Path,
     args: &[&str],

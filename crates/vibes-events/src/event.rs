@@ -9,8 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::direct::Slots;
 use crate::source;
-use crate::taxonomy::EventData;
+use crate::taxonomy::{EventData, EventKind};
 
 /// An event's unique id: a UUIDv7, so ids sort by creation time.
 ///
@@ -305,10 +306,30 @@ impl<'de> Visitor<'de> for EventVisitor {
         let mut timestamp = None;
         let mut source: Option<String> = None;
         let mut rest = Map::new();
+        let mut data = None;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "id" => set(&mut id, map.next_value::<EventId>()?, "id")?,
-                "type" => set(&mut event_type, map.next_value()?, "type")?,
+                "type" => {
+                    let name: String = map.next_value()?;
+                    // A known type before any of its data (as vibes writes events):
+                    // the rest of the object goes straight into its struct.
+                    if rest.is_empty()
+                        && let Some(kind) = EventKind::from_name(&name)
+                    {
+                        let slots = Slots {
+                            id: &mut id,
+                            timestamp: &mut timestamp,
+                            source: &mut source,
+                            extra: &mut rest,
+                        };
+                        data = Some(EventData::deserialize_known(kind, &mut map, slots)?);
+                    }
+                    set(&mut event_type, name, "type")?;
+                    if data.is_some() {
+                        break;
+                    }
+                }
                 "timestamp" => set(&mut timestamp, map.next_value::<Timestamp>()?, "timestamp")?,
                 "source" => set(&mut source, map.next_value()?, "source")?,
                 _ => {
@@ -323,7 +344,10 @@ impl<'de> Visitor<'de> for EventVisitor {
         let event_type = event_type.ok_or_else(|| de::Error::missing_field("type"))?;
         let timestamp = timestamp.ok_or_else(|| de::Error::missing_field("timestamp"))?;
         let source = source.ok_or_else(|| de::Error::missing_field("source"))?;
-        let data = EventData::take_from(event_type, &mut rest).map_err(de::Error::custom)?;
+        let data = match data {
+            Some(data) => data,
+            None => EventData::take_from(event_type, &mut rest).map_err(de::Error::custom)?,
+        };
         let mut event = Event {
             id: EventId::from_u128(0),
             timestamp,

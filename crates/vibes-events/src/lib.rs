@@ -34,6 +34,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod direct;
 pub mod display;
 mod event;
 pub mod filter;

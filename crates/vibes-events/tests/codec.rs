@@ -629,3 +629,63 @@ fn event_id_parses_and_converts() {
     assert_eq!(EventId::from_u128(id.as_u128()), id);
     assert!("01890a5d".parse::<EventId>().is_err());
 }
+
+/// The same event with its keys in another order: `type` last, as some producers
+/// write it (vibes writes it first, and then decodes the data straight into its
+/// struct; otherwise through a map).
+fn type_last(event: &Event) -> String {
+    let value: Value = serde_json::from_str(&event.to_json().unwrap()).unwrap();
+    let mut fields: Vec<(String, Value)> = value.as_object().unwrap().clone().into_iter().collect();
+    let at = fields.iter().position(|(k, _)| k == "type").unwrap();
+    let ty = fields.remove(at);
+    fields.push(ty);
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), v))
+        .collect();
+    format!("{{{}}}", body.join(","))
+}
+
+#[test]
+fn key_order_does_not_change_what_decodes() {
+    for event in samples() {
+        let event = event.with_extra("x_extra", json!({"kept": [1, 2]}));
+        let first = event.to_json().unwrap();
+        assert!(first.starts_with(r#"{"id":"#) && first.contains(r#","type":"#));
+        let last = type_last(&event);
+        assert!(
+            last.ends_with('}') && !last.starts_with(r#"{"type""#),
+            "{last}"
+        );
+        let a = Event::from_json(&first).unwrap_or_else(|e| panic!("{first}: {e}"));
+        let b = Event::from_json(&last).unwrap_or_else(|e| panic!("{last}: {e}"));
+        assert_eq!(a, event, "{first}");
+        assert_eq!(b, event, "{last}");
+    }
+}
+
+#[test]
+fn a_known_type_first_still_refuses_repeats_and_mistyped_fields() {
+    let start = r#"{"type":"claude.text","timestamp":"2024-01-15T14:23:05Z","source":"claude""#;
+    for (rest, expected) in [
+        (r#","text":"a","text":"b"}"#, "duplicate field `text`"),
+        (
+            r#","text":"a","type":"claude.text"}"#,
+            "duplicate field `type`",
+        ),
+        (r#","text":"a","source":"x"}"#, "duplicate field `source`"),
+        (r#","text":"a","z":1,"z":2}"#, "duplicate field `z`"),
+        (r#","text":7}"#, "invalid `claude.text` event"),
+        (r#","session_id":"s"}"#, "missing field `text`"),
+    ] {
+        let err = decode_error(&format!("{start}{rest}"));
+        assert!(err.contains(expected), "{rest}: {err}");
+    }
+    // The envelope may come after the type.
+    let event = Event::from_json(
+        r#"{"type":"claude.text","text":"hi","source":"claude","timestamp":"2024-01-15T14:23:05Z","id":"01890a5d-ac96-774b-bcce-b302099a8057"}"#,
+    )
+    .unwrap();
+    assert_eq!(event.id.to_string(), "01890a5d-ac96-774b-bcce-b302099a8057");
+    assert_eq!(event.source, "claude");
+}

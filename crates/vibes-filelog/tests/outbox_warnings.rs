@@ -38,6 +38,22 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
+impl Captured {
+    /// The captured text once it has at least `n` lines (the forwarder logs the end of
+    /// an outage just after the last record ships, so a moment after `drained`), or
+    /// after 10 s.
+    async fn lines(&self, n: usize) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+            if text.lines().count() >= n || std::time::Instant::now() >= deadline {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
 /// An outage is two warnings for a user, whatever the number of appends and retries in
 /// it: one when it starts, one when all that was queued is shipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,7 +102,7 @@ async fn an_outage_is_one_warning_when_it_starts_and_one_when_it_ends() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     rig.switch.set_reachable(true);
     assert!(rig.outbox.drained(Duration::from_secs(10)).await);
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.lines(2).await;
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(
@@ -105,7 +121,7 @@ async fn an_outage_is_one_warning_when_it_starts_and_one_when_it_ends() {
         .expect("queued");
     rig.switch.set_reachable(true);
     assert!(rig.outbox.drained(Duration::from_secs(10)).await);
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.lines(4).await;
     assert_eq!(text.lines().count(), 4, "{text}");
     assert!(text.contains("answers again: 1 record queued"), "{text}");
     rig.outbox.shutdown().await;

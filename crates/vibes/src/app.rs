@@ -34,6 +34,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Config(ConfigCommand::Show) => commands::config::show(&config?),
         Command::Config(ConfigCommand::Path) => commands::config::path(&config?),
         Command::Iggy(command) => commands::iggy::run(&config?, &command),
+        // Owns its storage: the server's threads hold it until the client goes.
+        Command::Mcp(args) => commands::mcp::run(config?, &args),
         command => {
             // `serve` runs the managed iggy-server itself when none runs.
             let managed = match command {
@@ -62,7 +64,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 Command::Groove(command) => commands::groove::run(&storage, &command, &global),
                 Command::Run(args) => commands::run::run(&storage, &args, &global),
                 Command::Coders(args) => commands::coders::run(&storage, &args, &global),
-                Command::Doctor(_) | Command::Config(_) | Command::Iggy(_) => {
+                Command::Doctor(_) | Command::Config(_) | Command::Iggy(_) | Command::Mcp(_) => {
                     unreachable!("handled above")
                 }
             };

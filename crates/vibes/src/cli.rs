@@ -98,6 +98,9 @@ pub enum Command {
     /// Run and inspect the managed iggy-server (for `backend = "iggy"`)
     #[command(subcommand)]
     Iggy(IggyCommand),
+    /// Serve the event history and the plugins' findings to AI agents over the Model
+    /// Context Protocol (stdio, or streamable HTTP with --http)
+    Mcp(McpArgs),
     /// Run an agent (`claude -p --output-format stream-json ...`) under supervision,
     /// recording its stream-json, its process tree's resources and how it ended
     Run(RunArgs),
@@ -139,6 +142,19 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Serve streamable HTTP at this address (path /mcp) instead of stdio; only a
+    /// loopback address unless a token is configured (<data dir>/mcp-token)
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+
+    /// Write a new random token to <data dir>/mcp-token (mode 0600) first; HTTP
+    /// clients must then send `Authorization: Bearer <token>`
+    #[arg(long)]
+    pub new_token: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -546,7 +546,10 @@ fn any_address_but_loopback_needs_the_token() {
     sb.vibes(&["ingest", "claude", EXAMPLE]);
     let serve = Serve::start(&sb.home(), &sb.data(), "0.0.0.0:0", &[]);
     let token_file = sb.data().join("http.token");
-    let token = std::fs::read_to_string(&token_file).expect("the token file");
+    let token = std::fs::read_to_string(&token_file)
+        .expect("the token file")
+        .trim()
+        .to_owned();
     let mode = std::fs::metadata(&token_file)
         .expect("meta")
         .permissions()
@@ -641,7 +644,7 @@ fn any_address_but_loopback_needs_the_token() {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("has mode 644: others may read the API token")),
+            .any(|l| l.contains("http.token is readable by others (mode 644)")),
         "{lines:?}"
     );
 }

@@ -368,6 +368,12 @@ const TELLING: [&str; 16] = [
 /// word that is not a wrapper's (`make: *** [x] Error 1`) when there is one, else the
 /// first non-empty line.
 pub fn telling_line(text: &str) -> String {
+    normalise(&telling_line_as_is(text))
+}
+
+/// The line [`telling_line`] picks, as it is in `text` (not normalised), cut to
+/// `LINE_CHARS * 4` characters: what a person reads.
+pub fn telling_line_as_is(text: &str) -> String {
     let stripped = strip_tags(text);
     let lines: Vec<&str> = stripped
         .lines()
@@ -391,10 +397,9 @@ pub fn telling_line(text: &str) -> String {
         .find(|l| telling(l) && !wrapper(l) && !benign(l))
         .or_else(|| lines.iter().find(telling))
         .or_else(|| lines.first());
-    match chosen {
-        Some(line) => normalise(cut_chars(line, LINE_CHARS * 4)),
-        None => String::new(),
-    }
+    chosen.map_or_else(String::new, |line| {
+        cut_chars(line, LINE_CHARS * 4).to_owned()
+    })
 }
 
 /// `text` without ANSI escape sequences.

@@ -112,6 +112,28 @@ macro_rules! taxonomy {
             }
         }
 
+        impl EventData {
+            /// Decodes the data of a known `kind` from the rest of an event object,
+            /// its fields straight into the type's struct (see [`crate::direct`]).
+            pub(crate) fn deserialize_known<'de, A: serde::de::MapAccess<'de>>(
+                kind: EventKind,
+                map: A,
+                slots: crate::direct::Slots<'_>,
+            ) -> Result<EventData, A::Error> {
+                use std::sync::OnceLock;
+                match kind {
+                    $(EventKind::$variant => {
+                        static FIELDS: OnceLock<&'static [&'static str]> = OnceLock::new();
+                        let fields = FIELDS.get_or_init(struct_fields::<$ty>);
+                        let rest = crate::direct::Rest { map, fields, slots };
+                        <$ty as serde::Deserialize>::deserialize(rest)
+                            .map(EventData::$variant)
+                            .map_err(|e| serde::de::Error::custom(format_args!("invalid `{}` event: {e}", $name)))
+                    })+
+                }
+            }
+        }
+
         impl Serialize for EventData {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 use serde::ser::SerializeMap;

@@ -9,6 +9,7 @@ pub mod iggy;
 pub mod ingest_bd;
 pub mod ingest_claude;
 pub mod ingest_projects;
+pub mod mcp;
 pub mod plugin_list;
 pub mod plugin_query;
 pub mod run;

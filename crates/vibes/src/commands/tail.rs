@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
+use vibes_events::Event;
 use vibes_events::display::DisplayOptions;
-use vibes_events::{Event, Filter, TypePattern};
 use vibes_log::{
     ConsumerOptions, EventConsumer, EventLog, GroupName, LogError, Offset, RecordAddress,
     SeekPosition, StartFrom,
@@ -15,6 +15,7 @@ use vibes_log::{
 use super::{EndsNow, private_group, session};
 use crate::cli::{GlobalArgs, TailArgs};
 use crate::output::{self, DataOut, Outcome};
+use crate::search::Selection;
 use crate::storage::Storage;
 
 const POLL_MAX: usize = 1024;
@@ -50,34 +51,6 @@ impl From {
                 )
             }),
         }
-    }
-}
-
-/// Which events to print: the filter rule of `vibes tail` and of the HTTP API.
-#[derive(Debug, Clone)]
-pub struct Selection {
-    pub filter: Filter,
-    pub session: Option<String>,
-}
-
-impl Selection {
-    /// Events whose type matches one of `types` (globs; none: any), whose source is one
-    /// of `sources` (none: any), and of session (or bead) `session` if given.
-    pub fn new(types: &[String], sources: &[String], session: Option<String>) -> Self {
-        Selection {
-            filter: Filter::all()
-                .types(types.iter().map(|t| TypePattern::new(t.clone())))
-                .sources(sources.iter().cloned()),
-            session,
-        }
-    }
-
-    pub fn matches(&self, event: &Event) -> bool {
-        self.filter.matches(event)
-            && self
-                .session
-                .as_deref()
-                .is_none_or(|s| event.partition_key() == Some(s))
     }
 }
 

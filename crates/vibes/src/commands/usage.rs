@@ -19,14 +19,7 @@ use crate::usage::report::{self, Call, Filter, Period};
 use crate::usage::{PriceTable, blocks};
 
 pub fn run(storage: &Storage, args: &UsageArgs, global: &GlobalArgs) -> Result<Outcome> {
-    let prices = match args
-        .prices
-        .as_ref()
-        .or(storage.config.usage_prices.as_ref())
-    {
-        Some(path) => PriceTable::with_override(path)?,
-        None => PriceTable::builtin()?,
-    };
+    let prices = price_table(storage, args.prices.as_deref())?;
     let (tz, tz_name) = time_zone(args.timezone.as_deref())?;
     let now = match &args.now {
         Some(text) => text
@@ -94,6 +87,15 @@ pub fn run(storage: &Storage, args: &UsageArgs, global: &GlobalArgs) -> Result<O
     Ok(Outcome::partial_if(problems))
 }
 
+/// The price table: the built-in prices under the price file `flag` names, else the
+/// one `usage.prices` names, if any.
+pub fn price_table(storage: &Storage, flag: Option<&std::path::Path>) -> Result<PriceTable> {
+    match flag.or(storage.config.usage_prices.as_deref()) {
+        Some(path) => PriceTable::with_override(path),
+        None => Ok(PriceTable::builtin()?),
+    }
+}
+
 fn json(value: &serde_json::Value) -> Result<String> {
     serde_json::to_string_pretty(value).context("encoding the report")
 }
@@ -106,7 +108,7 @@ fn load(storage: &Storage, usage: &mut Usage, global: &GlobalArgs) -> Result<boo
 
 /// The time zone `name` names (an IANA name, `UTC`, or an offset such as `+05:30`),
 /// else this machine's; with the name to show.
-fn time_zone(name: Option<&str>) -> Result<(TimeZone, String)> {
+pub fn time_zone(name: Option<&str>) -> Result<(TimeZone, String)> {
     let Some(name) = name else {
         let tz = TimeZone::system();
         let shown = tz.iana_name().unwrap_or("local").to_owned();

@@ -10,12 +10,9 @@
 //! answers, and a JSON body cannot be posted cross-origin without a preflight this
 //! server refuses.
 
-use std::fs::OpenOptions;
-use std::io::{Read as _, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -24,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::error::ApiError;
 use super::params::TOKEN_PARAM;
+use crate::mcp::http as mcp_http;
 
 /// The token file in the data directory.
 pub const TOKEN_FILE: &str = "http.token";
@@ -36,52 +34,17 @@ pub(super) struct Access {
 }
 
 /// The token of `data_dir`, made (32 random bytes, hex) if there is none yet; `true`
-/// when it was made now. A token file others may read is refused.
+/// when it was made now. A token file others may read is refused. The file is read
+/// and made by the same rules as `vibes mcp`'s token (its own file, though).
 pub(super) fn token(data_dir: &Path) -> Result<(String, bool, PathBuf)> {
     let path = data_dir.join(TOKEN_FILE);
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    match std::fs::metadata(&path) {
-        Ok(meta) => {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                bail!(
-                    "{} has mode {mode:o}: others may read the API token; make it 0600 (chmod 600) or delete it for a new one",
-                    path.display()
-                );
-            }
-            let mut text = String::new();
-            std::fs::File::open(&path)
-                .and_then(|mut f| f.read_to_string(&mut text))
-                .with_context(|| format!("reading {}", path.display()))?;
-            let text = text.trim().to_owned();
-            if text.len() < 32 || !text.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                bail!(
-                    "{} does not hold a token (32 or more letters and digits); delete it for a new one",
-                    path.display()
-                );
-            }
-            Ok((text, false, path))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut bytes = [0u8; 32];
-            std::fs::File::open("/dev/urandom")
-                .and_then(|mut f| f.read_exact(&mut bytes))
-                .context("reading /dev/urandom for a token")?;
-            let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("writing {}", path.display()))?;
-            Ok((text, true, path))
-        }
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    if let Some(token) = mcp_http::read_token(&path)? {
+        return Ok((token, false, path));
     }
+    mcp_http::new_token(&path)?;
+    let token = mcp_http::read_token(&path)?
+        .with_context(|| format!("{} was made but cannot be read back", path.display()))?;
+    Ok((token, true, path))
 }
 
 /// The check in front of every `/api` route.
@@ -205,6 +168,8 @@ mod tests {
         }
     }
 
+    use std::os::unix::fs::PermissionsExt as _;
+
     #[test]
     fn a_made_token_is_private_and_read_back() {
         let dir = tempfile::tempdir().expect("dir");
@@ -219,6 +184,6 @@ mod tests {
         let err = token(dir.path())
             .expect_err("readable by others")
             .to_string();
-        assert!(err.contains("has mode 644"), "{err}");
+        assert!(err.contains("is readable by others (mode 644)"), "{err}");
     }
 }

@@ -6,7 +6,8 @@ use axum::extract::rejection::QueryRejection;
 use vibes_log::LogError;
 
 use super::error::ApiError;
-use crate::commands::tail::{From, Selection};
+use crate::commands::tail::From;
+use crate::search::Selection;
 
 /// The parameter that carries the token for clients that cannot set a header
 /// (EventSource); accepted everywhere, checked by the access layer.

@@ -29,7 +29,8 @@ use super::cursor::Cursor;
 use super::error::{ApiError, ApiResult};
 use super::events::{self, item_json};
 use super::params::{self, FILTER_PARAMS, Params};
-use crate::commands::tail::{From, Selection};
+use crate::commands::tail::From;
+use crate::search::Selection;
 
 /// Records the ring holds: how far a client may fall behind before it is told it
 /// lagged.

@@ -62,13 +62,19 @@ fn header(ctx: &Context<'_>, report: &str) -> serde_json::Map<String, Value> {
 
 /// A period report as JSON.
 pub fn periods_json(period: &str, rows: &[Row], total: &Row, ctx: &Context<'_>) -> Value {
-    let mut map = header(ctx, period);
+    keyed_json(period, "period", rows, total, ctx)
+}
+
+/// A report of `rows` as JSON, each row's key under `key` (`period`, `project`,
+/// `model`).
+pub fn keyed_json(report: &str, key: &str, rows: &[Row], total: &Row, ctx: &Context<'_>) -> Value {
+    let mut map = header(ctx, report);
     let rows: Vec<Value> = rows
         .iter()
         .map(|row| {
             let mut v = summary_json(&row.summary);
             if let Value::Object(m) = &mut v {
-                m.insert("period".to_owned(), json!(row.key));
+                m.insert(key.to_owned(), json!(row.key));
             }
             with_breakdown(v, row, ctx)
         })

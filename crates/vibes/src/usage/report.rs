@@ -213,6 +213,30 @@ pub fn by_period(calls: &[Call<'_>], period: Period, tz: &TimeZone) -> Vec<Row> 
     rows.into_values().collect()
 }
 
+/// Rows per project (`unknown` for calls that name none), by name.
+pub fn by_project(calls: &[Call<'_>]) -> Vec<Row> {
+    by_key(calls, |call| call.project.unwrap_or("unknown"))
+}
+
+/// Rows per model, by name.
+pub fn by_model(calls: &[Call<'_>]) -> Vec<Row> {
+    by_key(calls, |call| call.model)
+}
+
+fn by_key<'c>(calls: &'c [Call<'_>], key: impl Fn(&'c Call<'_>) -> &'c str) -> Vec<Row> {
+    let mut rows: BTreeMap<&str, Row> = BTreeMap::new();
+    for call in calls {
+        let k = key(call);
+        rows.entry(k)
+            .or_insert_with(|| Row {
+                key: k.to_owned(),
+                ..Row::default()
+            })
+            .add(call);
+    }
+    rows.into_values().collect()
+}
+
 /// A session's row, with its project.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRow {

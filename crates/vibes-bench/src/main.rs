@@ -16,15 +16,18 @@
 //! against ccusage on a generated 1 GiB transcript tree, totals checked against an
 //! independent count) and `groove` (the groove plugin over the recorded sessions
 //! replicated to 1M events, and its state size), `ai-coder` (the ai-coder plugin
-//! over the real transcripts replicated to 1M events, and its state size) and `mcp`
+//! over the real transcripts replicated to 1M events, and its state size), `mcp`
 //! (`search_events` of `vibes mcp` against `vibes tail --json` with the same filter
-//! over 1M events, and its kept plugin state against a load per request). Without a suite name every suite
+//! over 1M events, and its kept plugin state against a load per request) and `http`
+//! (`vibes serve`'s SSE stream fanned out to 100 followers against 100 `vibes tail -f`,
+//! and `GET /api/events` against `vibes tail --json`). Without a suite name every suite
 //! runs, in that
 //! order. `--quick` runs smaller workloads; `--json` prints one JSON
 //! object per line per (workload, backend) instead of the tables.
 
 mod ai_coder;
 mod groove;
+mod http;
 mod log;
 mod mcp;
 mod plugins;
@@ -55,10 +58,10 @@ pub(crate) struct Options {
 
 const SUITES: &[&str] = &[
     "router", "log", "sources", "runtime", "plugins", "sessions", "usage", "groove", "ai-coder",
-    "mcp",
+    "mcp", "http",
 ];
 
-const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, sessions, usage, groove, ai-coder, mcp";
+const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, sessions, usage, groove, ai-coder, mcp, http";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -151,6 +154,12 @@ fn main() -> ExitCode {
             "mcp" => {
                 if let Err(e) = mcp::run(options, &mut report) {
                     eprintln!("vibes-bench: mcp suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            "http" => {
+                if let Err(e) = http::run(options, &mut report) {
+                    eprintln!("vibes-bench: http suite failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }

@@ -475,6 +475,11 @@ pub struct ServeArgs {
     /// Only these plugins, comma-separated [default: all compiled in]
     #[arg(long, value_name = "NAMES")]
     pub plugins: Option<String>,
+
+    /// Serve the HTTP API and web page on this address (port 0: any free one), or
+    /// `off`. An address other than loopback needs the token in <data dir>/http.token
+    #[arg(long, value_name = "ADDR|off", default_value = "127.0.0.1:7700")]
+    pub http: String,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,23 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// Events whose type matches one of `types` (globs; none: any), whose source is one
+    /// of `sources` (none: any), and of session (or bead) `session` if given: the
+    /// filters of `vibes tail` and of the HTTP API.
+    pub fn new(types: &[String], sources: &[String], session: Option<String>) -> Self {
+        Selection {
+            filter: Filter::all()
+                .types(
+                    types
+                        .iter()
+                        .map(|t| vibes_events::TypePattern::new(t.clone())),
+                )
+                .sources(sources.iter().cloned()),
+            session,
+            ..Selection::default()
+        }
+    }
+
     /// Whether `event` passes.
     pub fn matches(&self, event: &Event) -> bool {
         self.filter.matches(event)

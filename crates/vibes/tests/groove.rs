@@ -191,7 +191,7 @@ fn interrupt(child: &mut Child) -> std::process::ExitStatus {
 /// while serve runs, then stops it with SIGINT.
 fn serve_runs_groove(sandbox: &Sandbox, extra: &[&str]) {
     let mut args = extra.to_vec();
-    args.push("serve");
+    args.extend(["serve", "--http", "off"]);
     let mut serve = sandbox
         .command(&args)
         .stdout(Stdio::null())

@@ -54,7 +54,8 @@ impl Sandbox {
 
     /// Starts `vibes serve` and waits until it says it is serving.
     fn serve(&self, data: &Path) -> Child {
-        self.serve_logged(self.command(data, &["serve"])).0
+        self.serve_logged(self.command(data, &["serve", "--http", "off"]))
+            .0
     }
 
     /// Starts `command` (a `serve`) and waits until it says it is serving; returns it
@@ -226,7 +227,7 @@ fn a_second_serve_on_one_data_dir_is_refused() {
     let sb = Sandbox::new();
     let data = sb.data();
     let mut first = sb.serve(&data);
-    let second = sb.run(&["serve"]);
+    let second = sb.run(&["serve", "--http", "off"]);
     assert_eq!(second.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(
@@ -311,7 +312,7 @@ fn serve_killed_at_random_points_stores_exactly_the_outputs_of_an_uninterrupted_
     // window a restart must not store twice.
     for stores in [1, 2, 1, 3] {
         let output = sb
-            .command(&killed, &["serve"])
+            .command(&killed, &["serve", "--http", "off"])
             .env("VIBES_FAULT_ABORT_AFTER_STORES", stores.to_string())
             .output()
             .expect("serve runs");
@@ -374,7 +375,7 @@ fn serve_on_iggy_runs_the_managed_server_and_a_second_serve_joins() {
             .env("RUST_LOG", "warn");
         cmd
     };
-    let (mut first, first_lines, first_rest) = sb.serve_logged(iggy(&["serve"]));
+    let (mut first, first_lines, first_rest) = sb.serve_logged(iggy(&["serve", "--http", "off"]));
     assert_eq!(first_lines.len(), 2, "{first_lines:#?}");
     assert!(
         first_lines[0].starts_with("started the managed iggy-server: pid "),
@@ -399,7 +400,8 @@ fn serve_on_iggy_runs_the_managed_server_and_a_second_serve_joins() {
     assert_eq!(one["members"], 1);
     assert_eq!(one["state"], "live");
 
-    let (mut second, second_lines, second_rest) = sb.serve_logged(iggy(&["serve"]));
+    let (mut second, second_lines, second_rest) =
+        sb.serve_logged(iggy(&["serve", "--http", "off"]));
     assert_eq!(
         second_lines.len(),
         1,

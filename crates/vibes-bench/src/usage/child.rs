@@ -124,7 +124,7 @@ impl Program {
 }
 
 /// utime + stime of `pid` (fields 14 and 15 of `/proc/<pid>/stat`), clock ticks.
-fn cpu_ticks_of(pid: u32) -> Option<u64> {
+pub(crate) fn cpu_ticks_of(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; the fields after it do not.
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -136,10 +136,15 @@ fn cpu_ticks_of(pid: u32) -> Option<u64> {
 }
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// A size line of `/proc/<pid>/status` (`VmHWM:`, `VmRSS:`), KiB.
+pub(crate) fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.trim().strip_suffix("kB"))
         .and_then(|kib| kib.trim().parse().ok())
 }

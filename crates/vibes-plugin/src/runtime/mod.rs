@@ -179,14 +179,59 @@ impl RunningPlugin {
 
     /// Answers a query from the state it has now.
     pub fn query(&self, name: &str, args: &QueryArgs) -> Result<serde_json::Value, QueryError> {
-        let plugin = Arc::clone(&self.plugin.lock());
-        let plugin = plugin.lock();
-        query_plugin(&**plugin, &self.manifest, name, args)
+        self.handle().query(name, args)
+    }
+
+    /// A cheap, cloneable handle on its manifest, status and queries, for readers that
+    /// outlive a borrow of it (the HTTP API of `vibes serve`).
+    pub fn handle(&self) -> PluginHandle {
+        PluginHandle {
+            manifest: Arc::new(self.manifest.clone()),
+            status: self.status.clone(),
+            plugin: Arc::clone(&self.plugin),
+        }
     }
 
     /// Waits until it has stopped (after [`Shutdown::trigger`]).
     pub async fn join(self) {
         let _ = self.task.await;
+    }
+}
+
+/// The readable side of a [`RunningPlugin`]: its manifest, its status and its queries,
+/// answered from the state the running plugin has now (after a restart, from the new
+/// instance's).
+#[derive(Clone)]
+pub struct PluginHandle {
+    manifest: Arc<Manifest>,
+    status: StatusHandle,
+    plugin: Arc<Mutex<SharedPlugin>>,
+}
+
+impl fmt::Debug for PluginHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginHandle")
+            .field("name", &self.manifest.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginHandle {
+    /// Its manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Its status now.
+    pub fn status(&self) -> PluginStatus {
+        self.status.get()
+    }
+
+    /// Answers a query from the state it has now.
+    pub fn query(&self, name: &str, args: &QueryArgs) -> Result<serde_json::Value, QueryError> {
+        let plugin = Arc::clone(&self.plugin.lock());
+        let plugin = plugin.lock();
+        query_plugin(&**plugin, &self.manifest, name, args)
     }
 }
 

@@ -25,14 +25,12 @@ pub fn run(storage: &Storage, args: &EmitArgs) -> Result<Outcome> {
     let mut rejected = 0u64;
     while input.next_line(&mut line)? > 0 {
         let line_number = input.line_number;
-        let text = trim(&line);
-        if !text.iter().all(u8::is_ascii_whitespace) {
-            match Event::from_json_slice(&with_defaults(text)) {
-                Ok(event) => batch.push(event),
-                Err(e) => {
-                    rejected += 1;
-                    eprintln!("{}:{line_number}: rejected: {e}", input.name);
-                }
+        match parse_line(&line) {
+            Ok(Some(event)) => batch.push(event),
+            Ok(None) => {}
+            Err(e) => {
+                rejected += 1;
+                eprintln!("{}:{line_number}: rejected: {e}", input.name);
             }
         }
         if input.batch_due(batch.len()) && !flush(&producer, &mut batch, &mut acks, &mut stored)? {
@@ -84,6 +82,18 @@ fn flush(
         }
     }
     Ok(true)
+}
+
+/// One line of `vibes emit` input (or of a `POST /api/events` body) as an event: the
+/// rule both share. A blank line is `None`; a line without `timestamp` or `source` gets
+/// them (see [`with_defaults`]); anything else that is not a taxonomy event is an error
+/// saying why.
+pub fn parse_line(line: &[u8]) -> Result<Option<Event>, serde_json::Error> {
+    let text = trim(line);
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    Event::from_json_slice(&with_defaults(text)).map(Some)
 }
 
 fn trim(line: &[u8]) -> &[u8] {

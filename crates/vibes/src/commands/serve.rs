@@ -46,6 +46,13 @@ pub fn run(storage: &Storage, args: &ServeArgs) -> Result<Outcome> {
         // On Iggy a second serve joins each plugin's group as another member.
         BackendKind::Iggy | BackendKind::Memory => None,
     };
+    let http = crate::http::parse_listen(&args.http)?
+        .map(|addr| crate::http::bind(addr, &storage.config.data_dir))
+        .transpose()?;
+    let events = match &http {
+        Some(_) => Some(storage.events()?),
+        None => None,
+    };
     let runtime = plugins::runtime(storage);
     let member = Member::register(&storage.config.data_dir)?;
     storage.block_on(async {
@@ -54,6 +61,24 @@ pub fn run(storage: &Storage, args: &ServeArgs) -> Result<Outcome> {
         for factory in factories {
             running.push(runtime.spawn(factory, &shutdown)?);
         }
+        let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+        let server = match (http, events) {
+            (Some(bound), Some(log)) => {
+                let addr = bound.addr;
+                let handles = running.iter().map(RunningPlugin::handle).collect();
+                let task = crate::http::start(
+                    bound,
+                    log,
+                    storage.config.clone(),
+                    handles,
+                    http_stopped,
+                )
+                .await?;
+                eprintln!("http: the web page and API at http://{addr}/");
+                Some(task)
+            }
+            _ => None,
+        };
         let mut interrupt =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
                 .context("listening for SIGINT")?;
@@ -74,6 +99,12 @@ pub fn run(storage: &Storage, args: &ServeArgs) -> Result<Outcome> {
             }
         }
         tracing::info!("stopping: finishing the batches in hand");
+        stop_http.send_replace(true);
+        if let Some(server) = server {
+            // Open streams end on the signal; a client that keeps its connection
+            // open is not waited for long.
+            let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+        }
         shutdown.trigger();
         for plugin in running {
             plugin.join().await;

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use vibes_events::Event;
-use vibes_log::backend::partition_for_key;
-use vibes_log::{EventLog, Offset};
-use vibes_plugin_sessions::Sessions;
+use vibes_log::backend::{LogBackend, partition_for_key};
+use vibes_log::{EventLog, Offset, TopicName};
+use vibes_plugin_sessions::{Run, Sessions};
 
 use crate::cli::GlobalArgs;
 use crate::storage::Storage;
@@ -41,7 +41,6 @@ pub fn print_indexed(
     print: &mut dyn FnMut(&Event) -> Result<bool>,
     limit: Option<u64>,
 ) -> Result<Indexed> {
-    let topic = log.topic().clone();
     // Every record of `key` at or past these offsets was appended after the rebuild
     // began, so it is not in the index.
     let mut read_to = BTreeMap::new();
@@ -51,19 +50,63 @@ pub fn print_indexed(
     }
     let mut plugin = Sessions::new();
     super::plugin_query::load(storage, &mut plugin, global)?;
-    let mut done = Indexed::default();
     let own = partition_for_key(Some(key.as_bytes()), log.partitions());
     let Some(index) = plugin.addresses(key) else {
-        done.read_to = read_to;
-        return Ok(done);
+        return Ok(Indexed {
+            read_to,
+            ..Indexed::default()
+        });
     };
-    'runs: for run in index.runs() {
+    let mut done = storage.block_on(read_runs(
+        &*storage.backend,
+        log.topic(),
+        key,
+        index.runs(),
+        Page { skip: 0, limit },
+        &mut |_, event| print(event),
+    ))?;
+    // Past the runs of its own partition, the index knows nothing more.
+    if let Some(end) = done.read_to.remove(&own) {
+        let at = read_to.entry(own).or_insert(0);
+        *at = (*at).max(end);
+    }
+    done.read_to = read_to;
+    Ok(done)
+}
+
+/// Which of a key's events [`read_runs`] hands on: after the first `skip`, up to
+/// `limit`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Page {
+    pub skip: u64,
+    pub limit: Option<u64>,
+}
+
+/// Hands the events of `key` stored in `runs` (a sessions index's) to `print`, in
+/// stored order, each once, skipping `page.skip` and stopping after `page.limit`.
+/// `print` returns whether to go on. In the answer, `read_to` holds per partition the
+/// end of the last run read.
+pub async fn read_runs<F>(
+    backend: &dyn LogBackend,
+    topic: &TopicName,
+    key: &str,
+    runs: &[Run],
+    page: Page,
+    print: &mut F,
+) -> Result<Indexed>
+where
+    F: FnMut(vibes_log::RecordAddress, &Event) -> Result<bool> + ?Sized,
+{
+    let mut done = Indexed::default();
+    let mut skipped = 0u64;
+    'runs: for run in runs {
         let end = run.start + run.len;
         let mut next = run.start;
         while next < end {
             let want = usize::try_from((end - next).min(STEP)).unwrap_or(STEP as usize);
-            let records = storage
-                .block_on(storage.backend.read(&topic, run.partition, next, want))
+            let records = backend
+                .read(topic, run.partition, next, want)
+                .await
                 .with_context(|| format!("reading partition {} of {topic}", run.partition))?;
             let Some(last) = records.last() else {
                 break;
@@ -88,22 +131,23 @@ pub fn print_indexed(
                 if event.partition_key() != Some(key) {
                     continue;
                 }
-                if !print(&event)? {
+                if skipped < page.skip {
+                    skipped += 1;
+                    continue;
+                }
+                if !print(record.address, &event)? {
                     done.stopped = true;
                     break 'runs;
                 }
                 done.printed += 1;
-                if limit.is_some_and(|limit| done.printed >= limit) {
+                if page.limit.is_some_and(|limit| done.printed >= limit) {
                     done.stopped = true;
                     break 'runs;
                 }
             }
         }
-        if run.partition == own {
-            let at = read_to.entry(own).or_insert(0);
-            *at = (*at).max(end);
-        }
+        let at = done.read_to.entry(run.partition).or_insert(0);
+        *at = (*at).max(end);
     }
-    done.read_to = read_to;
     Ok(done)
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
+use vibes_events::Event;
 use vibes_events::display::DisplayOptions;
-use vibes_events::{Event, Filter, TypePattern};
 use vibes_log::{
     ConsumerOptions, EventConsumer, EventLog, GroupName, LogError, Offset, RecordAddress,
     SeekPosition, StartFrom,
@@ -32,16 +32,21 @@ pub enum From {
 
 impl From {
     pub fn parse(text: &str) -> Result<From> {
+        Self::parse_as(text, "--from")
+    }
+
+    /// As [`From::parse`], naming the value `what` in errors (`from` in the HTTP API).
+    pub fn parse_as(text: &str, what: &str) -> Result<From> {
         match text {
             "beginning" => Ok(From::Beginning),
             "end" => Ok(From::End),
             _ if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => text
                 .parse()
                 .map(From::Offset)
-                .with_context(|| format!("invalid --from {text:?}: offset too large")),
+                .with_context(|| format!("invalid {what} {text:?}: offset too large")),
             _ => text.parse::<Timestamp>().map(From::Time).map_err(|_| {
                 anyhow::anyhow!(
-                    "invalid --from {text:?}: expected beginning, end, an offset (such as 120) \
+                    "invalid {what} {text:?}: expected beginning, end, an offset (such as 120) \
                      or an RFC 3339 time (such as 2026-11-22T09:30:00Z)"
                 )
             }),
@@ -56,13 +61,7 @@ pub fn run(storage: &Storage, args: &TailArgs, global: &GlobalArgs) -> Result<Ou
         .as_deref()
         .map(|g| GroupName::new(g).with_context(|| format!("invalid --group {g:?}")))
         .transpose()?;
-    let selection = Selection {
-        filter: Filter::all()
-            .types(args.types.iter().map(|t| TypePattern::new(t.clone())))
-            .sources(args.sources.iter().cloned()),
-        session: args.session.clone(),
-        ..Selection::default()
-    };
+    let selection = Selection::new(&args.types, &args.sources, args.session.clone());
     let existing = match &args.topic {
         Some(topic) => storage.existing_topic(topic)?,
         None => storage.existing_events()?,
@@ -238,45 +237,75 @@ fn seek(
     consumer: &mut EventConsumer<Event>,
     from: From,
 ) -> Result<()> {
-    let position = match from {
-        From::Beginning => SeekPosition::Beginning,
-        From::End => SeekPosition::End,
-        From::Time(t) => SeekPosition::Timestamp(t),
+    let starts = storage.block_on(start_offsets(log, from, "--from"))?;
+    for p in consumer.assignment() {
+        if let Some(&offset) = starts.get(&p) {
+            storage
+                .block_on(consumer.seek_partition(p, SeekPosition::Offset(offset)))
+                .context("moving to --from")?;
+        }
+    }
+    Ok(())
+}
+
+/// Where `from` starts reading, per partition of `log`: the rule of `tail --from` and
+/// of the HTTP API's `from`. An offset applies to every partition; one that ends before
+/// it starts at its end, but an offset no partition has reached yet is an error, and
+/// so is one that retention deleted. A time starts at each partition's first record
+/// stored at or after it. Errors name the value `what` (`--from`, `from`).
+pub async fn start_offsets(
+    log: &EventLog<Event>,
+    from: From,
+    what: &str,
+) -> Result<BTreeMap<u32, Offset>> {
+    let mut marks = BTreeMap::new();
+    for p in 0..log.partitions() {
+        marks.insert(p, log.watermarks(p).await?);
+    }
+    match from {
+        From::Beginning => Ok(marks.into_iter().map(|(p, m)| (p, m.low)).collect()),
+        From::End => Ok(marks.into_iter().map(|(p, m)| (p, m.high)).collect()),
         From::Offset(offset) => {
-            // An offset applies to every partition; one that ends before it starts at
-            // its end, but an offset no partition has reached yet is an error.
-            let mut highest = 0;
-            let mut marks = Vec::new();
-            for p in consumer.assignment() {
-                let m = storage.block_on(log.watermarks(p))?;
-                highest = highest.max(m.high);
-                marks.push((p, m));
-            }
+            let highest = marks.values().map(|m| m.high).max().unwrap_or(0);
             if offset > highest {
                 bail!(
-                    "--from {offset} is past the end of {}: the highest offset stored is {}",
+                    "{what} {offset} is past the end of {}: the highest offset stored is {}",
                     log.topic(),
                     highest.saturating_sub(1)
                 );
             }
+            let mut starts = BTreeMap::new();
             for (p, m) in marks {
                 if offset < m.low {
                     bail!(
-                        "--from {offset}: partition {p} of {} now starts at offset {} (older records were deleted by retention)",
+                        "{what} {offset}: partition {p} of {} now starts at offset {} (older records were deleted by retention)",
                         log.topic(),
                         m.low
                     );
                 }
-                storage.block_on(
-                    consumer.seek_partition(p, SeekPosition::Offset(offset.min(m.high))),
-                )?;
+                starts.insert(p, offset.min(m.high));
             }
-            return Ok(());
+            Ok(starts)
         }
-    };
-    storage
-        .block_on(consumer.seek(position))
-        .context("moving to --from")
+        From::Time(t) => {
+            // The backend knows where a time is; a private consumer that never commits
+            // asks it.
+            let mut consumer = log
+                .consumer_with(
+                    &private_group("at-time"),
+                    ConsumerOptions::start(StartFrom::Beginning),
+                )
+                .await?;
+            consumer
+                .seek(SeekPosition::Timestamp(t))
+                .await
+                .with_context(|| format!("moving to {what}"))?;
+            Ok(marks
+                .into_iter()
+                .map(|(p, m)| (p, consumer.position(p).unwrap_or(m.high)))
+                .collect())
+        }
+    }
 }
 
 #[cfg(test)]

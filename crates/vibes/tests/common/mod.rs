@@ -4,6 +4,8 @@
 // Each test binary uses part of this.
 #![allow(dead_code)]
 
+pub(crate) mod http;
+
 use std::path::Path;
 use std::process::Command;
 

@@ -17,9 +17,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vibes_events::Event;
-use vibes_filelog::{FileLog, FileLogOptions};
-use vibes_log::{Durability, EventLog};
 
 use crate::Options;
 use crate::Result;
@@ -37,22 +34,7 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
     let bin = child::vibes_binary()?;
     let scratch = crate::log::scratch_dir()?;
     let dir = scratch.path().join("data");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let file = Arc::new(FileLog::open(
-            &dir,
-            FileLogOptions::default().durability(Durability::Never),
-        )?);
-        let log: EventLog<Event> = EventLog::open(file, "vibes/events").await?;
-        for batch in crate::plugins::session_events(stored) {
-            log.append_batch(&batch).await?;
-        }
-        Ok::<(), crate::Error>(())
-    })?;
-    drop(runtime);
+    crate::plugins::store_host_events(&dir, crate::plugins::session_events(stored))?;
     let mut serve = Serve::start(&bin, &dir)?;
     let result = measure(&bin, &dir, &serve, stored, rate, seconds, report);
     serve.stop();

@@ -8,13 +8,10 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
 use vibes_events::{Event, ToolResult};
-use vibes_filelog::{FileLog, FileLogOptions};
-use vibes_log::{Durability, EventLog};
 
 use crate::log::scratch_dir;
 use crate::plugins::{session_events, time_vibes};
@@ -125,31 +122,20 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
     let bin = crate::usage::child::vibes_binary()?;
     let scratch = scratch_dir()?;
     let dir = scratch.path().join("data");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let file = Arc::new(FileLog::open(
-            &dir,
-            FileLogOptions::default().durability(Durability::Never),
-        )?);
-        let log: EventLog<Event> = EventLog::open(file, "vibes/events").await?;
-        let mut seq = 0u64;
-        for mut batch in session_events(n) {
-            for event in &mut batch {
-                seq += 1;
-                if seq.is_multiple_of(EVERY) {
-                    let mut result = ToolResult::new(format!("toolu_{seq}"), "error: boom", true);
-                    result.session_id = event.partition_key().map(str::to_owned);
-                    *event = Event::claude(result);
-                }
+    // Every EVERY-th event a failed tool result of its session: a selective filter.
+    let mut seq = 0u64;
+    let batches = session_events(n).map(|mut batch| {
+        for event in &mut batch {
+            seq += 1;
+            if seq.is_multiple_of(EVERY) {
+                let mut result = ToolResult::new(format!("toolu_{seq}"), "error: boom", true);
+                result.session_id = event.partition_key().map(str::to_owned);
+                *event = Event::claude(result);
             }
-            log.append_batch(&batch).await?;
         }
-        Ok::<(), crate::Error>(())
-    })?;
-    drop(runtime);
+        batch
+    });
+    crate::plugins::store_host_events(&dir, batches)?;
     let row = |name: &str, seconds: f64| Measurement {
         seconds: Some(seconds),
         ..Measurement::new("mcp_queries", name)

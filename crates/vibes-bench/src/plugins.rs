@@ -504,6 +504,29 @@ pub(crate) fn time_vibes(
     Ok((seconds, out.stdout))
 }
 
+/// Stores `batches` in a file log at `dir` as the host's event topic (`vibes/events`,
+/// durability never), for workloads that then run the `vibes` binary over it.
+pub(crate) fn store_host_events(
+    dir: &std::path::Path,
+    batches: impl IntoIterator<Item = Vec<Event>>,
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let file = Arc::new(FileLog::open(
+            dir,
+            FileLogOptions::default().durability(Durability::Never),
+        )?);
+        let log: EventLog<Event> = EventLog::open(file, "vibes/events").await?;
+        for batch in batches {
+            log.append_batch(&batch).await?;
+        }
+        Ok(())
+    })
+}
+
 /// `vibes stats` and `vibes tail --session` over a large log, as a user runs them (the
 /// binary, a fresh process each): stats the first time (catching the sessions plugin
 /// up over everything, ending in a snapshot) and from that snapshot; one session's
@@ -534,22 +557,7 @@ pub(crate) fn session_queries(options: Options, report: &mut Report) -> Result<(
         Some(dir) => std::path::PathBuf::from(dir),
         None => scratch.path().join("data"),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let file = Arc::new(FileLog::open(
-            &dir,
-            FileLogOptions::default().durability(Durability::Never),
-        )?);
-        let log: EventLog<Event> = EventLog::open(file, "vibes/events").await?;
-        for batch in session_events(n) {
-            log.append_batch(&batch).await?;
-        }
-        Ok::<(), crate::Error>(())
-    })?;
-    drop(runtime);
+    store_host_events(&dir, session_events(n))?;
     let (first, out) = time_vibes(&bin, &dir, &["stats", "--json"])?;
     let stats: Value = serde_json::from_slice(&out)?;
     if stats["totals"]["sessions"].as_u64() != Some(n.div_ceil(500)) {

@@ -28,7 +28,6 @@ use vibes_sources::claude::ClaudeParser;
 use vibes_sources::transcript::{TranscriptFile, TranscriptReader};
 
 use crate::log::scratch_dir;
-use crate::plugins::Null;
 use crate::report::{Column, Measurement, Report};
 use crate::{Options, Result};
 
@@ -172,37 +171,20 @@ fn measure(
             .durability(Durability::Never);
         let plugins = Runtime::new(file.clone(), options);
 
-        let started = Instant::now();
-        plugins
-            .rebuild(&mut Null(AiCoder::new().manifest().filter), |_| {})
-            .await?;
-        let null = started.elapsed().as_secs_f64();
-        let null_rate = total as f64 / null;
-        report.row(
-            &Measurement {
-                events_per_s: Some(null_rate),
-                seconds: Some(null),
-                ..Measurement::new("ai_coder_fold", "null plugin, same filter")
-            },
-            None,
-        );
-
         let mut coder = AiCoder::new();
-        let started = Instant::now();
-        let rebuilt = plugins.rebuild(&mut coder, |_| {}).await?;
-        let fold = started.elapsed().as_secs_f64();
-        if rebuilt.read != total {
-            return Err(format!("ai_coder_fold read {} of {total} events", rebuilt.read).into());
-        }
-        let rate = total as f64 / fold;
-        report.row(
-            &Measurement {
-                events_per_s: Some(rate),
-                seconds: Some(fold),
-                ..Measurement::new("ai_coder_fold", "ai-coder, nothing written")
-            },
-            Some(rate / null_rate),
-        );
+        let crate::plugins::Folded {
+            rate,
+            seconds: fold,
+            null_rate,
+        } = crate::plugins::fold_against_null(
+            &plugins,
+            &mut coder,
+            "ai_coder_fold",
+            "ai-coder, nothing written",
+            total,
+            report,
+        )
+        .await?;
         let stats = coder.query("stats", &QueryArgs::new())?;
         let derived = stats["total_events"].as_u64().unwrap_or(0);
         report.note(&format!(

@@ -26,7 +26,6 @@ use vibes_plugin_groove::Groove;
 use vibes_sources::claude::ClaudeParser;
 
 use crate::log::scratch_dir;
-use crate::plugins::Null;
 use crate::report::{Column, Measurement, Report};
 use crate::{Options, Result};
 
@@ -147,37 +146,20 @@ fn measure(
             .durability(Durability::Never);
         let plugins = Runtime::new(file.clone(), options);
 
-        let started = Instant::now();
-        plugins
-            .rebuild(&mut Null(Groove::new().manifest().filter), |_| {})
-            .await?;
-        let null = started.elapsed().as_secs_f64();
-        let null_rate = total as f64 / null;
-        report.row(
-            &Measurement {
-                events_per_s: Some(null_rate),
-                seconds: Some(null),
-                ..Measurement::new("groove_fold", "null plugin, same filter")
-            },
-            None,
-        );
-
         let mut groove = Groove::new();
-        let started = Instant::now();
-        let rebuilt = plugins.rebuild(&mut groove, |_| {}).await?;
-        let fold = started.elapsed().as_secs_f64();
-        if rebuilt.read != total {
-            return Err(format!("groove_fold read {} of {total} events", rebuilt.read).into());
-        }
-        let rate = total as f64 / fold;
-        report.row(
-            &Measurement {
-                events_per_s: Some(rate),
-                seconds: Some(fold),
-                ..Measurement::new("groove_fold", "groove, nothing written")
-            },
-            Some(rate / null_rate),
-        );
+        let crate::plugins::Folded {
+            rate,
+            null_rate,
+            ..
+        } = crate::plugins::fold_against_null(
+            &plugins,
+            &mut groove,
+            "groove_fold",
+            "groove, nothing written",
+            total,
+            report,
+        )
+        .await?;
         let stats = groove.query("stats", &QueryArgs::new())?;
         report.note(&format!(
             "groove state after {total} events: {} bytes saved; {} failures, {} clusters, {} gaps, {} live sessions; evicted {}",

@@ -504,6 +504,64 @@ pub(crate) fn time_vibes(
     Ok((seconds, out.stdout))
 }
 
+/// Rebuilds `plugin` (fresh) over everything `plugins` reads, after a plugin with its
+/// filter that does nothing (what reading and decoding cost), and reports both as
+/// `workload` rows (`name`: the plugin's row). Checks that it read all `total`
+/// events.
+pub(crate) async fn fold_against_null(
+    plugins: &Runtime,
+    plugin: &mut dyn Plugin,
+    workload: &str,
+    name: &str,
+    total: u64,
+    report: &mut Report,
+) -> Result<Folded> {
+    let started = Instant::now();
+    plugins
+        .rebuild(&mut Null(plugin.manifest().filter), |_| {})
+        .await?;
+    let null = started.elapsed().as_secs_f64();
+    let null_rate = total as f64 / null;
+    report.row(
+        &Measurement {
+            events_per_s: Some(null_rate),
+            seconds: Some(null),
+            ..Measurement::new(workload, "null plugin, same filter")
+        },
+        None,
+    );
+    let started = Instant::now();
+    let rebuilt = plugins.rebuild(plugin, |_| {}).await?;
+    let fold = started.elapsed().as_secs_f64();
+    if rebuilt.read != total {
+        return Err(format!("{workload} read {} of {total} events", rebuilt.read).into());
+    }
+    let rate = total as f64 / fold;
+    report.row(
+        &Measurement {
+            events_per_s: Some(rate),
+            seconds: Some(fold),
+            ..Measurement::new(workload, name)
+        },
+        Some(rate / null_rate),
+    );
+    Ok(Folded {
+        rate,
+        seconds: fold,
+        null_rate,
+    })
+}
+
+/// What [`fold_against_null`] measured.
+pub(crate) struct Folded {
+    /// The plugin's events per second.
+    pub(crate) rate: f64,
+    /// The plugin's fold, in seconds.
+    pub(crate) seconds: f64,
+    /// The null plugin's events per second.
+    pub(crate) null_rate: f64,
+}
+
 /// Stores `batches` in a file log at `dir` as the host's event topic (`vibes/events`,
 /// durability never), for workloads that then run the `vibes` binary over it.
 pub(crate) fn store_host_events(

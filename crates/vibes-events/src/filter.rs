@@ -180,6 +180,9 @@ impl Filter {
         if self.is_all() {
             return true;
         }
+        if let Some((event_type, source)) = canonical_head(payload) {
+            return self.matches_parts(event_type, source);
+        }
         #[derive(serde::Deserialize)]
         struct Head<'a> {
             #[serde(rename = "type", borrow)]
@@ -192,4 +195,38 @@ impl Filter {
             Err(_) => true,
         }
     }
+}
+
+/// The type and source of an event as [`Event`]'s own encoding writes it:
+/// `{"id":"…","type":"…","timestamp":"…","source":"…",…`, read without parsing the
+/// rest. `None` for any other layout, or a string with an escape in it, which the
+/// caller then parses in full: a shortcut for the common case, never a different
+/// answer.
+fn canonical_head(payload: &[u8]) -> Option<(&str, &str)> {
+    let rest = payload.strip_prefix(br#"{"id":""#)?;
+    let (_, rest) = plain_string(rest)?;
+    let rest = rest.strip_prefix(br#","type":""#)?;
+    let (event_type, rest) = plain_string(rest)?;
+    let rest = rest.strip_prefix(br#","timestamp":""#)?;
+    let (_, rest) = plain_string(rest)?;
+    let rest = rest.strip_prefix(br#","source":""#)?;
+    let (source, rest) = plain_string(rest)?;
+    // The object goes on (or ends) right after: `source` was a whole value.
+    if !matches!(rest.first(), Some(b',' | b'}')) {
+        return None;
+    }
+    Some((
+        std::str::from_utf8(event_type).ok()?,
+        std::str::from_utf8(source).ok()?,
+    ))
+}
+
+/// The bytes of a JSON string's contents up to its closing quote, and what follows
+/// the quote; `None` if it holds an escape or does not end.
+fn plain_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = bytes.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if bytes[end] != b'"' {
+        return None;
+    }
+    Some((&bytes[..end], &bytes[end + 1..]))
 }

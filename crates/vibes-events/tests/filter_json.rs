@@ -43,3 +43,47 @@ fn what_cannot_be_read_is_let_through_for_the_decoder_to_report() {
     assert!(filter.matches_json(br#"{"type":7,"source":"claude"}"#));
     assert!(!filter.matches_json(br#"{"type":"claude.text","source":"claude"}"#));
 }
+
+#[test]
+fn other_layouts_and_escaped_strings_get_the_same_verdict() {
+    let filter = Filter::all().event_type("session.start").source("claude");
+    let cases: [(&[u8], bool); 6] = [
+        // Event's own layout.
+        (
+            br#"{"id":"1","type":"session.start","timestamp":"t","source":"claude","model":"m"}"#,
+            true,
+        ),
+        (
+            br#"{"id":"1","type":"claude.text","timestamp":"t","source":"claude","text":"x"}"#,
+            false,
+        ),
+        // Keys in another order.
+        (
+            br#"{"source":"claude","type":"session.start","id":"1","timestamp":"t"}"#,
+            true,
+        ),
+        // An escape in the type: read in full (`\u0073` is `s`).
+        (
+            br#"{"id":"1","type":"\u0073ession.start","timestamp":"t","source":"claude"}"#,
+            true,
+        ),
+        // The source continues past the quote the shortcut would stop at.
+        (
+            br#"{"id":"1","type":"session.start","timestamp":"t","source":"cla\"ude"}"#,
+            false,
+        ),
+        // The shortcut's layout, but another source.
+        (
+            br#"{"id":"1","type":"session.start","timestamp":"t","source":"bd"}"#,
+            false,
+        ),
+    ];
+    for (payload, want) in cases {
+        assert_eq!(
+            filter.matches_json(payload),
+            want,
+            "{}",
+            String::from_utf8_lossy(payload)
+        );
+    }
+}

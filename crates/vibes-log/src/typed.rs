@@ -259,12 +259,44 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
         events: &[E],
         options: AppendOptions,
     ) -> Result<Vec<EventReceipt>> {
-        let mut receipts = vec![EventReceipt::Queued { partition: 0 }; events.len()];
+        let batches = self.records_by_partition(events)?;
+        self.append_partition_batches(batches, events.len(), options)
+            .await
+    }
+
+    /// The partition and record of `event`: what [`append_encoded`](Self::append_encoded)
+    /// takes, so that producers can encode on several threads and append on one.
+    ///
+    /// Errors: `InvalidArgument` if the event cannot be encoded.
+    pub fn encode(&self, event: &E) -> Result<(u32, Record)> {
+        Ok((self.partition_of(event), self.record(event)?))
+    }
+
+    /// [`append_batch_receipts`](Self::append_batch_receipts) for events already
+    /// encoded by [`encode`](Self::encode), in the order given; same atomicity (one
+    /// backend call per partition).
+    pub async fn append_encoded(
+        &self,
+        encoded: Vec<(u32, Record)>,
+        options: AppendOptions,
+    ) -> Result<Vec<EventReceipt>> {
+        let count = encoded.len();
+        self.append_partition_batches(group_by_partition(encoded), count, options)
+            .await
+    }
+
+    async fn append_partition_batches(
+        &self,
+        batches: Vec<PartitionBatch>,
+        count: usize,
+        options: AppendOptions,
+    ) -> Result<Vec<EventReceipt>> {
+        let mut receipts = vec![EventReceipt::Queued { partition: 0 }; count];
         for PartitionBatch {
             partition,
             indices,
             records,
-        } in self.records_by_partition(events)?
+        } in batches
         {
             match self
                 .backend
@@ -292,23 +324,11 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
     ///
     /// Errors: `InvalidArgument` if an event cannot be encoded.
     pub fn records_by_partition(&self, events: &[E]) -> Result<Vec<PartitionBatch>> {
-        let mut batches: Vec<PartitionBatch> = Vec::new();
-        for (index, event) in events.iter().enumerate() {
-            let partition = self.partition_of(event);
-            let record = self.record(event)?;
-            match batches.iter_mut().find(|b| b.partition == partition) {
-                Some(batch) => {
-                    batch.indices.push(index);
-                    batch.records.push(record);
-                }
-                None => batches.push(PartitionBatch {
-                    partition,
-                    indices: vec![index],
-                    records: vec![record],
-                }),
-            }
-        }
-        Ok(batches)
+        let encoded = events
+            .iter()
+            .map(|event| self.encode(event))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(group_by_partition(encoded))
     }
 
     /// A new member of consumer group `group`, starting after the group's last commit
@@ -355,6 +375,26 @@ pub enum EventReceipt {
         /// The partition it will be appended to.
         partition: u32,
     },
+}
+
+/// Encoded events grouped by partition in order of first appearance, each group
+/// keeping their order.
+fn group_by_partition(encoded: Vec<(u32, Record)>) -> Vec<PartitionBatch> {
+    let mut batches: Vec<PartitionBatch> = Vec::new();
+    for (index, (partition, record)) in encoded.into_iter().enumerate() {
+        match batches.iter_mut().find(|b| b.partition == partition) {
+            Some(batch) => {
+                batch.indices.push(index);
+                batch.records.push(record);
+            }
+            None => batches.push(PartitionBatch {
+                partition,
+                indices: vec![index],
+                records: vec![record],
+            }),
+        }
+    }
+    batches
 }
 
 /// The records of one partition's share of a batch of events.

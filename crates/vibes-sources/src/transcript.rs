@@ -306,7 +306,7 @@ impl TranscriptReader {
     /// Feeds the next bytes of the file: parses every line they complete and hands its
     /// events to `on_event`; an incomplete last line is kept for the next call.
     pub fn feed(&mut self, mut bytes: &[u8], mut on_event: impl FnMut(Event)) {
-        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+        while let Some(end) = memchr::memchr(b'\n', bytes) {
             let (line, rest) = bytes.split_at(end + 1);
             bytes = rest;
             if self.pending.is_empty() {
@@ -388,9 +388,14 @@ impl TranscriptReader {
             self.summary.blank_lines += 1;
             return (Vec::new(), Vec::new());
         }
-        let obj = match serde_json::from_slice::<Value>(line) {
-            Ok(Value::Object(obj)) => obj,
-            Ok(_) => return (Vec::new(), vec!["not a JSON object".to_owned()]),
+        let parsed = if line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            serde_json::from_slice::<LineObject>(line).map(|o| Some(o.0))
+        } else {
+            serde_json::from_slice::<serde::de::IgnoredAny>(line).map(|_| None)
+        };
+        let obj = match parsed {
+            Ok(Some(obj)) => obj,
+            Ok(None) => return (Vec::new(), vec!["not a JSON object".to_owned()]),
             Err(err) => return (Vec::new(), vec![crate::claude::json_reason(&err)]),
         };
         let mut problems = Vec::new();
@@ -487,6 +492,119 @@ impl TranscriptReader {
             ctx.events.clear();
         }
         (ctx.events, ctx.problems)
+    }
+}
+
+/// Top-level fields no event is made from, skipped while parsing (still checked to be
+/// JSON) rather than built into values: `toolUseResult` repeats a tool's whole result
+/// in another shape and is about half of a typical transcript's bytes.
+const UNUSED_FIELDS: &[&str] = &["toolUseResult"];
+
+/// A line's top-level object without the [`UNUSED_FIELDS`]. As with a plain
+/// `Map`, a repeated key keeps its last value.
+struct LineObject(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for LineObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = LineObject;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<LineObject, A::Error> {
+                let mut obj = Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if UNUSED_FIELDS.contains(&key.as_str()) {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    } else if key == "data" {
+                        // Only a progress line's `data.type` is used.
+                        let data = map.next_value::<DataType>()?;
+                        let mut kept = Map::new();
+                        if let Some(kind) = data.kind {
+                            kept.insert("type".to_owned(), kind);
+                        }
+                        obj.insert(key, Value::Object(kept));
+                    } else {
+                        let value = map.next_value::<Value>()?;
+                        obj.insert(key, value);
+                    }
+                }
+                Ok(LineObject(obj))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
+/// The `type` of a line's `data` (when it is an object), the rest skipped.
+struct DataType {
+    kind: Option<Value>,
+}
+
+impl<'de> serde::Deserialize<'de> for DataType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = DataType;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<DataType, A::Error> {
+                let mut kind = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "type" {
+                        kind = Some(map.next_value::<Value>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(DataType { kind })
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<DataType, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(DataType { kind: None })
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<DataType, E> {
+                Ok(DataType { kind: None })
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<DataType, E> {
+                Ok(DataType { kind: None })
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<DataType, E> {
+                Ok(DataType { kind: None })
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<DataType, E> {
+                Ok(DataType { kind: None })
+            }
+
+            fn visit_str<E>(self, _: &str) -> Result<DataType, E> {
+                Ok(DataType { kind: None })
+            }
+
+            fn visit_unit<E>(self) -> Result<DataType, E> {
+                Ok(DataType { kind: None })
+            }
+        }
+        deserializer.deserialize_any(Visit)
     }
 }
 

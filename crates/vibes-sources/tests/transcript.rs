@@ -881,6 +881,32 @@ fn unknown_line_types_are_counted_and_reading_goes_on() {
 }
 
 #[test]
+fn skipped_parts_of_a_line_still_parse_as_json_and_odd_shapes_are_not_errors() {
+    let mut result = tool_result_line("u1", "2026-01-01T10:00:02Z", "toolu_9", true);
+    result["toolUseResult"] = json!({"stdout": "out", "stderr": "", "nested": [1, {"a": null}]});
+    let input = [
+        line(json!({"type": "progress", "data": "just text", "timestamp": "2026-01-01T10:00:00Z"})),
+        line(json!({"type": "progress", "data": [1, 2], "timestamp": "2026-01-01T10:00:00Z"})),
+        line(json!({"type": "progress", "data": {"hookName": "x", "type": "hook_progress", "more": {"deep": [true]}}})),
+        line(result),
+        // A syntax error inside a skipped field is still a malformed line.
+        "{\"type\":\"user\",\"toolUseResult\":{\"a\":[1,}}\n".to_owned(),
+    ]
+    .concat();
+    let (events, summary) = read_bytes(main_file(), input.as_bytes());
+    assert_eq!(summary.skipped.get("progress/unknown"), Some(&2));
+    assert_eq!(summary.skipped.get("progress/hook_progress"), Some(&1));
+    let types: Vec<&str> = events.iter().map(Event::event_type).collect();
+    assert_eq!(types, ["claude.tool_result"]);
+    match &events[0].data {
+        vibes_events::EventData::ToolResult(r) => assert!(r.is_error && r.content == "out"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(summary.malformed.len(), 1, "{:?}", summary.malformed);
+    assert_eq!(summary.malformed[0].line, 5);
+}
+
+#[test]
 fn malformed_json_is_reported_with_file_line_and_offset_and_the_rest_is_kept() {
     let good = small_session();
     let lines: Vec<&str> = good.split_inclusive('\n').collect();

@@ -23,14 +23,17 @@
 //! Only a truncation or a rewrite of content already read stores such duplicates; a
 //! file that merely grew, or was copied with the same content, never does.
 
+use std::collections::HashMap;
 use std::fs::{File, Metadata};
-use std::io;
+use std::io::{self, Write as _};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::commands::write_state_file;
 
@@ -164,52 +167,242 @@ pub struct Saved<R> {
     pub reader: R,
 }
 
-/// The checkpoints of one kind of ingest, one small JSON file per input file in
-/// `<data_dir>/state/checkpoints/<kind>/`, named by a hash of the input's absolute path
-/// and replaced atomically.
-#[derive(Debug, Clone)]
-pub struct Checkpoints {
-    dir: PathBuf,
+/// One line of a checkpoint journal, as written.
+#[derive(Serialize)]
+struct Entry<'a> {
+    /// A hash of the input's absolute path.
+    key: &'a str,
+    saved: &'a RawValue,
 }
 
+/// One line of a checkpoint journal, as read.
+#[derive(Deserialize)]
+struct ReadEntry {
+    key: String,
+    saved: Box<RawValue>,
+}
+
+/// The checkpoints of one kind of ingest, kept in one journal,
+/// `<data_dir>/state/checkpoints/<kind>.jsonl`: a line per saved checkpoint, the
+/// last line of an input winning. A save appends the lines of every checkpoint it
+/// is given in one write, so a pass over thousands of files costs a few appends,
+/// not a file per input; when most lines are stale the journal is rewritten
+/// (atomically: a reader sees the old one or the new one).
+///
+/// A torn last line (a crash during an append) is ignored: its inputs are read again
+/// from their previous checkpoint, which stores nothing twice by id. The same holds
+/// if two ingests save at once and a rewrite by one drops a line of the other.
+#[derive(Debug)]
+pub struct Checkpoints {
+    path: PathBuf,
+    journal: Mutex<Journal>,
+}
+
+#[derive(Debug, Default)]
+struct Journal {
+    /// The newest saved checkpoint of each input, as JSON, by key.
+    entries: HashMap<String, Box<RawValue>>,
+    /// Lines in the file (stale ones included).
+    lines: usize,
+    /// The file does not end with a whole line: rewrite before appending.
+    torn: bool,
+    /// Where saves append, once the first one opened it.
+    file: Option<File>,
+}
+
+/// A rewrite happens once stale lines outnumber live ones by this much.
+const STALE_SLACK: usize = 256;
+
 impl Checkpoints {
-    pub fn new(state_dir: &Path, kind: &str) -> Checkpoints {
-        Checkpoints {
-            dir: state_dir.join("checkpoints").join(kind),
+    /// The checkpoints of `kind` under `state_dir`, loaded. Checkpoints an earlier
+    /// version kept as one file per input (`checkpoints/<kind>/<key>.json`) are
+    /// taken over into the journal, then removed.
+    ///
+    /// Errors: the journal exists but cannot be read.
+    pub fn open(state_dir: &Path, kind: &str) -> Result<Checkpoints> {
+        let dir = state_dir.join("checkpoints");
+        let path = dir.join(format!("{kind}.jsonl"));
+        let mut journal = Journal::default();
+        match std::fs::read(&path) {
+            Ok(bytes) => journal.load(&bytes, &path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!("reading {}", path.display())));
+            }
         }
+        let checkpoints = Checkpoints {
+            path,
+            journal: Mutex::new(journal),
+        };
+        checkpoints.take_over(&dir.join(kind))?;
+        Ok(checkpoints)
     }
 
-    fn file_for(&self, input: &Path) -> PathBuf {
+    /// Imports the per-input files of an earlier version from `legacy`, then removes
+    /// them: the journal is written first, so a crash in between loses nothing.
+    fn take_over(&self, legacy: &Path) -> Result<()> {
+        let Ok(read) = std::fs::read_dir(legacy) else {
+            return Ok(());
+        };
+        let mut journal = self.lock();
+        let mut files = Vec::new();
+        for entry in read.filter_map(Result::ok) {
+            let path = entry.path();
+            let name = entry.file_name();
+            let Some(key) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                files.push(path);
+                continue;
+            };
+            if let Ok(bytes) = std::fs::read(&path)
+                && let Ok(json) = serde_json::from_slice::<Box<RawValue>>(&bytes)
+            {
+                journal.entries.entry(key.to_owned()).or_insert(json);
+            }
+            files.push(path);
+        }
+        self.rewrite(&mut journal)?;
+        for file in files {
+            let _ = std::fs::remove_file(file);
+        }
+        let _ = std::fs::remove_dir(legacy);
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Journal> {
+        self.journal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn key_for(input: &Path) -> String {
         let absolute = std::path::absolute(input).unwrap_or_else(|_| input.to_owned());
         let key = xxhash_rust::xxh3::xxh3_128(absolute.as_os_str().as_encoded_bytes());
-        self.dir.join(format!("{key:032x}.json"))
+        format!("{key:032x}")
     }
 
     /// The checkpoint of `input`, if one was saved. An unreadable one is reported and
     /// ignored: the file is then read from the start, which stores nothing twice by id.
     pub fn load<R: DeserializeOwned>(&self, input: &Path) -> Result<Option<Saved<R>>> {
-        let path = self.file_for(input);
-        match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice(&bytes) {
-                Ok(saved) => Ok(Some(saved)),
-                Err(e) => {
-                    tracing::warn!(
-                        checkpoint = %path.display(),
-                        input = %input.display(),
-                        "ignoring an unreadable checkpoint (the file is read from the start): {e}"
-                    );
-                    Ok(None)
-                }
-            },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),
+        let journal = self.lock();
+        let Some(json) = journal.entries.get(&Self::key_for(input)) else {
+            return Ok(None);
+        };
+        match serde_json::from_str(json.get()) {
+            Ok(saved) => Ok(Some(saved)),
+            Err(e) => {
+                tracing::warn!(
+                    checkpoints = %self.path.display(),
+                    input = %input.display(),
+                    "ignoring an unreadable checkpoint (the file is read from the start): {e}"
+                );
+                Ok(None)
+            }
         }
     }
 
-    /// Saves the checkpoint of `input` (atomically: a reader sees the old one or this).
+    /// Saves the checkpoint of `input`.
     pub fn save<R: Serialize>(&self, input: &Path, saved: &Saved<R>) -> Result<()> {
-        let json = serde_json::to_vec(saved).context("encoding a checkpoint")?;
-        write_state_file(&self.file_for(input), &json)
+        self.save_all(std::iter::once((input, saved)))
+    }
+
+    /// Saves the checkpoints of several inputs in one append.
+    pub fn save_all<'a, R: Serialize + 'a>(
+        &self,
+        saves: impl IntoIterator<Item = (&'a Path, &'a Saved<R>)>,
+    ) -> Result<()> {
+        let mut journal = self.lock();
+        let mut lines = Vec::new();
+        for (input, saved) in saves {
+            let json = serde_json::value::to_raw_value(saved).context("encoding a checkpoint")?;
+            let key = Self::key_for(input);
+            serde_json::to_writer(
+                &mut lines,
+                &Entry {
+                    key: &key,
+                    saved: &json,
+                },
+            )
+            .context("encoding a checkpoint")?;
+            lines.push(b'\n');
+            journal.lines += 1;
+            journal.entries.insert(key, json);
+        }
+        if lines.is_empty() {
+            return Ok(());
+        }
+        if journal.torn || journal.lines > 2 * journal.entries.len() + STALE_SLACK {
+            return self.rewrite(&mut journal);
+        }
+        if journal.file.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .with_context(|| format!("opening {}", self.path.display()))?;
+            journal.file = Some(file);
+        }
+        let file = journal.file.as_mut().expect("opened above");
+        file.write_all(&lines)
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+
+    /// Writes the journal anew with one line per input.
+    fn rewrite(&self, journal: &mut Journal) -> Result<()> {
+        let mut out = Vec::new();
+        let mut keys: Vec<&String> = journal.entries.keys().collect();
+        keys.sort();
+        for key in keys {
+            serde_json::to_writer(
+                &mut out,
+                &Entry {
+                    key,
+                    saved: &journal.entries[key],
+                },
+            )
+            .context("encoding a checkpoint")?;
+            out.push(b'\n');
+        }
+        write_state_file(&self.path, &out)?;
+        journal.lines = journal.entries.len();
+        journal.torn = false;
+        // The old handle points at the replaced file.
+        journal.file = None;
+        Ok(())
+    }
+}
+
+impl Journal {
+    fn load(&mut self, bytes: &[u8], path: &Path) {
+        let mut rest = bytes;
+        let mut line_number = 0u64;
+        while !rest.is_empty() {
+            let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+                tracing::warn!(
+                    checkpoints = %path.display(),
+                    "ignoring a torn last line (its inputs are read again from their previous checkpoint)"
+                );
+                self.torn = true;
+                break;
+            };
+            let (line, after) = rest.split_at(end + 1);
+            rest = after;
+            line_number += 1;
+            self.lines += 1;
+            match serde_json::from_slice::<ReadEntry>(line) {
+                Ok(entry) => {
+                    self.entries.insert(entry.key, entry.saved);
+                }
+                Err(e) => tracing::warn!(
+                    checkpoints = %path.display(),
+                    line = line_number,
+                    "ignoring an unreadable checkpoint line: {e}"
+                ),
+            }
+        }
     }
 }
 
@@ -267,21 +460,111 @@ mod tests {
         assert_eq!(verdict(&mark, &path), Verdict::Grown);
     }
 
-    #[test]
-    fn checkpoints_round_trip_and_an_unreadable_one_is_none() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Checkpoints::new(dir.path(), "test");
-        let input = dir.path().join("x.jsonl");
-        std::fs::write(&input, "{}\n").unwrap();
-        assert!(store.load::<u64>(&input).unwrap().is_none());
-        let saved = Saved {
+    fn saved(input: &Path, reader: u64) -> Saved<u64> {
+        Saved {
             path: input.display().to_string(),
-            mark: mark_after(&input),
-            reader: 7u64,
-        };
-        store.save(&input, &saved).unwrap();
-        assert_eq!(store.load::<u64>(&input).unwrap(), Some(saved));
-        std::fs::write(store.file_for(&input), b"{not json").unwrap();
-        assert!(store.load::<u64>(&input).unwrap().is_none());
+            mark: mark_after(input),
+            reader,
+        }
+    }
+
+    #[test]
+    fn checkpoints_round_trip_across_opens_and_the_last_save_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs: Vec<PathBuf> = (0..3)
+            .map(|i| dir.path().join(format!("{i}.jsonl")))
+            .collect();
+        for input in &inputs {
+            std::fs::write(input, "{}\n").unwrap();
+        }
+        let store = Checkpoints::open(dir.path(), "test").unwrap();
+        assert!(store.load::<u64>(&inputs[0]).unwrap().is_none());
+        let first: Vec<Saved<u64>> = inputs.iter().map(|p| saved(p, 1)).collect();
+        store
+            .save_all(inputs.iter().map(PathBuf::as_path).zip(&first))
+            .unwrap();
+        store.save(&inputs[1], &saved(&inputs[1], 2)).unwrap();
+        drop(store);
+
+        let journal = dir.path().join("checkpoints/test.jsonl");
+        assert_eq!(
+            std::fs::read_to_string(&journal).unwrap().lines().count(),
+            4
+        );
+        let store = Checkpoints::open(dir.path(), "test").unwrap();
+        assert_eq!(
+            store.load::<u64>(&inputs[0]).unwrap(),
+            Some(first[0].clone())
+        );
+        assert_eq!(store.load::<u64>(&inputs[1]).unwrap().unwrap().reader, 2);
+        assert_eq!(store.load::<u64>(&inputs[2]).unwrap().unwrap().reader, 1);
+        // Another reader type cannot read it: ignored, as an unreadable checkpoint.
+        assert!(store.load::<Vec<String>>(&inputs[0]).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_the_next_save_rewrites_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.jsonl");
+        let b = dir.path().join("b.jsonl");
+        std::fs::write(&a, "{}\n").unwrap();
+        std::fs::write(&b, "{}\n").unwrap();
+        let store = Checkpoints::open(dir.path(), "test").unwrap();
+        store.save(&a, &saved(&a, 1)).unwrap();
+        store.save(&b, &saved(&b, 1)).unwrap();
+        drop(store);
+        let journal = dir.path().join("checkpoints/test.jsonl");
+        let whole = std::fs::read_to_string(&journal).unwrap();
+        // A crash in the middle of the second line's append, then a malformed line.
+        let torn = format!("{{not json}}\n{}", &whole[..whole.len() - 10]);
+        std::fs::write(&journal, torn).unwrap();
+
+        let store = Checkpoints::open(dir.path(), "test").unwrap();
+        assert!(store.load::<u64>(&a).unwrap().is_some());
+        assert!(store.load::<u64>(&b).unwrap().is_none());
+        store.save(&b, &saved(&b, 5)).unwrap();
+        let text = std::fs::read_to_string(&journal).unwrap();
+        assert!(text.ends_with('\n') && text.lines().count() == 2, "{text}");
+        let store = Checkpoints::open(dir.path(), "test").unwrap();
+        assert_eq!(store.load::<u64>(&b).unwrap().unwrap().reader, 5);
+    }
+
+    #[test]
+    fn stale_lines_are_compacted_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.jsonl");
+        std::fs::write(&a, "{}\n").unwrap();
+        let store = Checkpoints::open(dir.path(), "test").unwrap();
+        for i in 0..(STALE_SLACK as u64 + 10) {
+            store.save(&a, &saved(&a, i)).unwrap();
+        }
+        let journal = dir.path().join("checkpoints/test.jsonl");
+        let lines = std::fs::read_to_string(&journal).unwrap().lines().count();
+        assert!(lines < STALE_SLACK, "{lines} lines");
+        let store = Checkpoints::open(dir.path(), "test").unwrap();
+        assert_eq!(
+            store.load::<u64>(&a).unwrap().unwrap().reader,
+            STALE_SLACK as u64 + 9
+        );
+    }
+
+    #[test]
+    fn per_file_checkpoints_of_an_earlier_version_are_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.jsonl");
+        std::fs::write(&a, "{}\n").unwrap();
+        let legacy = dir.path().join("checkpoints/test");
+        std::fs::create_dir_all(&legacy).unwrap();
+        let old = saved(&a, 3);
+        std::fs::write(
+            legacy.join(format!("{}.json", Checkpoints::key_for(&a))),
+            serde_json::to_vec(&old).unwrap(),
+        )
+        .unwrap();
+        let store = Checkpoints::open(dir.path(), "test").unwrap();
+        assert_eq!(store.load::<u64>(&a).unwrap(), Some(old.clone()));
+        assert!(!legacy.exists());
+        let store = Checkpoints::open(dir.path(), "test").unwrap();
+        assert_eq!(store.load::<u64>(&a).unwrap(), Some(old));
     }
 }

@@ -6,6 +6,7 @@ use std::fmt;
 
 use anyhow::{Context, Result};
 use vibes_events::Event;
+use vibes_log::backend::Record;
 use vibes_log::{AppendOptions, EventLog, EventReceipt, RecordAddress};
 
 use crate::storage::Storage;
@@ -75,6 +76,16 @@ impl<'a> Producer<'a> {
     /// Appends `events` (each partition's share in one backend call) and says what became
     /// of each, in order. On Iggy, events the outbox had to queue are `Queued` rather
     /// than waited for.
+    /// Appends events already encoded with [`EventLog::encode`] (on other threads,
+    /// say), in order; acknowledged as [`append`](Self::append) acknowledges.
+    pub fn append_encoded(&self, encoded: Vec<(u32, Record)>) -> Result<Vec<Ack>> {
+        let receipts = self
+            .storage
+            .block_on(self.log.append_encoded(encoded, self.options))
+            .context("storing events")?;
+        receipts.into_iter().map(Ack::try_from).collect()
+    }
+
     pub fn append(&self, events: &[Event]) -> Result<Vec<Ack>> {
         let receipts = self
             .storage

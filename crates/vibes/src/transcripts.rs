@@ -23,6 +23,8 @@ use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use vibes_events::{Event, EventData};
+use vibes_log::EventLog;
+use vibes_log::backend::Record;
 use vibes_sources::calls::ApiCalls;
 use vibes_sources::transcript::{
     Checkpoint, TranscriptError, TranscriptFile, TranscriptReader, TranscriptSummary,
@@ -35,7 +37,7 @@ use crate::producer::Producer;
 /// Bytes read from a file at a time.
 const CHUNK: usize = 256 * 1024;
 
-/// The checkpoint kind of transcripts (`<data_dir>/state/checkpoints/claude-projects`).
+/// The checkpoint kind of transcripts (`<data_dir>/state/checkpoints/claude-projects.jsonl`).
 pub const CHECKPOINT_KIND: &str = "claude-projects";
 
 /// The reader's state at a checkpoint; the offset is the mark's.
@@ -236,21 +238,15 @@ impl PassReport {
             .sum()
     }
 
-    fn count(&mut self, events: &[Event]) {
-        for event in events {
-            self.stored += 1;
-            *self
-                .events
-                .entry(event.event_type().to_owned())
-                .or_default() += 1;
-            match &event.data {
-                EventData::ToolUse(_) => self.tool_uses += 1,
-                EventData::ToolResult(r) if r.is_error => self.tool_errors += 1,
-                EventData::ApiCall(_) => {
-                    self.calls.add(event);
-                }
-                _ => {}
-            }
+    fn count(&mut self, batch: &Counted) {
+        self.stored += batch.events;
+        for (event_type, n) in &batch.by_type {
+            *self.events.entry(event_type.clone()).or_default() += n;
+        }
+        self.tool_uses += batch.tool_uses;
+        self.tool_errors += batch.tool_errors;
+        for call in &batch.calls {
+            self.calls.add(call);
         }
     }
 
@@ -296,12 +292,42 @@ fn add_delta(
     }
 }
 
+/// What a batch of events holds, counted on the reading thread.
+#[derive(Debug, Default)]
+struct Counted {
+    events: u64,
+    by_type: Vec<(String, u64)>,
+    tool_uses: u64,
+    tool_errors: u64,
+    /// The batch's `claude.api_call` events, for counting calls once across files.
+    calls: Vec<Event>,
+}
+
+impl Counted {
+    fn add(&mut self, event: &Event) {
+        self.events += 1;
+        let event_type = event.event_type();
+        match self.by_type.iter_mut().find(|(t, _)| *t == event_type) {
+            Some((_, n)) => *n += 1,
+            None => self.by_type.push((event_type.to_owned(), 1)),
+        }
+        match &event.data {
+            EventData::ToolUse(_) => self.tool_uses += 1,
+            EventData::ToolResult(r) if r.is_error => self.tool_errors += 1,
+            _ => {}
+        }
+    }
+}
+
 /// From a reading thread to the storing one.
 enum Msg {
-    /// Events of one file, in order, and its checkpoint after them.
+    /// Events of one file, in order and encoded for the log (encoding is most of
+    /// the cost of storing, so the reading threads share it), and the file's
+    /// checkpoint after them.
     Batch {
         path: PathBuf,
-        events: Vec<Event>,
+        records: Vec<(u32, Record)>,
+        counted: Box<Counted>,
         saved: Box<Saved<ReaderState>>,
         bytes: u64,
     },
@@ -344,18 +370,20 @@ pub fn pass(
     let threads = threads.clamp(1, tree.files.len().max(1));
     let (tx, rx) = sync_channel::<Msg>(threads * 2);
     let queue = Mutex::new(tree.files.iter_mut());
+    let log = sink.producer.log();
     let report = std::thread::scope(|scope| {
         for _ in 0..threads {
             let tx = tx.clone();
             let queue = &queue;
             scope.spawn(move || {
+                let mut buf = vec![0u8; CHUNK];
                 loop {
                     let next = queue
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .next();
                     let Some(tracked) = next else { break };
-                    let done = read_file(tracked, &tx)
+                    let done = read_file(tracked, log, &mut buf, &tx)
                         .map_err(|e| (tracked.path.display().to_string(), e));
                     if tx.send(Msg::Done(Box::new(done))).is_err() {
                         // The storing side stopped (it failed): so do we.
@@ -374,7 +402,7 @@ pub fn pass(
 /// Receives the readers' batches, appends them and saves the checkpoints after them.
 fn store(rx: Receiver<Msg>, sink: &Sink<'_>, progress: &ProgressBar) -> Result<PassReport> {
     let mut report = PassReport::default();
-    let mut pending: Vec<Event> = Vec::new();
+    let mut pending: Vec<(u32, Record)> = Vec::new();
     let mut marks: HashMap<PathBuf, Saved<ReaderState>> = HashMap::new();
     // Batches wait for more until MAX_BATCH events or the end of the pass: an append
     // per file would make a pass over many grown files one durable append (and its
@@ -383,14 +411,15 @@ fn store(rx: Receiver<Msg>, sink: &Sink<'_>, progress: &ProgressBar) -> Result<P
         match msg {
             Msg::Batch {
                 path,
-                events,
+                records,
+                counted,
                 saved,
                 bytes,
             } => {
                 report.bytes += bytes;
                 progress.inc(bytes);
-                report.count(&events);
-                pending.extend(events);
+                report.count(&counted);
+                pending.extend(records);
                 marks.insert(path, *saved);
                 if pending.len() >= MAX_BATCH {
                     flush(sink, &mut pending, &mut marks, report.stored)?;
@@ -413,29 +442,31 @@ fn store(rx: Receiver<Msg>, sink: &Sink<'_>, progress: &ProgressBar) -> Result<P
 /// Appends `events`, then saves the checkpoints that follow them.
 fn flush(
     sink: &Sink<'_>,
-    events: &mut Vec<Event>,
+    records: &mut Vec<(u32, Record)>,
     marks: &mut HashMap<PathBuf, Saved<ReaderState>>,
     counted: u64,
 ) -> Result<()> {
-    if !events.is_empty() {
-        sink.producer.append(events).with_context(|| {
-            format!(
-                "{} events stored before this failure",
-                counted - events.len() as u64
-            )
-        })?;
-        events.clear();
+    if !records.is_empty() {
+        let unstored = records.len() as u64;
+        sink.producer
+            .append_encoded(std::mem::take(records))
+            .with_context(|| format!("{} events stored before this failure", counted - unstored))?;
     }
-    for (path, saved) in marks.drain() {
-        if let Some(checkpoints) = sink.checkpoints {
-            checkpoints.save(&path, &saved)?;
-        }
+    if let Some(checkpoints) = sink.checkpoints {
+        checkpoints.save_all(marks.iter().map(|(path, saved)| (path.as_path(), saved)))?;
     }
+    marks.clear();
     Ok(())
 }
 
-/// Reads what `tracked` gained and sends it in batches.
-fn read_file(tracked: &mut Tracked, tx: &SyncSender<Msg>) -> io::Result<FileDone> {
+/// Reads what `tracked` gained (through `buf`) and sends it in batches, encoded for
+/// `log`.
+fn read_file(
+    tracked: &mut Tracked,
+    log: &EventLog<Event>,
+    buf: &mut [u8],
+    tx: &SyncSender<Msg>,
+) -> io::Result<FileDone> {
     let path = tracked.path.clone();
     let shown = path.display().to_string();
     let subagent = tracked.file.agent_id.is_some();
@@ -481,8 +512,9 @@ fn read_file(tracked: &mut Tracked, tx: &SyncSender<Msg>) -> io::Result<FileDone
     };
     let before = reader.summary().clone();
     let mut at = reader.checkpoint().offset + reader.pending_bytes() as u64;
-    let mut buf = vec![0u8; CHUNK];
-    let mut events = Vec::new();
+    let mut records = Vec::new();
+    let mut counted = Counted::default();
+    let mut failed = None;
     let mut unsent = 0u64;
     let saved_at = |reader: &TranscriptReader, seen: Option<(u64, i128)>| {
         let checkpoint = reader.checkpoint();
@@ -496,17 +528,18 @@ fn read_file(tracked: &mut Tracked, tx: &SyncSender<Msg>) -> io::Result<FileDone
             reader: ReaderState::of(checkpoint),
         })
     };
-    let send = |events: Vec<Event>, saved, bytes| {
+    let send = |records: Vec<(u32, Record)>, counted: Counted, saved, bytes| {
         tx.send(Msg::Batch {
             path: path.clone(),
-            events,
+            records,
+            counted: Box::new(counted),
             saved: Box::new(saved),
             bytes,
         })
         .map_err(|_| io::Error::other("the storing side stopped"))
     };
     loop {
-        let n = match file.read_at(&mut buf, at) {
+        let n = match file.read_at(buf, at) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -514,18 +547,35 @@ fn read_file(tracked: &mut Tracked, tx: &SyncSender<Msg>) -> io::Result<FileDone
         };
         at += n as u64;
         unsent += n as u64;
-        reader.feed(&buf[..n], |event| events.push(event));
-        if events.len() >= MAX_BATCH {
+        reader.feed(&buf[..n], |event| {
+            counted.add(&event);
+            match log.encode(&event) {
+                Ok(record) => records.push(record),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+            if matches!(event.data, EventData::ApiCall(_)) {
+                counted.calls.push(event);
+            }
+        });
+        if let Some(e) = failed.take() {
+            // An event the log cannot encode is a bug, not bad input: stop here,
+            // before its checkpoint, rather than lose it.
+            return Err(io::Error::other(format!("cannot encode an event: {e}")));
+        }
+        if records.len() >= MAX_BATCH {
             let saved = saved_at(&reader, None)?;
             send(
-                std::mem::take(&mut events),
+                std::mem::take(&mut records),
+                std::mem::take(&mut counted),
                 saved,
                 std::mem::take(&mut unsent),
             )?;
         }
     }
     let saved = saved_at(&reader, Some((at, mtime)))?;
-    send(events, saved.clone(), unsent)?;
+    send(records, counted, saved.clone(), unsent)?;
     tracked.saved = Some(saved);
     let after = reader.summary().clone();
     let pending = reader.pending_bytes() as u64;

@@ -53,7 +53,7 @@ struct Start {
 pub fn run(storage: &Storage, args: &IngestClaudeArgs, global: &GlobalArgs) -> Result<Outcome> {
     let mut input = Input::open(args.input.as_deref())?;
     let checkpoints = match (&input.path, storage.state_dir()) {
-        (Some(_), Some(state)) => Some(Checkpoints::new(&state, "claude")),
+        (Some(_), Some(state)) => Some(Checkpoints::open(&state, "claude")?),
         _ => None,
     };
     let mtime = match &input.file {

@@ -32,7 +32,8 @@ pub fn run(storage: &Storage, args: &IngestProjectsArgs, global: &GlobalArgs) ->
     let roots = roots(&args.dirs, std::env::var_os("CLAUDE_CONFIG_DIR"))?;
     let checkpoints = storage
         .state_dir()
-        .map(|dir| Checkpoints::new(&dir, transcripts::CHECKPOINT_KIND));
+        .map(|dir| Checkpoints::open(&dir, transcripts::CHECKPOINT_KIND))
+        .transpose()?;
     let producer = Producer::open(storage, None)?;
     let sink = Sink {
         producer: &producer,

@@ -224,7 +224,7 @@ fn canonical_head(payload: &[u8]) -> Option<(&str, &str)> {
 /// The bytes of a JSON string's contents up to its closing quote, and what follows
 /// the quote; `None` if it holds an escape or does not end.
 fn plain_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let end = bytes.iter().position(|&b| b == b'"' || b == b'\\')?;
+    let end = memchr::memchr2(b'"', b'\\', bytes)?;
     if bytes[end] != b'"' {
         return None;
     }

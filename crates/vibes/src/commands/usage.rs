@@ -37,7 +37,10 @@ pub fn run(storage: &Storage, args: &UsageArgs, global: &GlobalArgs) -> Result<O
     let problems = load(storage, &mut usage, global)?;
     let calls: Vec<Call<'_>> = usage
         .calls()
-        .map(|view| Call::priced(&view, &prices))
+        .map({
+            let mut pricer = report::Pricer::new(&prices);
+            move |view| pricer.price(&view)
+        })
         .filter(|call| filter.keeps(call, &tz))
         .collect();
 

@@ -481,7 +481,10 @@ pub fn usage(engine: &mut Engine, args: UsageArgs) -> Answer {
     let plugin = engine.usage()?;
     let calls: Vec<Call<'_>> = plugin
         .calls()
-        .map(|view| Call::priced(&view, &prices))
+        .map({
+            let mut pricer = report::Pricer::new(&prices);
+            move |view| pricer.price(&view)
+        })
         .filter(|call| filter.keeps(call, &tz))
         .collect();
     let (name, key, rows) = match args.by {

@@ -51,7 +51,7 @@ fn transcripts(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The events of every input file, and what they are.
-fn inputs() -> Result<(Vec<Event>, String)> {
+pub(crate) fn inputs() -> Result<(Vec<Event>, String)> {
     let projects = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../../shared/fixtures/claude-projects"
@@ -87,7 +87,7 @@ fn inputs() -> Result<(Vec<Event>, String)> {
 }
 
 /// `event` as it would be in copy `k`: its own sessions, tool ids and event id.
-fn copy_of(event: &Event, k: u64, at: Timestamp) -> Result<Event> {
+pub(crate) fn copy_of(event: &Event, k: u64, at: Timestamp) -> Result<Event> {
     let mut json: Value = serde_json::to_value(event)?;
     if let Value::Object(map) = &mut json {
         for key in ["session_id", "tool_id", "parent_tool_use_id"] {

@@ -20,7 +20,9 @@
 //! (`search_events` of `vibes mcp` against `vibes tail --json` with the same filter
 //! over 1M events, and its kept plugin state against a load per request) and `http`
 //! (`vibes serve`'s SSE stream fanned out to 100 followers against 100 `vibes tail -f`,
-//! and `GET /api/events` against `vibes tail --json`). Without a suite name every suite
+//! and `GET /api/events` against `vibes tail --json`), `top` (`vibes top` in tmux and
+//! `vibes tail -f` following 10,000 appended events/s: CPU and memory). Without a
+//! suite name every suite
 //! runs, in that
 //! order. `--quick` runs smaller workloads; `--json` prints one JSON
 //! object per line per (workload, backend) instead of the tables.
@@ -36,6 +38,7 @@ mod router;
 mod rss;
 mod runtime;
 mod sources;
+mod top;
 mod usage;
 
 use std::process::ExitCode;
@@ -58,12 +61,15 @@ pub(crate) struct Options {
 
 const SUITES: &[&str] = &[
     "router", "log", "sources", "runtime", "plugins", "sessions", "usage", "groove", "ai-coder",
-    "mcp", "http",
+    "mcp", "http", "top",
 ];
 
-const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, sessions, usage, groove, ai-coder, mcp, http";
+const USAGE: &str = "usage: vibes-bench [SUITE...] [--quick] [--json]\n\nsuites: router, log, sources, runtime, plugins, sessions, usage, groove, ai-coder, mcp, http, top";
 
 fn main() -> ExitCode {
+    // As the vibes binary does (see its main): in-process workloads measure the
+    // runtime as shipped, without 2 MiB page faults on every fresh arena page.
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some(log::cross_process::CHILD_ARG) {
         return match log::cross_process::producer(&args[2..]) {
@@ -160,6 +166,12 @@ fn main() -> ExitCode {
             "http" => {
                 if let Err(e) = http::run(options, &mut report) {
                     eprintln!("vibes-bench: http suite failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            "top" => {
+                if let Err(e) = top::run(options, &mut report) {
+                    eprintln!("vibes-bench: top suite failed: {e}");
                     return ExitCode::FAILURE;
                 }
             }

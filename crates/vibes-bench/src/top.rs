@@ -196,7 +196,7 @@ fn measure(
     let started = Instant::now();
     let half = ticks / 2;
     let mut tick = 0u64;
-    let paced = batches.into_iter().map(|batch| {
+    let paced = batches.into_iter().inspect(|_| {
         let due = started + TICK * u32::try_from(tick).unwrap_or(u32::MAX);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             thread::sleep(wait);
@@ -206,7 +206,6 @@ fn measure(
             tailing.half();
         }
         tick += 1;
-        batch
     });
     crate::plugins::store_host_events(data, paced)?;
     let appending_s = started.elapsed().as_secs_f64();

@@ -145,7 +145,8 @@ impl FileMark {
 
 /// XXH3-64 of `len` bytes of `file` at `at` (fewer if the file ends first).
 fn hash_at(file: &File, at: u64, len: u64) -> io::Result<u64> {
-    let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+    let mut whole = [0u8; HASHED as usize];
+    let buf = &mut whole[..usize::try_from(len.min(HASHED)).unwrap_or(0)];
     let mut filled = 0;
     while filled < buf.len() {
         match file.read_at(&mut buf[filled..], at + filled as u64) {

@@ -333,6 +333,8 @@ enum Msg {
     },
     /// A file is done (or could not be read).
     Done(Box<Result<FileDone, (String, io::Error)>>),
+    /// This many files were found unchanged (not opened).
+    Unchanged(u64),
 }
 
 /// A file's share of a pass.
@@ -377,6 +379,10 @@ pub fn pass(
             let queue = &queue;
             scope.spawn(move || {
                 let mut buf = vec![0u8; CHUNK];
+                // Unchanged files are told in one message at the end: on a re-run
+                // nearly every file is one, and a message each would wake the
+                // storing thread thousands of times for nothing.
+                let mut unchanged = 0u64;
                 loop {
                     let next = queue
                         .lock()
@@ -385,11 +391,16 @@ pub fn pass(
                     let Some(tracked) = next else { break };
                     let done = read_file(tracked, log, &mut buf, &tx)
                         .map_err(|e| (tracked.path.display().to_string(), e));
+                    if matches!(&done, Ok(d) if d.verdict == Verdict::Unchanged) {
+                        unchanged += 1;
+                        continue;
+                    }
                     if tx.send(Msg::Done(Box::new(done))).is_err() {
                         // The storing side stopped (it failed): so do we.
                         break;
                     }
                 }
+                let _ = tx.send(Msg::Unchanged(unchanged));
             });
         }
         drop(tx);
@@ -423,6 +434,11 @@ fn store(rx: Receiver<Msg>, sink: &Sink<'_>, progress: &ProgressBar) -> Result<P
                 marks.insert(path, *saved);
                 if pending.len() >= MAX_BATCH {
                     flush(sink, &mut pending, &mut marks, report.stored)?;
+                }
+            }
+            Msg::Unchanged(n) => {
+                if n > 0 {
+                    *report.files.entry(Verdict::Unchanged.name()).or_default() += n;
                 }
             }
             Msg::Done(done) => match *done {

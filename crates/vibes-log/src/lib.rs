@@ -44,7 +44,7 @@ mod typed;
 
 pub use backend::{ConsumerOptions, TopicConfig};
 pub use decode::decode_batch;
-pub use error::{DecodeError, LogError, Result};
+pub use error::{CodecError, DecodeError, LogError, Missing, Result};
 pub use memory::InMemoryLog;
 pub use name::{GroupName, MAX_NAME_LEN, TopicName};
 pub use position::{SeekPosition, StartFrom};

@@ -78,10 +78,18 @@ impl Capabilities {
 /// Expands to one `#[tokio::test]` per conformance behaviour, each calling the
 /// function of the same name in [`testkit`](crate::testkit) with the harness
 /// `$harness` (an expression evaluated once per test).
+///
+/// The behaviours are listed once, here: the same list makes these tests,
+/// [`BEHAVIOURS`] and [`run`], so a behaviour added to the suite runs on every backend,
+/// whichever way its tests are made.
 #[macro_export]
 macro_rules! conformance_tests {
     ($harness:expr) => {
-        $crate::conformance_tests!(@each $harness;
+        $crate::conformance_tests!(@list (@tests $harness));
+    };
+    // The list of behaviours, handed to the arm named in front of it.
+    (@list ($($then:tt)*)) => {
+        $crate::conformance_tests!($($then)*;
             offsets_are_dense_and_assigned_by_the_backend,
             append_batch_is_all_or_nothing,
             concurrent_batches_stay_contiguous,
@@ -109,7 +117,7 @@ macro_rules! conformance_tests {
             trim_never_deletes_at_or_after_its_offset
         );
     };
-    (@each $harness:expr; $($name:ident),+ $(,)?) => {
+    (@tests $harness:expr; $($name:ident),+ $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
@@ -118,11 +126,7 @@ macro_rules! conformance_tests {
             }
         )+
     };
-}
-
-/// Declares [`BEHAVIOURS`] and [`run`] from one list of behaviour functions.
-macro_rules! behaviours {
-    ($($name:ident),+ $(,)?) => {
+    (@declare; $($name:ident),+ $(,)?) => {
         /// Every behaviour's name, in suite order: for harnesses that run the whole
         /// suite inside one test (one external server per run) with [`run`].
         pub const BEHAVIOURS: &[&str] = &[$(stringify!($name)),+];
@@ -140,33 +144,7 @@ macro_rules! behaviours {
     };
 }
 
-behaviours!(
-    offsets_are_dense_and_assigned_by_the_backend,
-    append_batch_is_all_or_nothing,
-    concurrent_batches_stay_contiguous,
-    append_to_a_missing_topic_or_partition_is_an_error,
-    ensure_topic_is_idempotent_and_checks_the_partition_count,
-    invalid_names_are_rejected,
-    consumer_resumes_after_the_last_commit,
-    every_commit_is_stored,
-    commit_survives_a_restart,
-    dropped_consumer_replays_from_the_last_commit,
-    poll_waits_up_to_its_timeout,
-    poll_returns_as_soon_as_a_record_arrives,
-    every_seek_position_works,
-    seeking_outside_the_log_is_an_error,
-    undecodable_record_is_reported_with_its_address_and_skipped,
-    group_members_split_partitions_and_see_every_record_once,
-    groups_are_independent,
-    high_water_mark_is_the_backend_truth,
-    keyed_records_keep_their_order,
-    new_group_can_start_at_the_end,
-    commits_are_validated,
-    records_keep_key_id_payload_and_time,
-    read_by_address_needs_no_group,
-    append_receipt_of_a_stored_append_has_its_offsets,
-    trim_never_deletes_at_or_after_its_offset
-);
+crate::conformance_tests!(@list (@declare));
 
 const POLL: Duration = Duration::from_secs(5);
 

@@ -158,11 +158,6 @@ impl<M: GroupMember> GroupConsumer<M> {
         Ok(consumer)
     }
 
-    /// The backend's part.
-    pub fn member(&self) -> &M {
-        &self.member
-    }
-
     /// Takes up a new assignment if the member's partitions changed.
     async fn refresh_assignment(&mut self) -> Result<()> {
         let owned = match self.member.assignment().await? {

@@ -135,9 +135,26 @@ impl IggyMember {
         if layout == self.layout {
             return Ok(None);
         }
-        let owned = self.discover_assignment(details).await?;
-        self.layout = layout;
-        Ok(Some(owned))
+        Ok(Some(self.learn(layout, details).await?))
+    }
+
+    /// The partitions `details` give this member; `layout` is remembered only if that
+    /// could be told, so that the next assignment asks again if not.
+    async fn learn(
+        &mut self,
+        layout: Vec<Vec<u32>>,
+        details: ConsumerGroupDetails,
+    ) -> Result<BTreeSet<u32>, LogError> {
+        match self.discover_assignment(details).await? {
+            Some(owned) => {
+                self.layout = layout;
+                Ok(owned)
+            }
+            None => {
+                self.layout.clear();
+                Ok(BTreeSet::new())
+            }
+        }
     }
 
     /// The partitions the server assigns this member.
@@ -145,15 +162,20 @@ impl IggyMember {
     /// Iggy reports members without saying which one is the caller, so the member is
     /// found by the partitions the server picks for it: a poll without a partition
     /// (asking for an offset past the end, so nothing is read) answers with the next
-    /// partition of the caller's, round robin.
+    /// partition of the caller's, round robin. `None` when that cannot be told yet:
+    /// the answer was "partition 0, empty", which is also what a member with no
+    /// partitions gets, and some member has none.
     async fn discover_assignment(
         &self,
         details: ConsumerGroupDetails,
-    ) -> Result<BTreeSet<u32>, LogError> {
+    ) -> Result<Option<BTreeSet<u32>>, LogError> {
         let client = self.client()?;
         let members = details.members;
+        let partitions_of = |m: &iggy_common::ConsumerGroupMember| {
+            Some(m.partitions.iter().copied().collect::<BTreeSet<u32>>())
+        };
         if members.len() == 1 {
-            return Ok(members[0].partitions.iter().copied().collect());
+            return Ok(partitions_of(&members[0]));
         }
         let mut picked = BTreeSet::new();
         let mut zero_or_none = false;
@@ -179,9 +201,13 @@ impl IggyMember {
         }
         let member_with = |p: u32| members.iter().find(|m| m.partitions.contains(&p));
         if let Some(member) = picked.iter().find_map(|p| member_with(*p)) {
-            return Ok(member.partitions.iter().copied().collect());
+            return Ok(partitions_of(member));
         }
         if zero_or_none && let Some(member) = member_with(0) {
+            // "No partition" is the answer only to a member that has none.
+            if members.iter().all(|m| !m.partitions.is_empty()) {
+                return Ok(partitions_of(member));
+            }
             // Partition 0 holds at most one record: ours if we may read it.
             let probe = client
                 .poll_messages(
@@ -196,10 +222,12 @@ impl IggyMember {
                 .await
                 .map_err(|e| from_iggy(e, format!("polling {}", self.topic)))?;
             if !probe.messages.is_empty() {
-                return Ok(member.partitions.iter().copied().collect());
+                return Ok(partitions_of(member));
             }
+            // Empty: ours, or another's while we have none.
+            return Ok(None);
         }
-        Ok(BTreeSet::new())
+        Ok(Some(BTreeSet::new()))
     }
 
     async fn group_details(&self) -> Result<ConsumerGroupDetails, LogError> {
@@ -217,8 +245,7 @@ impl IggyMember {
     async fn rejoin(&mut self) -> Result<Assignment, LogError> {
         self.enter_group().await?;
         let details = self.group_details().await?;
-        self.layout = layout_of(&details);
-        let owned = self.discover_assignment(details).await?;
+        let owned = self.learn(layout_of(&details), details).await?;
         Ok(Assignment::Rejoined(owned.into_iter().collect()))
     }
 

@@ -106,6 +106,8 @@ macro_rules! conformance_tests {
             seeking_outside_the_log_is_an_error,
             undecodable_record_is_reported_with_its_address_and_skipped,
             group_members_split_partitions_and_see_every_record_once,
+            seek_takes_up_a_new_assignment,
+            members_that_joined_an_empty_topic_read_what_comes_later,
             groups_are_independent,
             high_water_mark_is_the_backend_truth,
             keyed_records_keep_their_order,
@@ -776,6 +778,67 @@ pub async fn group_members_split_partitions_and_see_every_record_once(h: &dyn Ha
     let not_assigned =
         matches!(err, LogError::NotAssigned { partition, .. } if partition == theirs);
     assert!(not_assigned, "got {err:?}");
+}
+
+/// A seek takes up the group's current assignment first: after another member joined,
+/// it moves only the partitions this member still owns.
+pub async fn seek_takes_up_a_new_assignment(h: &dyn Harness) {
+    let log = open_log(h.open().await, "seek-rebalance", 2).await;
+    append_numbered(&log, "s", 0..4).await;
+    let mut a = log.consumer("g").await.unwrap();
+    assert_eq!(a.assignment(), [0, 1], "a lone member owns every partition");
+    let b = log.consumer("g").await.unwrap();
+    let owned_b: BTreeSet<u32> = b.assignment().into_iter().collect();
+    assert_eq!(owned_b.len(), 1, "the second member got a partition");
+    a.seek(SeekPosition::Beginning).await.unwrap();
+    let owned_a: BTreeSet<u32> = a.assignment().into_iter().collect();
+    assert!(
+        owned_a.is_disjoint(&owned_b),
+        "after its seek, a owns {owned_a:?}, and b owns {owned_b:?}"
+    );
+    assert_eq!(owned_a.len(), 1, "a kept the other partition");
+    for p in &owned_b {
+        assert_eq!(a.position(*p), None, "a has no position on b's partition");
+    }
+}
+
+/// Members that joined while every partition was empty read the records appended
+/// afterwards, each record once.
+pub async fn members_that_joined_an_empty_topic_read_what_comes_later(h: &dyn Harness) {
+    const SESSIONS: usize = 8;
+    const PER: usize = 5;
+    let log = open_log(h.open().await, "split-empty", 2).await;
+    let mut a = log.consumer("g").await.unwrap();
+    let mut b = log.consumer("g").await.unwrap();
+    for member in [&mut a, &mut b] {
+        let batch = member.poll(10, Duration::from_millis(50)).await.unwrap();
+        assert!(batch.is_empty(), "nothing to read yet");
+    }
+    for s in 0..SESSIONS {
+        append_numbered(&log, &format!("session-{s}"), s * PER..(s + 1) * PER).await;
+    }
+    let mut seen = Vec::new();
+    let mut empty_rounds = 0;
+    while seen.len() < SESSIONS * PER && empty_rounds < 3 {
+        let mut got = 0;
+        for member in [&mut a, &mut b] {
+            let batch = member.poll(16, Duration::from_millis(100)).await.unwrap();
+            got += batch.len();
+            seen.extend(batch.events.iter().map(|d| (d.address, number(&d.event))));
+        }
+        if got == 0 {
+            empty_rounds += 1;
+        }
+    }
+    let partitions: BTreeSet<u32> = seen.iter().map(|(a, _)| a.partition).collect();
+    assert_eq!(partitions.len(), 2, "records came from both partitions");
+    let mut numbers: Vec<usize> = seen.iter().map(|(_, n)| *n).collect();
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        (0..SESSIONS * PER).collect::<Vec<_>>(),
+        "every record exactly once"
+    );
 }
 
 /// Each group has its own position and commits.

@@ -13,8 +13,10 @@
 //!   [`LogBackend`](backend::LogBackend) and [`RecordConsumer`](backend::RecordConsumer)
 //!   traits (so the host picks a backend at run time and each backend is written once),
 //!   the records they store, the [`Receipt`](backend::Receipt) of an append that may be
-//!   queued rather than stored (an outbox), and [`backend::local`], consumer groups for
-//!   backends in this process's reach (memory, files).
+//!   queued rather than stored (an outbox), [`backend::group`], consumer-group
+//!   positions written once for every backend (each supplies a
+//!   [`GroupMember`](backend::group::GroupMember)), and [`backend::local`], group
+//!   membership for backends in this process's reach (memory, files).
 //! - `testkit` (feature `testkit`, unstable): the conformance suite every backend runs,
 //!   and `Switchable`, a backend whose "server" a test can switch off.
 //!

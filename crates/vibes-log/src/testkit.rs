@@ -3,9 +3,10 @@
 //! **Unstable**: enabled by the `testkit` feature, for backends' own tests; the
 //! functions change whenever the semantics they check are refined.
 //!
-//! A backend's test file provides a [`Harness`] and expands [`conformance_tests!`],
-//! which makes one `#[tokio::test]` per behaviour (the test crate needs `tokio` with the
-//! `macros` and `rt-multi-thread` features):
+//! A backend's test file provides a [`Harness`] and expands
+//! [`conformance_tests!`](crate::conformance_tests), which makes one `#[tokio::test]`
+//! per behaviour (the test crate needs `tokio` with the `macros` and `rt-multi-thread`
+//! features):
 //!
 //! ```text
 //! vibes_log::conformance_tests!(MyHarness::new());

@@ -236,7 +236,8 @@ pub trait LogBackend: Send + Sync + fmt::Debug {
     async fn groups(&self, topic: &TopicName) -> Result<Vec<GroupInfo>>;
 }
 
-/// One member of a consumer group, reading records.
+/// One member of a consumer group, reading records. Every backend's is a
+/// [`GroupConsumer`](group::GroupConsumer) over its [`GroupMember`](group::GroupMember).
 ///
 /// Delivery is at-least-once: records polled but not committed are delivered again to
 /// whoever next owns their partition (this member after a restart, or another member).
@@ -274,6 +275,9 @@ pub trait RecordConsumer: Send + fmt::Debug {
     async fn seek(&mut self, position: SeekPosition) -> Result<()>;
 
     /// Moves the read position of one owned partition.
+    ///
+    /// Errors: `NotFound` (partition past the count), `NotAssigned` if this member
+    /// does not own `partition`, `OffsetOutOfRange` outside its records.
     async fn seek_partition(&mut self, partition: u32, position: SeekPosition) -> Result<()>;
 
     /// The partitions this member owns now (membership changes as members come and go).
@@ -283,5 +287,6 @@ pub trait RecordConsumer: Send + fmt::Debug {
     fn position(&self, partition: u32) -> Option<Offset>;
 
     /// The group's committed next offset for `partition`, as the backend has it.
+    /// Errors: `NotFound` (partition past the count).
     async fn committed(&self, partition: u32) -> Result<Option<Offset>>;
 }

@@ -386,3 +386,137 @@ impl<M: GroupMember> RecordConsumer for GroupConsumer<M> {
         self.member.load_commit(partition).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::record::RecordAddress;
+
+    /// One partition of `records` numbered from 0, with a scripted assignment.
+    #[derive(Debug, Default)]
+    struct Scripted {
+        records: u64,
+        /// Answers of `assignment` still to give; then `Same`.
+        answers: VecDeque<Assignment>,
+        /// The group's commit.
+        stored: Option<Offset>,
+        /// Whether the next commit finds the partition moved to another member.
+        moved: bool,
+        store_calls: usize,
+    }
+
+    #[async_trait]
+    impl GroupMember for Scripted {
+        async fn assignment(&mut self) -> Result<Assignment> {
+            Ok(self.answers.pop_front().unwrap_or(Assignment::Same))
+        }
+
+        async fn fetch(
+            &mut self,
+            partition: u32,
+            from: Offset,
+            max: usize,
+        ) -> Result<Vec<StoredRecord>> {
+            Ok((from..self.records)
+                .take(max)
+                .map(|offset| StoredRecord {
+                    address: RecordAddress { partition, offset },
+                    timestamp: Timestamp::UNIX_EPOCH,
+                    key: None,
+                    id: u128::from(offset),
+                    payload: Bytes::new(),
+                })
+                .collect())
+        }
+
+        async fn watermarks(&self, _partition: u32) -> Result<Watermarks> {
+            Ok(Watermarks {
+                low: 0,
+                high: self.records,
+            })
+        }
+
+        async fn offset_for_timestamp(&self, _: u32, _: Timestamp) -> Result<Option<Offset>> {
+            Ok(None)
+        }
+
+        async fn load_commit(&self, _partition: u32) -> Result<Option<Offset>> {
+            Ok(self.stored)
+        }
+
+        async fn store_commit(&mut self, _: u32, next_offset: Offset) -> Result<CommitOutcome> {
+            self.store_calls += 1;
+            if std::mem::take(&mut self.moved) {
+                return Ok(CommitOutcome::Moved);
+            }
+            self.stored = Some(next_offset);
+            Ok(CommitOutcome::Stored)
+        }
+
+        fn append_signal(&self) -> Arc<Notify> {
+            Arc::new(Notify::new())
+        }
+    }
+
+    async fn consumer(member: Scripted) -> GroupConsumer<Scripted> {
+        let topic = TopicName::new("t/x").unwrap();
+        let group = GroupName::new("g").unwrap();
+        GroupConsumer::new(member, &topic, &group, 1, ConsumerOptions::default())
+            .await
+            .unwrap()
+    }
+
+    fn offsets(records: &[StoredRecord]) -> Vec<Offset> {
+        records.iter().map(|r| r.address.offset).collect()
+    }
+
+    #[tokio::test]
+    async fn a_rejoined_member_reads_again_from_the_groups_commit() {
+        let member = Scripted {
+            records: 5,
+            answers: VecDeque::from([Assignment::Changed(vec![0])]),
+            ..Scripted::default()
+        };
+        let mut c = consumer(member).await;
+        let got = c.poll(10, Duration::ZERO).await.unwrap();
+        assert_eq!(offsets(&got), [0, 1, 2, 3, 4]);
+        c.commit_offset(0, 2).await.unwrap();
+        c.member.answers.push_back(Assignment::Changed(vec![0]));
+        assert!(
+            c.poll(10, Duration::ZERO).await.unwrap().is_empty(),
+            "a partition kept keeps its position"
+        );
+        c.member.answers.push_back(Assignment::Rejoined(vec![0]));
+        let again = c.poll(10, Duration::ZERO).await.unwrap();
+        assert_eq!(
+            offsets(&again),
+            [2, 3, 4],
+            "from the commit, after a rejoin"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_commit_the_backend_did_not_store_is_tried_again() {
+        let member = Scripted {
+            records: 3,
+            answers: VecDeque::from([Assignment::Changed(vec![0])]),
+            ..Scripted::default()
+        };
+        let mut c = consumer(member).await;
+        c.poll(10, Duration::ZERO).await.unwrap();
+        c.member.moved = true;
+        c.commit().await.unwrap();
+        assert_eq!(c.member.stored, None, "the partition had moved");
+        c.commit().await.unwrap();
+        assert_eq!(c.member.stored, Some(3), "the next commit stores it");
+        c.commit().await.unwrap();
+        assert_eq!(
+            c.member.store_calls, 2,
+            "an unchanged position is not stored again"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, oneshot};
-use vibes_log::backend::local::{GroupCoordinator, LocalConsumer, LocalStore, validate_batch};
+use vibes_log::backend::local::{GroupCoordinator, LocalMember, LocalStore, validate_batch};
 use vibes_log::backend::{
     AppendAck, GroupInfo, LogBackend, Record, RecordConsumer, StoredRecord, TopicInfo,
 };
@@ -245,9 +245,7 @@ impl Store {
         let dir = topic_dir(&self.dir, name);
         let meta = dir.join(META_FILE);
         if !meta.exists() {
-            return Err(LogError::NotFound {
-                what: format!("topic {name}"),
-            });
+            return Err(LogError::no_such_topic(name));
         }
         self.load_topic(name, dir, decode_meta(&meta)?)
     }
@@ -536,7 +534,7 @@ impl LogBackend for FileLog {
         // Loaded here, off the runtime, so the consumer finds it open.
         self.store.topic_async(topic).await?;
         self.store.start_watcher();
-        let consumer = LocalConsumer::new(Arc::clone(&self.store), topic, group, options).await?;
+        let consumer = LocalMember::join(Arc::clone(&self.store), topic, group, options).await?;
         Ok(Box::new(consumer))
     }
 

@@ -41,7 +41,7 @@ use vibes_log::backend::{
     AppendAck, GroupInfo, LogBackend, Receipt, Record, RecordConsumer, StoredRecord, TopicInfo,
 };
 use vibes_log::{
-    AppendOptions, ConsumerOptions, Durability, GroupName, LogError, Offset, TopicConfig,
+    AppendOptions, ConsumerOptions, Durability, GroupName, LogError, Missing, Offset, TopicConfig,
     TopicName, Watermarks,
 };
 
@@ -395,7 +395,8 @@ impl Outbox {
         let Some(partitions) = inner.partitions.lock().get(topic).copied() else {
             // Neither the backend nor the queue has told us the topic's partitions.
             return Err(unreachable.unwrap_or_else(|| LogError::NotFound {
-                what: format!("topic {topic} (in the outbox in {})", inner.dir.display()),
+                kind: Missing::Topic,
+                what: format!("{topic} (in the outbox in {})", inner.dir.display()),
             }));
         };
         validate_batch(topic, partitions, partition, &records)?;

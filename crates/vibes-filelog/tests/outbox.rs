@@ -11,7 +11,7 @@ use tempfile::TempDir;
 use vibes_filelog::{Outbox, OutboxOptions};
 use vibes_log::backend::{LogBackend, Receipt, Record, partition_for_key};
 use vibes_log::testkit::{Harness, Switchable};
-use vibes_log::{AppendOptions, InMemoryLog, LogError, TopicConfig, TopicName};
+use vibes_log::{AppendOptions, InMemoryLog, LogError, Missing, TopicConfig, TopicName};
 
 /// The outbox in front of an in-memory log that is always reachable: every open is a
 /// new outbox (a process start) on the same directory and store.
@@ -437,7 +437,14 @@ async fn only_unreachability_queues_and_queued_appends_are_checked_first() {
         .append_receipt(&topic, 0, records(None, 1..=1), AppendOptions::default())
         .await
         .expect_err("no such topic");
-    assert!(matches!(missing, LogError::NotFound { .. }), "{missing:?}");
+    let no_topic = matches!(
+        missing,
+        LogError::NotFound {
+            kind: Missing::Topic,
+            ..
+        }
+    );
+    assert!(no_topic, "{missing:?}");
     rig.outbox
         .ensure_topic(&topic, TopicConfig::partitions(2))
         .await
@@ -448,13 +455,20 @@ async fn only_unreachability_queues_and_queued_appends_are_checked_first() {
         .append_receipt(&topic, 2, records(None, 1..=1), AppendOptions::default())
         .await
         .expect_err("partition 2 of 2");
-    assert!(matches!(past, LogError::InvalidArgument(_)), "{past:?}");
+    let no_partition = matches!(
+        past,
+        LogError::NotFound {
+            kind: Missing::Partition,
+            ..
+        }
+    );
+    assert!(no_partition, "{past:?}");
     let empty = rig
         .outbox
         .append_receipt(&topic, 0, Vec::new(), AppendOptions::default())
         .await
         .expect_err("empty batch");
-    assert!(matches!(empty, LogError::InvalidArgument(_)), "{empty:?}");
+    assert!(matches!(empty, LogError::EmptyBatch { .. }), "{empty:?}");
     let unknown = topic_unknown_while_down(&rig).await;
     assert!(unknown.is_transient(), "{unknown:?}");
     assert!(rig.outbox.depth().is_empty(), "nothing was queued");

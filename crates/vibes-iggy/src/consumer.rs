@@ -1,12 +1,15 @@
-//! [`IggyConsumer`]: a member of a real Iggy consumer group.
+//! [`IggyMember`]: the Iggy part of a member of a real Iggy consumer group; read
+//! positions, polling, commits and seeks are vibes-log's
+//! [`GroupConsumer`](vibes_log::backend::group::GroupConsumer).
 //!
 //! Each member has its own connection (Iggy tracks membership per client), joins the
 //! group, and reads only the partitions the server assigns it. It reads by offset from
-//! positions it keeps itself, so records polled and not committed are delivered again
-//! after a restart; a commit stores the group's offset on the server (Iggy stores the
-//! last consumed offset, so a commit of next offset `n` is stored as `n - 1`).
+//! positions the group consumer keeps, so records polled and not committed are
+//! delivered again after a restart; a commit stores the group's offset on the server
+//! (Iggy stores the last consumed offset, so a commit of next offset `n` is stored as
+//! `n - 1`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,18 +19,17 @@ use iggy::prelude::{
     Client, Consumer, ConsumerGroupClient, ConsumerGroupDetails, ConsumerOffsetClient, Identifier,
     IggyClient, IggyError, IggyTimestamp, MessageClient, PollingStrategy,
 };
-use vibes_log::backend::{RecordConsumer, StoredRecord};
-use vibes_log::{ConsumerOptions, GroupName, LogError, Offset, SeekPosition, StartFrom, TopicName};
+use jiff::Timestamp;
+use tokio::sync::Notify;
+use vibes_log::backend::StoredRecord;
+use vibes_log::backend::group::{Assignment, CommitOutcome, GroupConsumer, GroupMember};
+use vibes_log::{ConsumerOptions, GroupName, LogError, Missing, Offset, TopicName, Watermarks};
 
 use crate::error::{from_iggy, is_member_lost};
-use crate::log::{Shared, stored_record, stream_id, topic_id};
+use crate::shared::{Shared, stored_record, stream_id, topic_id};
 
-/// The shortest wait between polls of an idle consumer; it doubles up to the log's
-/// `max_poll_interval`.
-const MIN_POLL_INTERVAL: Duration = Duration::from_millis(1);
-
-/// One member of an Iggy consumer group.
-pub(crate) struct IggyConsumer {
+/// The Iggy part of one member of an Iggy consumer group.
+pub(crate) struct IggyMember {
     shared: Arc<Shared>,
     /// The member's own connection; `None` once shut down.
     client: Option<IggyClient>,
@@ -37,38 +39,35 @@ pub(crate) struct IggyConsumer {
     topic_id: Identifier,
     group_id: Identifier,
     partitions: u32,
-    start: StartFrom,
-    /// Next offset to read, per owned partition.
-    positions: BTreeMap<u32, Offset>,
-    /// The group's commit as last stored or read, per owned partition.
-    committed: BTreeMap<u32, Option<Offset>>,
-    /// The group's members and their partitions when the assignment was last learned.
+    /// The group's members and their partitions when the assignment was last learned;
+    /// empty when it must be learned again.
     layout: Vec<Vec<u32>>,
-    /// Where the next poll starts its round over the owned partitions.
-    next_partition: usize,
+    /// Set when the server no longer knows this member: the next assignment joins
+    /// the group again.
+    lost: bool,
 }
 
-impl fmt::Debug for IggyConsumer {
+impl fmt::Debug for IggyMember {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IggyConsumer")
+        f.debug_struct("IggyMember")
             .field("topic", &self.topic)
             .field("group", &self.group)
-            .field("positions", &self.positions)
             .finish_non_exhaustive()
     }
 }
 
-impl IggyConsumer {
-    /// Connects, creates the group if needed and joins it.
+impl IggyMember {
+    /// Connects, creates the group if needed, joins it, and positions the new member
+    /// on the partitions the server assigns it.
     pub(crate) async fn join(
         shared: Arc<Shared>,
         topic: &TopicName,
         group: &GroupName,
         options: ConsumerOptions,
-    ) -> Result<IggyConsumer, LogError> {
+    ) -> Result<GroupConsumer<IggyMember>, LogError> {
         let partitions = shared.partition_count(topic).await?;
         let client = shared.connection.connect().await?;
-        let mut consumer = IggyConsumer {
+        let mut member = IggyMember {
             stream_id: stream_id(topic)?,
             topic_id: topic_id(topic)?,
             group_id: Identifier::named(group.as_str())
@@ -78,17 +77,14 @@ impl IggyConsumer {
             topic: topic.clone(),
             group: group.clone(),
             partitions,
-            start: options.start,
-            positions: BTreeMap::new(),
-            committed: BTreeMap::new(),
             layout: Vec::new(),
-            next_partition: 0,
+            lost: false,
         };
-        if let Err(e) = consumer.enter_group().await {
-            consumer.close().await;
+        if let Err(e) = member.enter_group().await {
+            member.close().await;
             return Err(e);
         }
-        Ok(consumer)
+        GroupConsumer::new(member, topic, group, partitions, options).await
     }
 
     fn client(&self) -> Result<&IggyClient, LogError> {
@@ -99,8 +95,11 @@ impl IggyConsumer {
         Consumer::group(self.group_id.clone())
     }
 
-    /// Creates the group if it does not exist, joins it and learns the assignment.
+    /// Creates the group if it does not exist and joins it; the assignment is learned
+    /// anew on the next [`GroupMember::assignment`].
     async fn enter_group(&mut self) -> Result<(), LogError> {
+        self.layout.clear();
+        self.lost = false;
         let client = self.client()?;
         match client
             .create_consumer_group(&self.stream_id, &self.topic_id, self.group.as_str())
@@ -118,36 +117,44 @@ impl IggyConsumer {
             .join_consumer_group(&self.stream_id, &self.topic_id, &self.group_id)
             .await
             .map_err(|e| from_iggy(e, format!("joining consumer group {}", self.group)))?;
-        self.refresh_assignment().await
+        Ok(())
     }
 
-    /// Asks the server which partitions this member owns, and starts reading newly
-    /// owned ones after the group's commit (or where `start` says).
-    async fn refresh_assignment(&mut self) -> Result<(), LogError> {
+    /// The partitions the server assigns this member, if the group's members or their
+    /// partitions changed since they were last learned.
+    async fn follow_rebalance(&mut self) -> Result<Option<BTreeSet<u32>>, LogError> {
         let details = self.group_details().await?;
-        self.layout = layout_of(&details);
-        let owned = self.discover_assignment(details).await?;
-        self.positions.retain(|p, _| owned.contains(p));
-        self.committed.retain(|p, _| owned.contains(p));
-        for p in owned {
-            if self.positions.contains_key(&p) {
-                continue;
-            }
-            let committed = self.load_commit(p).await?;
-            let position = match committed {
-                Some(next) => next,
-                None => {
-                    let marks = self.shared.watermarks(&self.topic, p).await?;
-                    match self.start {
-                        StartFrom::Beginning => marks.low,
-                        StartFrom::End => marks.high,
-                    }
-                }
-            };
-            self.positions.insert(p, position);
-            self.committed.insert(p, committed);
+        if details.members.is_empty() {
+            return Err(LogError::Backend {
+                message: format!("consumer group {} has no members", self.group),
+                transient: true,
+                source: Some(Box::new(IggyError::StaleClient)),
+            });
         }
-        Ok(())
+        let layout = layout_of(&details);
+        if layout == self.layout {
+            return Ok(None);
+        }
+        Ok(Some(self.learn(layout, details).await?))
+    }
+
+    /// The partitions `details` give this member; `layout` is remembered only if that
+    /// could be told, so that the next assignment asks again if not.
+    async fn learn(
+        &mut self,
+        layout: Vec<Vec<u32>>,
+        details: ConsumerGroupDetails,
+    ) -> Result<BTreeSet<u32>, LogError> {
+        match self.discover_assignment(details).await? {
+            Some(owned) => {
+                self.layout = layout;
+                Ok(owned)
+            }
+            None => {
+                self.layout.clear();
+                Ok(BTreeSet::new())
+            }
+        }
     }
 
     /// The partitions the server assigns this member.
@@ -155,15 +162,20 @@ impl IggyConsumer {
     /// Iggy reports members without saying which one is the caller, so the member is
     /// found by the partitions the server picks for it: a poll without a partition
     /// (asking for an offset past the end, so nothing is read) answers with the next
-    /// partition of the caller's, round robin.
+    /// partition of the caller's, round robin. `None` when that cannot be told yet:
+    /// the answer was "partition 0, empty", which is also what a member with no
+    /// partitions gets, and some member has none.
     async fn discover_assignment(
         &self,
         details: ConsumerGroupDetails,
-    ) -> Result<BTreeSet<u32>, LogError> {
+    ) -> Result<Option<BTreeSet<u32>>, LogError> {
         let client = self.client()?;
         let members = details.members;
+        let partitions_of = |m: &iggy_common::ConsumerGroupMember| {
+            Some(m.partitions.iter().copied().collect::<BTreeSet<u32>>())
+        };
         if members.len() == 1 {
-            return Ok(members[0].partitions.iter().copied().collect());
+            return Ok(partitions_of(&members[0]));
         }
         let mut picked = BTreeSet::new();
         let mut zero_or_none = false;
@@ -189,9 +201,13 @@ impl IggyConsumer {
         }
         let member_with = |p: u32| members.iter().find(|m| m.partitions.contains(&p));
         if let Some(member) = picked.iter().find_map(|p| member_with(*p)) {
-            return Ok(member.partitions.iter().copied().collect());
+            return Ok(partitions_of(member));
         }
         if zero_or_none && let Some(member) = member_with(0) {
+            // "No partition" is the answer only to a member that has none.
+            if members.iter().all(|m| !m.partitions.is_empty()) {
+                return Ok(partitions_of(member));
+            }
             // Partition 0 holds at most one record: ours if we may read it.
             let probe = client
                 .poll_messages(
@@ -206,10 +222,12 @@ impl IggyConsumer {
                 .await
                 .map_err(|e| from_iggy(e, format!("polling {}", self.topic)))?;
             if !probe.messages.is_empty() {
-                return Ok(member.partitions.iter().copied().collect());
+                return Ok(partitions_of(member));
             }
+            // Empty: ours, or another's while we have none.
+            return Ok(None);
         }
-        Ok(BTreeSet::new())
+        Ok(Some(BTreeSet::new()))
     }
 
     async fn group_details(&self) -> Result<ConsumerGroupDetails, LogError> {
@@ -218,25 +236,126 @@ impl IggyConsumer {
             .await
             .map_err(|e| from_iggy(e, format!("reading consumer group {}", self.group)))?
             .ok_or_else(|| LogError::NotFound {
-                what: format!("consumer group {} of {}", self.group, self.topic),
+                kind: Missing::Group,
+                what: format!("{} of {}", self.group, self.topic),
             })
     }
 
-    /// Asks for the assignment again if the group's members or their partitions
-    /// changed since it was last learned.
-    async fn follow_rebalance(&mut self) -> Result<(), LogError> {
+    /// Joins the group again (the server forgot this member) and learns what it owns.
+    async fn rejoin(&mut self) -> Result<Assignment, LogError> {
+        self.enter_group().await?;
         let details = self.group_details().await?;
-        if details.members.is_empty() {
-            return Err(LogError::Backend {
-                message: format!("consumer group {} has no members", self.group),
-                transient: true,
-                source: Some(Box::new(IggyError::StaleClient)),
+        let owned = self.learn(layout_of(&details), details).await?;
+        Ok(Assignment::Rejoined(owned.into_iter().collect()))
+    }
+
+    /// Replaces this member's connection; the caller joins the group again.
+    async fn reconnect(&mut self) -> Result<(), LogError> {
+        let fresh = self.shared.connection.connect().await?;
+        if let Some(old) = self.client.replace(fresh) {
+            tokio::spawn(async move {
+                let _ = old.shutdown().await;
             });
         }
-        if layout_of(&details) != self.layout {
-            self.refresh_assignment().await?;
-        }
         Ok(())
+    }
+
+    /// Leaves the group and closes the connection.
+    async fn close(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = client
+                .leave_consumer_group(&self.stream_id, &self.topic_id, &self.group_id)
+                .await;
+            let _ = client.shutdown().await;
+        }
+    }
+}
+
+#[async_trait]
+impl GroupMember for IggyMember {
+    async fn assignment(&mut self) -> Result<Assignment, LogError> {
+        if self.lost {
+            return self.rejoin().await;
+        }
+        match self.follow_rebalance().await {
+            Ok(None) => Ok(Assignment::Same),
+            Ok(Some(owned)) => Ok(Assignment::Changed(owned.into_iter().collect())),
+            Err(e) if is_member_lost(&e) => {
+                // The server forgot this member (it restarted, or the connection was
+                // re-established): join again and resume from the commits.
+                tracing::info!(topic = %self.topic, group = %self.group, "rejoining the consumer group");
+                self.rejoin().await
+            }
+            Err(e) if e.is_transient() => {
+                // A connection the SDK did not bring back: replace it, then rejoin.
+                self.reconnect().await.map_err(|_| e)?;
+                self.rejoin().await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fetch(
+        &mut self,
+        partition: u32,
+        from: Offset,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
+        if self.lost {
+            return Ok(Vec::new());
+        }
+        let max = u32::try_from(max.max(1)).unwrap_or(u32::MAX);
+        let polled = self
+            .client()?
+            .poll_messages(
+                &self.stream_id,
+                &self.topic_id,
+                Some(partition),
+                &self.group_consumer(),
+                &PollingStrategy::offset(from),
+                max,
+                false,
+            )
+            .await;
+        match polled {
+            Ok(polled) => Ok(polled
+                .messages
+                .into_iter()
+                .map(|m| stored_record(partition, m))
+                .collect()),
+            Err(IggyError::ConsumerGroupMemberNotFound(..)) => {
+                // The server forgot this member (a reconnect, a restart): the next
+                // assignment joins again.
+                self.lost = true;
+                Ok(Vec::new())
+            }
+            Err(e) => Err(from_iggy(
+                e,
+                format!("polling {} partition {partition}", self.topic),
+            )),
+        }
+    }
+
+    async fn watermarks(&self, partition: u32) -> Result<Watermarks, LogError> {
+        self.shared.watermarks(&self.topic, partition).await
+    }
+
+    async fn offset_for_timestamp(
+        &self,
+        partition: u32,
+        time: Timestamp,
+    ) -> Result<Option<Offset>, LogError> {
+        let micros = u64::try_from(time.as_microsecond()).unwrap_or(0);
+        let found = self
+            .shared
+            .read(
+                &self.topic,
+                partition,
+                PollingStrategy::timestamp(IggyTimestamp::from(micros)),
+                1,
+            )
+            .await?;
+        Ok(found.first().map(|m| m.header.offset))
     }
 
     async fn load_commit(&self, partition: u32) -> Result<Option<Offset>, LogError> {
@@ -253,10 +372,11 @@ impl IggyConsumer {
         Ok(info.map(|i| i.stored_offset + 1))
     }
 
-    async fn store_commit(&mut self, partition: u32, next: Offset) -> Result<(), LogError> {
-        if self.committed.get(&partition) == Some(&Some(next)) {
-            return Ok(());
-        }
+    async fn store_commit(
+        &mut self,
+        partition: u32,
+        next: Offset,
+    ) -> Result<CommitOutcome, LogError> {
         let client = self.client()?;
         let consumer = self.group_consumer();
         let result = if next == 0 {
@@ -280,10 +400,7 @@ impl IggyConsumer {
                 .await
         };
         match result {
-            Ok(()) => {
-                self.committed.insert(partition, (next > 0).then_some(next));
-                Ok(())
-            }
+            Ok(()) => Ok(CommitOutcome::Stored),
             Err(IggyError::NotResolvedConsumer(_)) => {
                 // The partition moved to another member since it was read here; its
                 // new owner reads again from the group's last commit.
@@ -292,7 +409,7 @@ impl IggyConsumer {
                     "commit skipped: the partition now belongs to another member"
                 );
                 self.layout.clear();
-                Ok(())
+                Ok(CommitOutcome::Moved)
             }
             Err(e) => Err(from_iggy(
                 e,
@@ -304,237 +421,18 @@ impl IggyConsumer {
         }
     }
 
-    fn not_owned(&self, partition: u32) -> LogError {
-        if partition >= self.partitions {
-            return LogError::no_such_partition(&self.topic, self.partitions, partition);
-        }
-        LogError::InvalidArgument(format!(
-            "partition {partition} of {} is not assigned to this member of group {}",
-            self.topic, self.group
-        ))
+    fn append_signal(&self) -> Arc<Notify> {
+        Arc::clone(&self.shared.appended)
     }
 
-    async fn resolve(&self, partition: u32, position: SeekPosition) -> Result<Offset, LogError> {
-        let marks = self.shared.watermarks(&self.topic, partition).await?;
-        if let Some(offset) = position.resolve_within(&self.topic, partition, marks)? {
-            return Ok(offset);
-        }
-        let SeekPosition::Timestamp(t) = position else {
-            unreachable!("only a time needs the server");
-        };
-        let micros = u64::try_from(t.as_microsecond()).unwrap_or(0);
-        let found = self
-            .shared
-            .read(
-                &self.topic,
-                partition,
-                PollingStrategy::timestamp(IggyTimestamp::from(micros)),
-                1,
-            )
-            .await?;
-        Ok(found
-            .first()
-            .map_or(marks.high, |m| m.header.offset.max(marks.low)))
-    }
-
-    /// Replaces this member's connection and joins the group again; reading resumes
-    /// from the group's commits.
-    async fn reconnect(&mut self) -> Result<(), LogError> {
-        let fresh = self.shared.connection.connect().await?;
-        if let Some(old) = self.client.replace(fresh) {
-            tokio::spawn(async move {
-                let _ = old.shutdown().await;
-            });
-        }
-        self.positions.clear();
-        self.committed.clear();
-        self.enter_group().await
-    }
-
-    /// Leaves the group and closes the connection.
-    async fn close(&mut self) {
-        if let Some(client) = self.client.take() {
-            let _ = client
-                .leave_consumer_group(&self.stream_id, &self.topic_id, &self.group_id)
-                .await;
-            let _ = client.shutdown().await;
-        }
-    }
-
-    /// One round over the owned partitions; the records of the first that has any.
-    async fn poll_once(&mut self, max: u32) -> Result<Vec<StoredRecord>, LogError> {
-        let owned: Vec<u32> = self.positions.keys().copied().collect();
-        for i in 0..owned.len() {
-            let p = owned[(self.next_partition + i) % owned.len()];
-            let position = self.positions[&p];
-            let polled = self
-                .client()?
-                .poll_messages(
-                    &self.stream_id,
-                    &self.topic_id,
-                    Some(p),
-                    &self.group_consumer(),
-                    &PollingStrategy::offset(position),
-                    max,
-                    false,
-                )
-                .await;
-            let polled = match polled {
-                Ok(polled) => polled,
-                Err(IggyError::ConsumerGroupMemberNotFound(..)) => {
-                    // The server forgot this member (a reconnect, a restart): join again.
-                    self.positions.clear();
-                    self.committed.clear();
-                    self.enter_group().await?;
-                    return Ok(Vec::new());
-                }
-                Err(e) => {
-                    return Err(from_iggy(
-                        e,
-                        format!("polling {} partition {p}", self.topic),
-                    ));
-                }
-            };
-            let records: Vec<StoredRecord> = polled
-                .messages
-                .into_iter()
-                .filter(|m| m.header.offset >= position)
-                .map(|m| stored_record(p, m))
-                .collect();
-            if let Some(last) = records.last() {
-                self.positions.insert(p, last.address.offset + 1);
-                self.next_partition = (self.next_partition + i + 1) % owned.len();
-                return Ok(records);
-            }
-        }
-        Ok(Vec::new())
+    /// Appends by other processes wake no one here: an idle member asks the server
+    /// again, at most this long apart.
+    fn max_idle_interval(&self) -> Option<Duration> {
+        Some(self.shared.options.max_poll_interval)
     }
 }
 
-#[async_trait]
-impl RecordConsumer for IggyConsumer {
-    fn topic(&self) -> &TopicName {
-        &self.topic
-    }
-
-    fn group(&self) -> &GroupName {
-        &self.group
-    }
-
-    async fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<StoredRecord>, LogError> {
-        let max = u32::try_from(max.max(1)).unwrap_or(u32::MAX);
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut interval = MIN_POLL_INTERVAL;
-        loop {
-            if let Err(e) = self.follow_rebalance().await {
-                if is_member_lost(&e) {
-                    // The server forgot this member (it restarted, or the connection
-                    // was re-established): join again and resume from the commits.
-                    tracing::info!(topic = %self.topic, group = %self.group, "rejoining the consumer group");
-                    self.positions.clear();
-                    self.committed.clear();
-                    self.enter_group().await?;
-                } else if e.is_transient() {
-                    // A connection the SDK did not bring back: replace it, then rejoin.
-                    self.reconnect().await.map_err(|_| e)?;
-                } else {
-                    return Err(e);
-                }
-            }
-            // Armed before reading, so an append in between is not missed.
-            let shared = Arc::clone(&self.shared);
-            let appended = shared.appended.notified();
-            tokio::pin!(appended);
-            appended.as_mut().enable();
-            let records = self.poll_once(max).await?;
-            if !records.is_empty() {
-                return Ok(records);
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Ok(Vec::new());
-            }
-            let wake = (now + interval).min(deadline);
-            tokio::select! {
-                () = appended => interval = MIN_POLL_INTERVAL,
-                () = tokio::time::sleep_until(wake) => {
-                    interval = (interval * 2).min(self.shared.options.max_poll_interval);
-                }
-            }
-        }
-    }
-
-    async fn commit(&mut self) -> Result<(), LogError> {
-        let positions: Vec<(u32, Offset)> = self.positions.iter().map(|(p, o)| (*p, *o)).collect();
-        for (partition, next) in positions {
-            self.store_commit(partition, next).await?;
-        }
-        Ok(())
-    }
-
-    async fn commit_offset(&mut self, partition: u32, next_offset: Offset) -> Result<(), LogError> {
-        if !self.positions.contains_key(&partition) {
-            return Err(self.not_owned(partition));
-        }
-        let marks = self.shared.watermarks(&self.topic, partition).await?;
-        if next_offset > marks.high {
-            return Err(LogError::OffsetOutOfRange {
-                topic: self.topic.to_string(),
-                partition,
-                requested: format!("commit of offset {next_offset}"),
-                low: marks.low,
-                high: marks.high,
-            });
-        }
-        self.store_commit(partition, next_offset).await
-    }
-
-    async fn seek(&mut self, position: SeekPosition) -> Result<(), LogError> {
-        let owned: Vec<u32> = self.positions.keys().copied().collect();
-        let mut resolved = Vec::with_capacity(owned.len());
-        for p in owned {
-            resolved.push((p, self.resolve(p, position).await?));
-        }
-        for (p, offset) in resolved {
-            self.positions.insert(p, offset);
-        }
-        Ok(())
-    }
-
-    async fn seek_partition(
-        &mut self,
-        partition: u32,
-        position: SeekPosition,
-    ) -> Result<(), LogError> {
-        if !self.positions.contains_key(&partition) {
-            return Err(self.not_owned(partition));
-        }
-        let offset = self.resolve(partition, position).await?;
-        self.positions.insert(partition, offset);
-        Ok(())
-    }
-
-    fn assignment(&self) -> Vec<u32> {
-        self.positions.keys().copied().collect()
-    }
-
-    fn position(&self, partition: u32) -> Option<Offset> {
-        self.positions.get(&partition).copied()
-    }
-
-    async fn committed(&self, partition: u32) -> Result<Option<Offset>, LogError> {
-        if partition >= self.partitions {
-            return Err(LogError::no_such_partition(
-                &self.topic,
-                self.partitions,
-                partition,
-            ));
-        }
-        self.load_commit(partition).await
-    }
-}
-
-impl Drop for IggyConsumer {
+impl Drop for IggyMember {
     fn drop(&mut self) {
         // The SDK client has no Drop: leave the group and close the connection on the
         // runtime, so the server hands this member's partitions to the others.

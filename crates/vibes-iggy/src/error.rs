@@ -1,7 +1,7 @@
 //! Iggy errors as [`LogError`]s, classified by variant (never by message text).
 
 use iggy::prelude::IggyError;
-use vibes_log::LogError;
+use vibes_log::{LogError, Missing};
 
 /// Whether the error means the server could not be reached or the connection broke:
 /// worth retrying, and what sends appends to the outbox.
@@ -20,27 +20,29 @@ pub(crate) fn is_connection_error(error: &IggyError) -> bool {
     )
 }
 
-/// Whether the error says a stream, topic, partition or group does not exist.
-pub(crate) fn is_not_found(error: &IggyError) -> bool {
-    std::matches!(
-        error,
+/// What kind of vibes thing the error says does not exist, if it says so: a missing
+/// stream or topic is a missing vibes topic (`stream/topic`).
+pub(crate) fn missing(error: &IggyError) -> Option<Missing> {
+    match error {
         IggyError::StreamIdNotFound(_)
-            | IggyError::StreamNameNotFound(_)
-            | IggyError::TopicIdNotFound(..)
-            | IggyError::TopicNameNotFound(..)
-            | IggyError::PartitionNotFound(..)
-            | IggyError::ConsumerGroupIdNotFound(..)
-            | IggyError::ConsumerGroupNameNotFound(..)
-            | IggyError::ResourceNotFound(_)
-    )
+        | IggyError::StreamNameNotFound(_)
+        | IggyError::TopicIdNotFound(..)
+        | IggyError::TopicNameNotFound(..) => Some(Missing::Topic),
+        IggyError::PartitionNotFound(..) => Some(Missing::Partition),
+        IggyError::ConsumerGroupIdNotFound(..) | IggyError::ConsumerGroupNameNotFound(..) => {
+            Some(Missing::Group)
+        }
+        _ => None,
+    }
 }
 
 /// `error` with what was being done.
 pub(crate) fn from_iggy(error: IggyError, context: impl Into<String>) -> LogError {
     let context = context.into();
-    if is_not_found(&error) {
+    if let Some(kind) = missing(&error) {
         return LogError::NotFound {
-            what: format!("{context}: {error}"),
+            kind,
+            what: format!("{context} ({error})"),
         };
     }
     LogError::Backend {

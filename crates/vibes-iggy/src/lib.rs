@@ -31,9 +31,12 @@ mod error;
 mod headers;
 mod log;
 pub mod manager;
+mod options;
 pub mod preflight;
+mod shared;
 
 pub use config::{ConfigError, IggyConfig, Mode};
 pub use connection::Connection;
-pub use log::{IggyLog, IggyLogOptions};
+pub use log::IggyLog;
 pub use manager::{IggyManager, ManagerError};
+pub use options::IggyLogOptions;

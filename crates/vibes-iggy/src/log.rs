@@ -3,16 +3,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use iggy::prelude::{
     Client, CompressionAlgorithm, Consumer, ConsumerGroupClient, ConsumerOffsetClient, HeaderKey,
-    HeaderValue, Identifier, IggyClient, IggyError, IggyExpiry, IggyMessage, MaxTopicSize,
-    MessageClient, Partitioning, PollingStrategy, StreamClient, TopicClient,
+    HeaderValue, Identifier, IggyError, IggyExpiry, IggyMessage, MaxTopicSize, MessageClient,
+    Partitioning, PollingStrategy, StreamClient, TopicClient,
 };
 use jiff::Timestamp;
-use tokio::sync::Notify;
+use vibes_log::backend::local::validate_batch;
 use vibes_log::backend::{
     AppendAck, GroupInfo, LogBackend, Record, RecordConsumer, StoredRecord, TopicInfo,
 };
@@ -21,72 +20,15 @@ use vibes_log::{
     TopicName, Watermarks,
 };
 
-use vibes_log::backend::local::validate_batch;
-
 use crate::connection::Connection;
-use crate::consumer::IggyConsumer;
+use crate::consumer::IggyMember;
 use crate::error::from_iggy;
-
-/// The user header that carries a record's partition key.
-pub(crate) const KEY_HEADER: &str = "vibes-key";
-
-/// The least time between two replacements of a log's connection.
-const MIN_RECONNECT_GAP: Duration = Duration::from_secs(1);
+use crate::options::IggyLogOptions;
+use crate::shared::{KEY_HEADER, Shared, stored_record, stream_id, topic_id, watermarks};
 
 /// Orders one partition's appends in this process; holds the high-water mark after
 /// the last one.
 type AppendLock = Arc<tokio::sync::Mutex<Option<Offset>>>;
-
-/// Options of an [`IggyLog`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct IggyLogOptions {
-    /// Durability of appends that do not ask for their own. `Always` makes each append
-    /// wait for the server to write and fsync the partition's buffered messages;
-    /// `Interval` and `Never` are acknowledged once the server holds them in memory
-    /// (it saves them on its own schedule; see docs/IGGY.md). Default: `Always`.
-    pub durability: Durability,
-    /// Longest wait between two polls of the server by an idle consumer. Appends made
-    /// through the same `IggyLog` wake its consumers at once. Default 50 ms.
-    pub max_poll_interval: Duration,
-    /// How long an append waits for the server before it fails with a transient
-    /// error (the SDK would otherwise wait for its reconnection). An append that timed
-    /// out may still have been stored. Default 5 s.
-    pub request_timeout: Duration,
-}
-
-impl Default for IggyLogOptions {
-    fn default() -> Self {
-        IggyLogOptions {
-            durability: Durability::Always,
-            max_poll_interval: Duration::from_millis(50),
-            request_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-impl IggyLogOptions {
-    /// Sets the default durability.
-    #[must_use]
-    pub fn durability(mut self, durability: Durability) -> Self {
-        self.durability = durability;
-        self
-    }
-
-    /// Sets how long an append waits for the server (at least 1 ms).
-    #[must_use]
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout.max(Duration::from_millis(1));
-        self
-    }
-
-    /// Sets the longest idle poll interval (at least 1 ms).
-    #[must_use]
-    pub fn max_poll_interval(mut self, interval: Duration) -> Self {
-        self.max_poll_interval = interval.max(Duration::from_millis(1));
-        self
-    }
-}
 
 /// The vibes log on Apache Iggy. A vibes topic `stream/topic` is the Iggy stream and
 /// topic of those names; vibes partition `p` is Iggy partition `p`; offsets are the
@@ -96,26 +38,10 @@ impl IggyLogOptions {
 /// when done: the SDK client has no `Drop`.
 #[derive(Clone)]
 pub struct IggyLog {
-    pub(crate) shared: Arc<Shared>,
-}
-
-/// What every handle and consumer of one `IggyLog` shares.
-pub(crate) struct Shared {
-    /// The connection; replaced by [`Shared::reconnect`] when it stops working.
-    client: parking_lot::RwLock<Arc<IggyClient>>,
-    /// When the client was last replaced.
-    reconnected_at: parking_lot::Mutex<Option<std::time::Instant>>,
-    /// Whether a replacement is being connected in the background.
-    reconnecting: std::sync::atomic::AtomicBool,
-    pub(crate) connection: Connection,
-    pub(crate) options: IggyLogOptions,
-    /// Partition counts of topics seen, so appends need not ask.
-    partitions: parking_lot::Mutex<HashMap<TopicName, u32>>,
+    shared: Arc<Shared>,
     /// Per partition: a lock that orders this process's appends, and the high-water
     /// mark after the last one (where a search for an appended batch starts).
-    append_locks: parking_lot::Mutex<HashMap<(TopicName, u32), AppendLock>>,
-    /// Signalled after every append, to wake this log's consumers.
-    pub(crate) appended: Notify,
+    append_locks: Arc<parking_lot::Mutex<HashMap<(TopicName, u32), AppendLock>>>,
 }
 
 impl fmt::Debug for IggyLog {
@@ -136,18 +62,9 @@ impl IggyLog {
         connection: Connection,
         options: IggyLogOptions,
     ) -> Result<Self, LogError> {
-        let client = connection.connect().await?;
         Ok(IggyLog {
-            shared: Arc::new(Shared {
-                client: parking_lot::RwLock::new(Arc::new(client)),
-                reconnected_at: parking_lot::Mutex::new(None),
-                reconnecting: std::sync::atomic::AtomicBool::new(false),
-                connection,
-                options,
-                partitions: parking_lot::Mutex::new(HashMap::new()),
-                append_locks: parking_lot::Mutex::new(HashMap::new()),
-                appended: Notify::new(),
-            }),
+            shared: Arc::new(Shared::connect(connection, options).await?),
+            append_locks: Arc::default(),
         })
     }
 
@@ -191,7 +108,7 @@ impl IggyLog {
         let durability = options.durability.unwrap_or(shared.options.durability);
         let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
 
-        let lock = shared.append_lock(topic, partition);
+        let lock = self.append_lock(topic, partition);
         let mut high = lock.lock().await;
         // Where a search for the batch starts if another producer appends right after
         // it: the end after this process's last append, or, before its first, the end
@@ -218,7 +135,7 @@ impl IggyLog {
                     .await
                     .map_err(|e| from_iggy(e, format!("flushing {topic} partition {partition}")))?;
             }
-            shared.locate(topic, partition, &ids, from).await
+            locate(shared, topic, partition, &ids, from).await
         };
         let (base, timestamp) = shared
             .within_timeout(store, || {
@@ -238,149 +155,7 @@ impl IggyLog {
     }
 }
 
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // The SDK client has no Drop: close it on the runtime when the last handle goes.
-        let client = Arc::clone(&self.client.read());
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let _ = client.shutdown().await;
-            });
-        }
-    }
-}
-
-pub(crate) fn stream_id(topic: &TopicName) -> Result<Identifier, LogError> {
-    Identifier::named(topic.stream()).map_err(|e| from_iggy(e, format!("stream name of {topic}")))
-}
-
-pub(crate) fn topic_id(topic: &TopicName) -> Result<Identifier, LogError> {
-    Identifier::named(topic.topic()).map_err(|e| from_iggy(e, format!("topic name of {topic}")))
-}
-
-/// The offsets an Iggy partition holds, from its current offset and message count.
-pub(crate) fn watermarks(current_offset: u64, messages_count: u64) -> Watermarks {
-    let high = if messages_count == 0 && current_offset == 0 {
-        0
-    } else {
-        current_offset + 1
-    };
-    Watermarks {
-        low: high.saturating_sub(messages_count),
-        high,
-    }
-}
-
-/// A stored Iggy message as a vibes record.
-pub(crate) fn stored_record(partition: u32, message: IggyMessage) -> StoredRecord {
-    let key = message
-        .user_headers_map()
-        .ok()
-        .flatten()
-        .and_then(|headers| {
-            let key = HeaderKey::try_from(KEY_HEADER).ok()?;
-            headers.get(&key).map(|v| v.value())
-        });
-    let micros = message.header.timestamp;
-    StoredRecord {
-        address: vibes_log::RecordAddress {
-            partition,
-            offset: message.header.offset,
-        },
-        timestamp: Timestamp::from_microsecond(micros as i64).unwrap_or(Timestamp::UNIX_EPOCH),
-        key,
-        id: message.header.id,
-        payload: message.payload,
-    }
-}
-
-impl Shared {
-    pub(crate) fn client(&self) -> Arc<IggyClient> {
-        Arc::clone(&self.client.read())
-    }
-
-    /// Replaces the connection with a new one, at most once per `MIN_RECONNECT_GAP`.
-    /// The SDK reconnects on its own, but a client whose requests were cancelled
-    /// mid-reconnect can stay disconnected long after the server is back.
-    pub(crate) async fn reconnect(&self) -> Result<(), LogError> {
-        {
-            let mut at = self.reconnected_at.lock();
-            if at.is_some_and(|t| t.elapsed() < MIN_RECONNECT_GAP) {
-                return Ok(());
-            }
-            *at = Some(std::time::Instant::now());
-        }
-        let fresh = Arc::new(self.connection.connect().await?);
-        let old = std::mem::replace(&mut *self.client.write(), fresh);
-        tokio::spawn(async move {
-            let _ = old.shutdown().await;
-        });
-        tracing::info!(address = %self.connection.tcp_address, "reconnected to iggy-server");
-        Ok(())
-    }
-
-    /// After a call failed with `error`: if the server could not be reached, replaces
-    /// the connection in the background (see [`Shared::reconnect`]), so that a caller
-    /// retrying later (an outbox's forwarder) finds a working one once the server is
-    /// back. Returns `error`.
-    pub(crate) fn heal(self: &Arc<Self>, error: LogError) -> LogError {
-        use std::sync::atomic::Ordering;
-        if error.is_transient() && !self.reconnecting.swap(true, Ordering::AcqRel) {
-            let shared = Arc::clone(self);
-            tokio::spawn(async move {
-                if let Err(e) = shared.reconnect().await {
-                    tracing::debug!("iggy-server still unreachable: {e}");
-                }
-                shared.reconnecting.store(false, Ordering::Release);
-            });
-        }
-        error
-    }
-
-    pub(crate) async fn topic_details(
-        &self,
-        topic: &TopicName,
-    ) -> Result<iggy::prelude::TopicDetails, LogError> {
-        let client = self.client();
-        let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
-        let details = self
-            .within_timeout(client.get_topic(&sid, &tid), || {
-                format!("reading topic {topic}")
-            })
-            .await?
-            .map_err(|e| from_iggy(e, format!("reading topic {topic}")))?;
-        let details = details.ok_or_else(|| LogError::NotFound {
-            what: format!("topic {topic}"),
-        })?;
-        self.partitions
-            .lock()
-            .insert(topic.clone(), details.partitions_count);
-        Ok(details)
-    }
-
-    pub(crate) async fn partition_count(&self, topic: &TopicName) -> Result<u32, LogError> {
-        if let Some(n) = self.partitions.lock().get(topic) {
-            return Ok(*n);
-        }
-        Ok(self.topic_details(topic).await?.partitions_count)
-    }
-
-    pub(crate) async fn watermarks(
-        &self,
-        topic: &TopicName,
-        partition: u32,
-    ) -> Result<Watermarks, LogError> {
-        let details = self.topic_details(topic).await?;
-        let p = details
-            .partitions
-            .iter()
-            .find(|p| p.id == partition)
-            .ok_or_else(|| {
-                LogError::no_such_partition(topic, details.partitions_count, partition)
-            })?;
-        Ok(watermarks(p.current_offset, p.messages_count))
-    }
-
+impl IggyLog {
     fn append_lock(&self, topic: &TopicName, partition: u32) -> AppendLock {
         self.append_locks
             .lock()
@@ -388,109 +163,65 @@ impl Shared {
             .or_default()
             .clone()
     }
+}
 
-    /// Reads `count` messages of `partition` from `offset` without any consumer state.
-    pub(crate) async fn read(
-        &self,
-        topic: &TopicName,
-        partition: u32,
-        strategy: PollingStrategy,
-        count: u32,
-    ) -> Result<Vec<IggyMessage>, LogError> {
-        let client = self.client();
-        let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
-        let consumer = reader();
-        let poll = client.poll_messages(
-            &sid,
-            &tid,
-            Some(partition),
-            &consumer,
-            &strategy,
-            count,
-            false,
-        );
-        let polled = self
-            .within_timeout(poll, || format!("reading {topic} partition {partition}"))
-            .await?
-            .map_err(|e| from_iggy(e, format!("reading {topic} partition {partition}")))?;
-        Ok(polled.messages)
+/// Finds where the batch whose ids are `ids` was stored: first at the end of the
+/// partition (the usual case), else by scanning forward from `from`.
+async fn locate(
+    shared: &Shared,
+    topic: &TopicName,
+    partition: u32,
+    ids: &[u128],
+    from: Offset,
+) -> Result<(Offset, Timestamp), LogError> {
+    let n = ids.len() as u32;
+    let tail = shared
+        .read(topic, partition, PollingStrategy::last(), n)
+        .await?;
+    if let Some(found) = match_batch(&tail, ids) {
+        return Ok(found);
     }
-
-    /// `call`, failing with a transient error if the server does not answer within
-    /// the request timeout.
-    pub(crate) async fn within_timeout<T>(
-        &self,
-        call: impl Future<Output = T>,
-        what: impl FnOnce() -> String,
-    ) -> Result<T, LogError> {
-        let timeout = self.options.request_timeout;
-        tokio::time::timeout(timeout, call)
-            .await
-            .map_err(|_| LogError::Backend {
-                message: format!("{}: no answer from iggy-server within {timeout:?}", what()),
-                transient: true,
-                source: None,
-            })
-    }
-
-    /// Finds where the batch whose ids are `ids` was stored: first at the end of the
-    /// partition (the usual case), else by scanning forward from `from`.
-    async fn locate(
-        &self,
-        topic: &TopicName,
-        partition: u32,
-        ids: &[u128],
-        from: Offset,
-    ) -> Result<(Offset, Timestamp), LogError> {
-        let n = ids.len() as u32;
-        let tail = self
-            .read(topic, partition, PollingStrategy::last(), n)
+    // Another producer appended after us: scan from where we were.
+    let mut offset = from;
+    let mut last_match = None;
+    loop {
+        let chunk = shared
+            .read(topic, partition, PollingStrategy::offset(offset), 1000)
             .await?;
-        if let Some(found) = match_batch(&tail, ids) {
-            return Ok(found);
-        }
-        // Another producer appended after us: scan from where we were.
-        let mut offset = from;
-        let mut last_match = None;
-        loop {
-            let chunk = self
-                .read(topic, partition, PollingStrategy::offset(offset), 1000)
-                .await?;
-            let Some(last) = chunk.last() else { break };
-            let next = last.header.offset + 1;
-            for (i, message) in chunk.iter().enumerate() {
-                if message.header.id == ids[0] {
-                    let window = &chunk[i..];
-                    if window.len() >= ids.len() {
-                        if let Some(found) = match_batch(&window[..ids.len()], ids) {
-                            last_match = Some(found);
-                        }
-                    } else {
-                        // The batch crosses the chunk boundary: read it whole.
-                        let whole = self
-                            .read(
-                                topic,
-                                partition,
-                                PollingStrategy::offset(message.header.offset),
-                                n,
-                            )
-                            .await?;
-                        if let Some(found) = match_batch(&whole, ids) {
-                            last_match = Some(found);
-                        }
+        let Some(last) = chunk.last() else { break };
+        let next = last.header.offset + 1;
+        for (i, message) in chunk.iter().enumerate() {
+            if message.header.id == ids[0] {
+                let window = &chunk[i..];
+                if window.len() >= ids.len() {
+                    if let Some(found) = match_batch(&window[..ids.len()], ids) {
+                        last_match = Some(found);
+                    }
+                } else {
+                    // The batch crosses the chunk boundary: read it whole.
+                    let whole = shared
+                        .read(
+                            topic,
+                            partition,
+                            PollingStrategy::offset(message.header.offset),
+                            n,
+                        )
+                        .await?;
+                    if let Some(found) = match_batch(&whole, ids) {
+                        last_match = Some(found);
                     }
                 }
             }
-            offset = next;
         }
-        last_match.ok_or_else(|| LogError::Backend {
-            message: format!(
-                "the server accepted a batch of {n} records for {topic} partition {partition}, but they are not there"
-            ),
-            transient: false,
-            source: None,
-        })
+        offset = next;
     }
+    last_match.ok_or_else(|| LogError::Backend {
+        message: format!(
+            "the server accepted a batch of {n} records for {topic} partition {partition}, but they are not there"
+        ),
+        transient: false,
+        source: None,
+    })
 }
 
 /// `messages` are exactly the batch `ids`: its base offset and append time.
@@ -503,20 +234,17 @@ fn match_batch(messages: &[IggyMessage], ids: &[u128]) -> Option<(Offset, Timest
     Some((first.header.offset, time))
 }
 
-/// The consumer used for reads that keep no position on the server.
-fn reader() -> Consumer {
-    Consumer::new(Identifier::numeric(1).expect("1 is a valid numeric id"))
-}
-
 fn to_message(topic: &TopicName, record: Record) -> Result<IggyMessage, LogError> {
+    let unsupported = |what: String| LogError::Unsupported {
+        backend: "iggy",
+        what,
+    };
     if record.payload.is_empty() {
-        return Err(LogError::InvalidArgument(format!(
-            "{topic}: Iggy cannot store an empty payload"
-        )));
+        return Err(unsupported(format!("an empty payload (for {topic})")));
     }
     if record.id == 0 {
-        return Err(LogError::InvalidArgument(format!(
-            "{topic}: Iggy reserves message id 0 (it assigns a random id instead)"
+        return Err(unsupported(format!(
+            "record id 0 (for {topic}): Iggy reserves it and assigns a random id instead"
         )));
     }
     let mut headers = BTreeMap::new();
@@ -528,8 +256,8 @@ fn to_message(topic: &TopicName, record: Record) -> Result<IggyMessage, LogError
     };
     if let Some(key) = &record.key {
         let value = HeaderValue::try_from(&key[..]).map_err(|_| {
-            LogError::InvalidArgument(format!(
-                "{topic}: a partition key must be 1 to 255 bytes on Iggy, not {}",
+            unsupported(format!(
+                "a partition key of {} bytes (for {topic}): it takes 1 to 255",
                 key.len()
             ))
         })?;
@@ -551,15 +279,18 @@ fn to_message(topic: &TopicName, record: Record) -> Result<IggyMessage, LogError
             header(name, value)?;
         }
     }
+    let size = record.payload.len();
     IggyMessage::builder()
         .id(record.id)
         .payload(record.payload)
         .maybe_user_headers((!headers.is_empty()).then_some(headers))
         .build()
         .map_err(|e| match e {
-            IggyError::TooBigMessagePayload => LogError::InvalidArgument(format!(
-                "{topic}: a record payload is larger than Iggy accepts"
-            )),
+            IggyError::TooBigMessagePayload => LogError::TooLarge {
+                what: format!("a record payload for {topic} on Iggy"),
+                size,
+                limit: iggy_common::MAX_PAYLOAD_SIZE as usize,
+            },
             e => from_iggy(e, format!("building a message for {topic}")),
         })
 }
@@ -721,7 +452,7 @@ impl LogBackend for IggyLog {
         group: &GroupName,
         options: ConsumerOptions,
     ) -> Result<Box<dyn RecordConsumer>, LogError> {
-        let consumer = IggyConsumer::join(Arc::clone(&self.shared), topic, group, options).await?;
+        let consumer = IggyMember::join(Arc::clone(&self.shared), topic, group, options).await?;
         Ok(Box::new(consumer))
     }
 

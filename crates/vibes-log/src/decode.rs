@@ -89,10 +89,10 @@ fn decode_into<E, C: Codec<E>>(
                 timestamp: record.timestamp,
                 event,
             }),
-            Err(reason) => batch.failures.push(DecodeError {
+            Err(source) => batch.failures.push(DecodeError {
                 topic: topic.to_owned(),
                 address: record.address,
-                reason,
+                source,
             }),
         }
     }
@@ -150,7 +150,7 @@ mod tests {
             batch
                 .failures
                 .iter()
-                .all(|f| f.topic == "t/x" && !f.reason.is_empty())
+                .all(|f| f.topic == "t/x" && f.source.downcast_ref::<serde_json::Error>().is_some())
         );
         let skipped: Vec<u64> = batch.skipped.iter().map(|a| a.offset).collect();
         assert_eq!(skipped, (0..5000u64).step_by(5).collect::<Vec<_>>());

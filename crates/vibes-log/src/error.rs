@@ -1,8 +1,10 @@
 //! The one error type of the log API.
 
 use std::error::Error as StdError;
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::record::{Offset, RecordAddress};
 
@@ -16,10 +18,14 @@ pub type Result<T, E = LogError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LogError {
-    /// A topic, partition or group does not exist.
-    #[error("{what} not found")]
+    /// A topic, partition or consumer group does not exist: `kind` says which, for
+    /// callers to match on.
+    #[error("no such {kind}: {what}")]
     NotFound {
-        /// What was looked for, e.g. "topic `vibes/events`".
+        /// What kind of thing is missing.
+        kind: Missing,
+        /// Which one, and where it was looked for (`vibes/events`, `3 of vibes/events,
+        /// which has 2 partitions`).
         what: String,
     },
     /// A topic or group name is not allowed.
@@ -57,7 +63,60 @@ pub enum LogError {
         /// Partitions asked for.
         requested: u32,
     },
-    /// A call's arguments are invalid (an empty batch, a partition past the count, ...).
+    /// A topic asked for with zero partitions.
+    #[error("topic {topic} needs at least one partition")]
+    ZeroPartitions {
+        /// The topic.
+        topic: String,
+    },
+    /// An append without records.
+    #[error("an append to {topic} needs at least one record")]
+    EmptyBatch {
+        /// The topic.
+        topic: String,
+    },
+    /// A record or batch larger than the backend stores.
+    #[error("{what} has {size} bytes; at most {limit} are allowed")]
+    TooLarge {
+        /// What is too large (`record 2 of the batch for vibes/events`).
+        what: String,
+        /// Its size in bytes.
+        size: usize,
+        /// The most the backend stores.
+        limit: usize,
+    },
+    /// A record this backend cannot store as it is (Iggy: an empty payload, id 0, a key
+    /// over 255 bytes); other backends may store it.
+    #[error("{backend} cannot store {what}")]
+    Unsupported {
+        /// The backend's [`kind`](crate::backend::LogBackend::kind).
+        backend: &'static str,
+        /// What it cannot store, and where.
+        what: String,
+    },
+    /// A consumer named a partition of its topic that its group gave to another member.
+    #[error("partition {partition} of {topic} is not assigned to this member of group `{group}`")]
+    NotAssigned {
+        /// The topic.
+        topic: String,
+        /// The consumer group.
+        group: String,
+        /// The partition.
+        partition: u32,
+    },
+    /// An event the codec could not encode.
+    #[error("cannot encode an event for {topic}: {source}")]
+    Encode {
+        /// The topic it was for.
+        topic: String,
+        /// The codec's error.
+        #[source]
+        source: CodecError,
+    },
+    /// Reserved for the file log's batch-size check until it becomes
+    /// [`LogError::TooLarge`]: that code is being moved by a parallel change (issue 17)
+    /// and is left alone here. No other code returns it.
+    #[doc(hidden)]
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// The log or consumer was closed.
@@ -128,30 +187,90 @@ impl LogError {
         }
     }
 
-    /// The `InvalidArgument` for a partition past a topic's partition count.
-    pub fn no_such_partition(
-        topic: &impl std::fmt::Display,
-        partitions: u32,
-        partition: u32,
-    ) -> Self {
-        LogError::InvalidArgument(format!(
-            "{topic} has {partitions} partitions; there is no partition {partition}"
-        ))
+    /// The [`LogError::NotFound`] of a partition past a topic's partition count.
+    pub fn no_such_partition(topic: &impl fmt::Display, partitions: u32, partition: u32) -> Self {
+        LogError::NotFound {
+            kind: Missing::Partition,
+            what: format!("{partition} of {topic}, which has {partitions}"),
+        }
     }
 
-    pub(crate) fn not_found(what: impl Into<String>) -> Self {
-        LogError::NotFound { what: what.into() }
+    /// The [`LogError::NotFound`] of a topic.
+    pub fn no_such_topic(topic: &impl fmt::Display) -> Self {
+        LogError::NotFound {
+            kind: Missing::Topic,
+            what: topic.to_string(),
+        }
+    }
+}
+
+/// What kind of thing a [`LogError::NotFound`] did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Missing {
+    /// A topic (on Iggy: its stream or topic).
+    Topic,
+    /// A partition: past the topic's partition count.
+    Partition,
+    /// A consumer group.
+    Group,
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Missing::Topic => "topic",
+            Missing::Partition => "partition",
+            Missing::Group => "consumer group",
+        })
+    }
+}
+
+/// Why a [`Codec`](crate::Codec) could not encode or decode: the codec's own error,
+/// kept whole (its type, its message, its sources). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CodecError(Arc<dyn StdError + Send + Sync>);
+
+impl CodecError {
+    /// The codec error `error`.
+    pub fn new(error: impl StdError + Send + Sync + 'static) -> Self {
+        CodecError(Arc::new(error))
+    }
+
+    /// A codec error that is only a message.
+    pub fn message(message: impl Into<String>) -> Self {
+        CodecError(Arc::from(Box::<dyn StdError + Send + Sync>::from(
+            message.into(),
+        )))
+    }
+
+    /// The codec's error as its own type, if it is a `T`.
+    pub fn downcast_ref<T: StdError + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl StdError for CodecError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
     }
 }
 
 /// A record whose payload the typed layer could not decode.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot decode record {address} of {topic}: {reason}")]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot decode record {address} of {topic}: {source}")]
 pub struct DecodeError {
     /// The topic.
     pub topic: String,
     /// Where the record is.
     pub address: RecordAddress,
-    /// Why it did not decode.
-    pub reason: String,
+    /// Why it did not decode: the codec's error.
+    #[source]
+    pub source: CodecError,
 }

@@ -13,8 +13,10 @@
 //!   [`LogBackend`](backend::LogBackend) and [`RecordConsumer`](backend::RecordConsumer)
 //!   traits (so the host picks a backend at run time and each backend is written once),
 //!   the records they store, the [`Receipt`](backend::Receipt) of an append that may be
-//!   queued rather than stored (an outbox), and [`backend::local`], consumer groups for
-//!   backends in this process's reach (memory, files).
+//!   queued rather than stored (an outbox), [`backend::group`], consumer-group
+//!   positions written once for every backend (each supplies a
+//!   [`GroupMember`](backend::group::GroupMember)), and [`backend::local`], group
+//!   membership for backends in this process's reach (memory, files).
 //! - `testkit` (feature `testkit`, unstable): the conformance suite every backend runs,
 //!   and `Switchable`, a backend whose "server" a test can switch off.
 //!
@@ -44,7 +46,7 @@ mod typed;
 
 pub use backend::{ConsumerOptions, TopicConfig};
 pub use decode::decode_batch;
-pub use error::{DecodeError, LogError, Result};
+pub use error::{CodecError, DecodeError, LogError, Missing, Result};
 pub use memory::InMemoryLog;
 pub use name::{GroupName, MAX_NAME_LEN, TopicName};
 pub use position::{SeekPosition, StartFrom};

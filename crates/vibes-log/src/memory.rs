@@ -11,7 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
 use crate::backend::local::{
-    GroupCoordinator, LocalConsumer, LocalStore, append_time, validate_batch,
+    GroupCoordinator, LocalMember, LocalStore, append_time, validate_batch,
 };
 use crate::backend::{
     ConsumerOptions, GroupInfo, LogBackend, RecordConsumer, TopicConfig, TopicInfo,
@@ -75,7 +75,7 @@ impl MemoryStore {
             .read()
             .get(topic)
             .cloned()
-            .ok_or_else(|| LogError::not_found(format!("topic {topic}")))
+            .ok_or_else(|| LogError::no_such_topic(topic))
     }
 
     fn partition<'a>(
@@ -271,7 +271,7 @@ impl LogBackend for InMemoryLog {
         group: &GroupName,
         options: ConsumerOptions,
     ) -> Result<Box<dyn RecordConsumer>> {
-        let consumer = LocalConsumer::new(Arc::clone(&self.store), topic, group, options).await?;
+        let consumer = LocalMember::join(Arc::clone(&self.store), topic, group, options).await?;
         Ok(Box::new(consumer))
     }
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::{ConsumerOptions, LogBackend, Receipt, RecordConsumer, TopicConfig};
-use crate::error::{DecodeError, LogError, Result};
+use crate::error::{CodecError, DecodeError, LogError, Result};
 use crate::name::{GroupName, TopicName};
 use crate::position::SeekPosition;
 use crate::record::{
@@ -52,10 +52,10 @@ impl LogEvent for vibes_events::Event {
 
 /// Turns events into record payloads and back.
 pub trait Codec<E>: Send + Sync + 'static {
-    /// Encodes an event. The error says why it cannot be encoded.
-    fn encode(&self, event: &E) -> Result<Vec<u8>, String>;
-    /// Decodes a payload. The error says why it does not decode.
-    fn decode(&self, payload: &[u8]) -> Result<E, String>;
+    /// Encodes an event. The error is the codec's own, saying why it cannot be encoded.
+    fn encode(&self, event: &E) -> Result<Vec<u8>, CodecError>;
+    /// Decodes a payload. The error is the codec's own, saying why it does not decode.
+    fn decode(&self, payload: &[u8]) -> Result<E, CodecError>;
 }
 
 /// JSON via serde: the default codec, and the format of vibes events on the wire.
@@ -63,12 +63,12 @@ pub trait Codec<E>: Send + Sync + 'static {
 pub struct JsonCodec;
 
 impl<E: Serialize + DeserializeOwned + 'static> Codec<E> for JsonCodec {
-    fn encode(&self, event: &E) -> Result<Vec<u8>, String> {
-        serde_json::to_vec(event).map_err(|e| e.to_string())
+    fn encode(&self, event: &E) -> Result<Vec<u8>, CodecError> {
+        serde_json::to_vec(event).map_err(CodecError::new)
     }
 
-    fn decode(&self, payload: &[u8]) -> Result<E, String> {
-        serde_json::from_slice(payload).map_err(|e| e.to_string())
+    fn decode(&self, payload: &[u8]) -> Result<E, CodecError> {
+        serde_json::from_slice(payload).map_err(CodecError::new)
     }
 }
 
@@ -163,12 +163,15 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
     /// and headers if the backend wants them. For producers that append records
     /// themselves (an outbox in front of the backend, for one).
     ///
-    /// Errors: `InvalidArgument` if the event cannot be encoded.
+    /// Errors: `Encode` if the event cannot be encoded.
     pub fn record(&self, event: &E) -> Result<Record> {
         let payload = self
             .codec
             .encode(event)
-            .map_err(|e| LogError::InvalidArgument(format!("cannot encode event: {e}")))?;
+            .map_err(|source| LogError::Encode {
+                topic: self.topic.to_string(),
+                source,
+            })?;
         let key = event
             .partition_key()
             .map(|k| Bytes::copy_from_slice(k.as_bytes()));
@@ -267,7 +270,7 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
     /// The partition and record of `event`: what [`append_encoded`](Self::append_encoded)
     /// takes, so that producers can encode on several threads and append on one.
     ///
-    /// Errors: `InvalidArgument` if the event cannot be encoded.
+    /// Errors: `Encode` if the event cannot be encoded.
     pub fn encode(&self, event: &E) -> Result<(u32, Record)> {
         Ok((self.partition_of(event), self.record(event)?))
     }
@@ -322,7 +325,7 @@ impl<E: LogEvent, C: Codec<E>> EventLog<E, C> {
     /// group keeping the events' order: what [`append_batch_with`](Self::append_batch_with)
     /// sends, one backend call per group. For producers that append records themselves.
     ///
-    /// Errors: `InvalidArgument` if an event cannot be encoded.
+    /// Errors: `Encode` if an event cannot be encoded.
     pub fn records_by_partition(&self, events: &[E]) -> Result<Vec<PartitionBatch>> {
         let encoded = events
             .iter()

@@ -9,7 +9,7 @@ use vibes_events::Event;
 use vibes_filelog::{FileLog, FileLogOptions, Outbox, OutboxOptions, Retention};
 use vibes_iggy::{IggyLog, IggyLogOptions, IggyManager, ManagerError, Mode};
 use vibes_log::backend::LogBackend;
-use vibes_log::{AppendOptions, EventLog, InMemoryLog, JsonCodec, LogError, TopicConfig};
+use vibes_log::{AppendOptions, EventLog, InMemoryLog, JsonCodec, LogError, Missing, TopicConfig};
 
 use crate::config::{BackendKind, Config};
 
@@ -165,7 +165,10 @@ impl Storage {
     pub fn existing_events(&self) -> Result<Option<EventLog<Event>>> {
         match self.block_on(self.backend.topic_info(&self.config.topic)) {
             Ok(_) => self.events().map(Some),
-            Err(LogError::NotFound { .. }) => Ok(None),
+            Err(LogError::NotFound {
+                kind: Missing::Topic,
+                ..
+            }) => Ok(None),
             Err(e) => {
                 Err(anyhow::Error::new(e).context(format!("reading topic {}", self.config.topic)))
             }
@@ -190,7 +193,10 @@ impl Storage {
                     .with_context(|| format!("opening topic {name}"))?;
                 Ok(Some(log))
             }
-            Err(LogError::NotFound { .. }) => Ok(None),
+            Err(LogError::NotFound {
+                kind: Missing::Topic,
+                ..
+            }) => Ok(None),
             Err(e) => Err(anyhow::Error::new(e).context(format!("reading topic {name}"))),
         }
     }

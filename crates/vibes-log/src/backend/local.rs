@@ -1,23 +1,22 @@
 //! Consumer groups for backends whose data lives in this process's reach (memory,
-//! local files): group membership, read positions, seek and the waiting poll are
-//! written once here over [`LocalStore`].
+//! local files): group membership within the process ([`GroupCoordinator`]) and a
+//! [`GroupMember`] over any [`LocalStore`]; read positions, seek, commit and the
+//! waiting poll are [`GroupConsumer`]'s, as for every backend.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
-use crate::backend::{ConsumerOptions, RecordConsumer};
+use crate::backend::ConsumerOptions;
+use crate::backend::group::{Assignment, CommitOutcome, GroupConsumer, GroupMember};
 use crate::error::{LogError, Result};
 use crate::name::{GroupName, TopicName};
-use crate::position::{SeekPosition, StartFrom};
 use crate::record::{MAX_PAYLOAD_BYTES, Offset, Record, StoredRecord, Watermarks};
 
 /// The append time for a new batch: now at microsecond precision, never before
@@ -43,24 +42,25 @@ pub fn validate_batch(
         return Err(LogError::no_such_partition(topic, partitions, partition));
     }
     if records.is_empty() {
-        return Err(LogError::InvalidArgument(
-            "an append needs at least one record".into(),
-        ));
+        return Err(LogError::EmptyBatch {
+            topic: topic.to_string(),
+        });
     }
     if let Some((i, r)) = records
         .iter()
         .enumerate()
         .find(|(_, r)| r.payload.len() > MAX_PAYLOAD_BYTES)
     {
-        return Err(LogError::InvalidArgument(format!(
-            "record {i} of the batch has a {} byte payload; at most {MAX_PAYLOAD_BYTES} are allowed",
-            r.payload.len()
-        )));
+        return Err(LogError::TooLarge {
+            what: format!("the payload of record {i} of the batch for {topic}"),
+            size: r.payload.len(),
+            limit: MAX_PAYLOAD_BYTES,
+        });
     }
     Ok(())
 }
 
-/// What a local backend provides so that [`LocalConsumer`] can serve groups on it.
+/// What a local backend provides so that [`LocalMember`] can serve groups on it.
 #[async_trait]
 pub trait LocalStore: Send + Sync + fmt::Debug + 'static {
     /// Partition count of `topic`. Errors: `NotFound`.
@@ -208,279 +208,107 @@ impl Drop for Membership {
     }
 }
 
-/// A consumer-group member over a [`LocalStore`].
-pub struct LocalConsumer<S: LocalStore> {
+/// The part of a consumer-group member a [`LocalStore`] does: fetching from the store,
+/// its commits, and the assignment of the store's [`GroupCoordinator`]. The rest is
+/// [`GroupConsumer`]'s.
+pub struct LocalMember<S: LocalStore> {
     store: Arc<S>,
     topic: TopicName,
     group: GroupName,
     partitions: u32,
-    options: ConsumerOptions,
     membership: Membership,
+    /// The generation of the group whose assignment was last taken up.
     generation: u64,
-    /// Owned partitions and the next offset to read from each.
-    positions: BTreeMap<u32, Offset>,
-    /// What this member last committed, to skip rewriting unchanged commits.
-    committed: BTreeMap<u32, Offset>,
     signal: Arc<Notify>,
-    /// Partition to read first on the next poll, so no partition starves.
-    next_first: usize,
-    /// Damage a poll stepped over while it had records to deliver: reported by the
-    /// next poll.
-    pending_damage: Option<LogError>,
 }
 
-impl<S: LocalStore> fmt::Debug for LocalConsumer<S> {
+impl<S: LocalStore> fmt::Debug for LocalMember<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalConsumer")
-            .field("topic", &self.topic)
-            .field("group", &self.group)
-            .field("positions", &self.positions)
+        f.debug_struct("LocalMember")
+            .field("generation", &self.generation)
             .finish_non_exhaustive()
     }
 }
 
-impl<S: LocalStore> LocalConsumer<S> {
-    /// Joins `group` on `topic` and positions the member on its partitions.
-    pub async fn new(
+impl<S: LocalStore> LocalMember<S> {
+    /// Joins `group` on `topic` and positions the new member on its partitions.
+    pub async fn join(
         store: Arc<S>,
         topic: &TopicName,
         group: &GroupName,
         options: ConsumerOptions,
-    ) -> Result<Self> {
+    ) -> Result<GroupConsumer<LocalMember<S>>> {
         let partitions = store.partitions(topic)?;
         let signal = store.append_signal(topic)?;
         let membership = store.coordinator().join(topic, group);
-        let mut consumer = LocalConsumer {
+        let member = LocalMember {
             store,
             topic: topic.clone(),
             group: group.clone(),
             partitions,
-            options,
             membership,
             generation: 0,
-            positions: BTreeMap::new(),
-            committed: BTreeMap::new(),
             signal,
-            next_first: 0,
-            pending_damage: None,
         };
-        consumer.refresh_assignment().await?;
-        Ok(consumer)
-    }
-
-    /// Takes up a new assignment if the group changed: newly owned partitions start
-    /// after the group's commit; partitions given away are dropped, uncommitted.
-    async fn refresh_assignment(&mut self) -> Result<()> {
-        if self.membership.generation() == self.generation {
-            return Ok(());
-        }
-        let (generation, owned) = self.membership.assignment(self.partitions);
-        self.positions.retain(|p, _| owned.contains(p));
-        self.committed.retain(|p, _| owned.contains(p));
-        for partition in owned {
-            if self.positions.contains_key(&partition) {
-                continue;
-            }
-            let start = match self
-                .store
-                .load_commit(&self.topic, &self.group, partition)
-                .await?
-            {
-                Some(next) => {
-                    self.committed.insert(partition, next);
-                    next
-                }
-                None => {
-                    let marks = self.store.watermarks(&self.topic, partition).await?;
-                    match self.options.start {
-                        StartFrom::Beginning => marks.low,
-                        StartFrom::End => marks.high,
-                    }
-                }
-            };
-            self.positions.insert(partition, start);
-        }
-        self.generation = generation;
-        Ok(())
-    }
-
-    async fn read_available(&mut self, max: usize) -> Result<Vec<StoredRecord>> {
-        let owned: Vec<u32> = self.positions.keys().copied().collect();
-        let mut out = Vec::new();
-        if owned.is_empty() {
-            return Ok(out);
-        }
-        let first = self.next_first % owned.len();
-        self.next_first = self.next_first.wrapping_add(1);
-        for &partition in owned[first..].iter().chain(&owned[..first]) {
-            if out.len() >= max {
-                break;
-            }
-            let from = self.positions[&partition];
-            let records = match self
-                .store
-                .read(&self.topic, partition, from, max - out.len())
-                .await
-            {
-                Ok(records) => records,
-                Err(error @ LogError::Corrupt { .. }) => {
-                    // Step over the damaged records (never stall on them, never go
-                    // back), and say so: now, or on the next poll if records came first.
-                    if let Some(next) = self
-                        .store
-                        .resume_after_damage(&self.topic, partition, from)
-                        .await?
-                        .filter(|&next| next > from)
-                    {
-                        self.positions.insert(partition, next);
-                    }
-                    if out.is_empty() {
-                        return Err(error);
-                    }
-                    self.pending_damage = Some(error);
-                    break;
-                }
-                Err(error) => return Err(error),
-            };
-            if let Some(last) = records.last() {
-                self.positions.insert(partition, last.address.offset + 1);
-            }
-            out.extend(records);
-        }
-        Ok(out)
-    }
-
-    async fn resolve(&self, partition: u32, position: SeekPosition) -> Result<Offset> {
-        let marks = self.store.watermarks(&self.topic, partition).await?;
-        match (
-            position.resolve_within(&self.topic, partition, marks)?,
-            position,
-        ) {
-            (Some(offset), _) => Ok(offset),
-            (None, SeekPosition::Timestamp(time)) => {
-                self.store
-                    .offset_for_timestamp(&self.topic, partition, time)
-                    .await
-            }
-            (None, _) => unreachable!("only a time needs the backend"),
-        }
-    }
-
-    fn not_owned(&self, partition: u32) -> LogError {
-        LogError::InvalidArgument(format!(
-            "partition {partition} of {} is not assigned to this member of group `{}`",
-            self.topic, self.group
-        ))
+        GroupConsumer::new(member, topic, group, partitions, options).await
     }
 }
 
 #[async_trait]
-impl<S: LocalStore> RecordConsumer for LocalConsumer<S> {
-    fn topic(&self) -> &TopicName {
-        &self.topic
+impl<S: LocalStore> GroupMember for LocalMember<S> {
+    async fn assignment(&mut self) -> Result<Assignment> {
+        if self.membership.generation() == self.generation {
+            return Ok(Assignment::Same);
+        }
+        let (generation, owned) = self.membership.assignment(self.partitions);
+        self.generation = generation;
+        Ok(Assignment::Changed(owned))
     }
 
-    fn group(&self) -> &GroupName {
-        &self.group
+    async fn fetch(
+        &mut self,
+        partition: u32,
+        from: Offset,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>> {
+        self.store.read(&self.topic, partition, from, max).await
     }
 
-    async fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<StoredRecord>> {
-        let deadline = Instant::now() + timeout;
-        let signal = Arc::clone(&self.signal);
-        if let Some(damage) = self.pending_damage.take() {
-            return Err(damage);
-        }
-        loop {
-            // Armed before reading, so an append that lands after the read wakes us.
-            let appended = signal.notified();
-            self.refresh_assignment().await?;
-            let records = self.read_available(max.max(1)).await?;
-            if !records.is_empty() {
-                return Ok(records);
-            }
-            if Instant::now() >= deadline {
-                return Ok(records);
-            }
-            // Timing out is the normal way an empty poll ends.
-            let _ = tokio::time::timeout_at(deadline, appended).await;
-        }
+    async fn watermarks(&self, partition: u32) -> Result<Watermarks> {
+        self.store.watermarks(&self.topic, partition).await
     }
 
-    async fn commit(&mut self) -> Result<()> {
-        let positions: Vec<(u32, Offset)> = self.positions.iter().map(|(&p, &o)| (p, o)).collect();
-        for (partition, next) in positions {
-            if self.committed.get(&partition) == Some(&next) {
-                continue;
-            }
-            self.store
-                .store_commit(&self.topic, &self.group, partition, next)
-                .await?;
-            self.committed.insert(partition, next);
-        }
-        Ok(())
+    async fn offset_for_timestamp(
+        &self,
+        partition: u32,
+        time: Timestamp,
+    ) -> Result<Option<Offset>> {
+        self.store
+            .offset_for_timestamp(&self.topic, partition, time)
+            .await
+            .map(Some)
     }
 
-    async fn commit_offset(&mut self, partition: u32, next_offset: Offset) -> Result<()> {
-        if !self.positions.contains_key(&partition) {
-            return Err(self.not_owned(partition));
-        }
-        let marks = self.store.watermarks(&self.topic, partition).await?;
-        if next_offset > marks.high {
-            return Err(LogError::OffsetOutOfRange {
-                topic: self.topic.to_string(),
-                partition,
-                requested: format!("commit of offset {next_offset}"),
-                low: marks.low,
-                high: marks.high,
-            });
-        }
+    async fn load_commit(&self, partition: u32) -> Result<Option<Offset>> {
+        self.store
+            .load_commit(&self.topic, &self.group, partition)
+            .await
+    }
+
+    async fn store_commit(&mut self, partition: u32, next_offset: Offset) -> Result<CommitOutcome> {
         self.store
             .store_commit(&self.topic, &self.group, partition, next_offset)
             .await?;
-        self.committed.insert(partition, next_offset);
-        Ok(())
+        Ok(CommitOutcome::Stored)
     }
 
-    async fn seek(&mut self, position: SeekPosition) -> Result<()> {
-        self.refresh_assignment().await?;
-        // Resolve every partition first, so that an error leaves all positions as
-        // they were.
-        let mut resolved = Vec::with_capacity(self.positions.len());
-        for &partition in self.positions.keys() {
-            resolved.push((partition, self.resolve(partition, position).await?));
-        }
-        self.positions.extend(resolved);
-        Ok(())
+    fn append_signal(&self) -> Arc<Notify> {
+        Arc::clone(&self.signal)
     }
 
-    async fn seek_partition(&mut self, partition: u32, position: SeekPosition) -> Result<()> {
-        self.refresh_assignment().await?;
-        if !self.positions.contains_key(&partition) {
-            return Err(self.not_owned(partition));
-        }
-        let offset = self.resolve(partition, position).await?;
-        self.positions.insert(partition, offset);
-        Ok(())
-    }
-
-    fn assignment(&self) -> Vec<u32> {
-        self.positions.keys().copied().collect()
-    }
-
-    fn position(&self, partition: u32) -> Option<Offset> {
-        self.positions.get(&partition).copied()
-    }
-
-    async fn committed(&self, partition: u32) -> Result<Option<Offset>> {
-        if partition >= self.partitions {
-            return Err(LogError::no_such_partition(
-                &self.topic,
-                self.partitions,
-                partition,
-            ));
-        }
+    async fn resume_after_damage(&self, partition: u32, from: Offset) -> Result<Option<Offset>> {
         self.store
-            .load_commit(&self.topic, &self.group, partition)
+            .resume_after_damage(&self.topic, partition, from)
             .await
     }
 }

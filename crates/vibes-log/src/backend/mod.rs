@@ -1,6 +1,9 @@
 //! What a backend implementor needs: the byte-level traits every log backend
-//! implements once ([`LogBackend`], [`RecordConsumer`]), the records they store, and
-//! [`local`], the consumer groups shared by backends within this process's reach.
+//! implements once ([`LogBackend`], [`RecordConsumer`]), the records they store,
+//! [`group`], consumer-group positions written once for every backend (a backend
+//! supplies a [`GroupMember`](group::GroupMember): fetching, commit I/O and the
+//! assignment), and [`local`], group membership for backends within this process's
+//! reach.
 //!
 //! Applications and plugins do not need this module: they use
 //! [`EventLog`](crate::EventLog) and [`EventConsumer`](crate::EventConsumer), and hold a
@@ -11,6 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub mod group;
 pub mod local;
 
 pub use crate::record::{AppendAck, MAX_PAYLOAD_BYTES, Record, StoredRecord, partition_for_key};
@@ -34,12 +38,12 @@ impl TopicConfig {
         TopicConfig { partitions }
     }
 
-    /// Checks the config for `topic`: `InvalidArgument` for zero partitions.
+    /// Checks the config for `topic`: `ZeroPartitions` for zero partitions.
     pub fn check(&self, topic: &TopicName) -> Result<()> {
         if self.partitions == 0 {
-            return Err(crate::LogError::InvalidArgument(format!(
-                "topic {topic} needs at least one partition"
-            )));
+            return Err(LogError::ZeroPartitions {
+                topic: topic.to_string(),
+            });
         }
         Ok(())
     }
@@ -139,10 +143,10 @@ pub trait LogBackend: Send + Sync + fmt::Debug {
     /// Creates `topic` if it does not exist; returns its state either way.
     ///
     /// Errors: `PartitionCountMismatch` if it exists with another partition count,
-    /// `InvalidArgument` for zero partitions, `Io`/`Backend` on storage failure.
+    /// `ZeroPartitions`, `Io`/`Backend` on storage failure.
     async fn ensure_topic(&self, topic: &TopicName, config: TopicConfig) -> Result<TopicInfo>;
 
-    /// The state of `topic`. Errors: `NotFound`.
+    /// The state of `topic`. Errors: `NotFound` (topic).
     async fn topic_info(&self, topic: &TopicName) -> Result<TopicInfo>;
 
     /// Every topic, sorted by name.
@@ -152,8 +156,9 @@ pub trait LogBackend: Send + Sync + fmt::Debug {
     /// contiguously at the acknowledged offsets, durable as `options` (or the backend's
     /// default) asks; on error none of them is visible to readers.
     ///
-    /// Errors: `NotFound` (topic), `InvalidArgument` (empty batch, partition past the
-    /// count), `Poisoned` after an earlier failed fsync, `Io`/`Backend`.
+    /// Errors: `NotFound` (topic, or partition past the count), `EmptyBatch`,
+    /// `TooLarge` (a payload over [`MAX_PAYLOAD_BYTES`]), `Unsupported` (a record this
+    /// backend cannot hold), `Poisoned` after an earlier failed fsync, `Io`/`Backend`.
     async fn append(
         &self,
         topic: &TopicName,
@@ -181,7 +186,7 @@ pub trait LogBackend: Send + Sync + fmt::Debug {
             .map(Receipt::Stored)
     }
 
-    /// The offsets `partition` holds. Errors: `NotFound`, `InvalidArgument`.
+    /// The offsets `partition` holds. Errors: `NotFound` (topic or partition).
     async fn watermarks(&self, topic: &TopicName, partition: u32) -> Result<Watermarks>;
 
     /// Up to `max` records of `partition` from offset `from` on, in offset order,
@@ -189,7 +194,7 @@ pub trait LogBackend: Send + Sync + fmt::Debug {
     /// of a session's addresses, say). `from` below the lowest held offset starts at
     /// the lowest; at or past the high-water mark the answer is empty. Never waits.
     ///
-    /// Errors: `NotFound` (topic), `InvalidArgument` (partition past the count).
+    /// Errors: `NotFound` (topic, or partition past the count).
     async fn read(
         &self,
         topic: &TopicName,
@@ -204,15 +209,13 @@ pub trait LogBackend: Send + Sync + fmt::Debug {
     /// many records went. For topics whose old records are superseded (a plugin's
     /// snapshots). The default deletes nothing.
     ///
-    /// Errors: `NotFound` (topic), `InvalidArgument` (partition past the count).
+    /// Errors: `NotFound` (topic, or partition past the count).
     async fn trim(&self, topic: &TopicName, partition: u32, before: Offset) -> Result<u64> {
         let _ = before;
         let info = self.topic_info(topic).await?;
-        if partition as usize >= info.partitions.len() {
-            return Err(LogError::InvalidArgument(format!(
-                "{topic} has no partition {partition} (it has {})",
-                info.partitions.len()
-            )));
+        let partitions = u32::try_from(info.partitions.len()).unwrap_or(u32::MAX);
+        if partition >= partitions {
+            return Err(LogError::no_such_partition(topic, partitions, partition));
         }
         Ok(0)
     }
@@ -233,7 +236,8 @@ pub trait LogBackend: Send + Sync + fmt::Debug {
     async fn groups(&self, topic: &TopicName) -> Result<Vec<GroupInfo>>;
 }
 
-/// One member of a consumer group, reading records.
+/// One member of a consumer group, reading records. Every backend's is a
+/// [`GroupConsumer`](group::GroupConsumer) over its [`GroupMember`](group::GroupMember).
 ///
 /// Delivery is at-least-once: records polled but not committed are delivered again to
 /// whoever next owns their partition (this member after a restart, or another member).
@@ -261,8 +265,8 @@ pub trait RecordConsumer: Send + fmt::Debug {
 
     /// Commits `next_offset` (the next offset to read) for `partition`.
     ///
-    /// Errors: `InvalidArgument` if this member does not own `partition`,
-    /// `OffsetOutOfRange` past the high-water mark.
+    /// Errors: `NotFound` (partition past the count), `NotAssigned` if this member
+    /// does not own `partition`, `OffsetOutOfRange` past the high-water mark.
     async fn commit_offset(&mut self, partition: u32, next_offset: Offset) -> Result<()>;
 
     /// Moves the read position of every owned partition.
@@ -271,6 +275,9 @@ pub trait RecordConsumer: Send + fmt::Debug {
     async fn seek(&mut self, position: SeekPosition) -> Result<()>;
 
     /// Moves the read position of one owned partition.
+    ///
+    /// Errors: `NotFound` (partition past the count), `NotAssigned` if this member
+    /// does not own `partition`, `OffsetOutOfRange` outside its records.
     async fn seek_partition(&mut self, partition: u32, position: SeekPosition) -> Result<()>;
 
     /// The partitions this member owns now (membership changes as members come and go).
@@ -280,5 +287,6 @@ pub trait RecordConsumer: Send + fmt::Debug {
     fn position(&self, partition: u32) -> Option<Offset>;
 
     /// The group's committed next offset for `partition`, as the backend has it.
+    /// Errors: `NotFound` (partition past the count).
     async fn committed(&self, partition: u32) -> Result<Option<Offset>>;
 }

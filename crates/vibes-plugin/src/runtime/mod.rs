@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use vibes_events::Event;
 use vibes_log::backend::LogBackend;
-use vibes_log::{Durability, EventLog, JsonCodec, LogError, TopicConfig, TopicName};
+use vibes_log::{Durability, EventLog, JsonCodec, LogError, Missing, TopicConfig, TopicName};
 
 use crate::error::{QueryError, RuntimeError};
 use crate::plugin::{Manifest, Plugin, QueryArgs};
@@ -346,7 +346,10 @@ impl Runtime {
             .map_err(|e| RuntimeError::log(plugin, format!("naming {topic}"), e))?;
         let partitions = match self.backend.topic_info(&name).await {
             Ok(info) => info.partitions.len() as u32,
-            Err(LogError::NotFound { .. }) => partitions,
+            Err(LogError::NotFound {
+                kind: Missing::Topic,
+                ..
+            }) => partitions,
             Err(e) => return Err(RuntimeError::log(plugin, format!("opening {topic}"), e)),
         };
         EventLog::open_with(

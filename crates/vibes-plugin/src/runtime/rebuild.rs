@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use vibes_events::Event;
-use vibes_log::{DecodeError, JsonCodec, LogError, Offset, RecordAddress, TopicName};
+use vibes_log::{DecodeError, JsonCodec, LogError, Missing, Offset, RecordAddress, TopicName};
 
 use super::Runtime;
 use super::run::{handle_caught, reaches};
@@ -24,7 +24,7 @@ pub struct Progress {
 }
 
 /// What a rebuild read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Rebuilt {
     /// Input records read (after the snapshot, if one was restored).
     pub read: u64,
@@ -60,7 +60,10 @@ impl Runtime {
             .map_err(|e| RuntimeError::log(&name, format!("naming {input_name}"), e))?;
         let info = match self.backend.topic_info(&input).await {
             Ok(info) => info,
-            Err(LogError::NotFound { .. }) => return Ok(report),
+            Err(LogError::NotFound {
+                kind: Missing::Topic,
+                ..
+            }) => return Ok(report),
             Err(e) => return Err(RuntimeError::log(&name, format!("opening {input_name}"), e)),
         };
         let mut from: BTreeMap<u32, Offset> = info

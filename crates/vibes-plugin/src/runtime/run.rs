@@ -494,7 +494,7 @@ impl Run<'_> {
                         let stand_in = stand_in_event(&self.input_name, error);
                         emitter.begin(&self.input_name, address, &stand_in);
                         Some((
-                            PluginError::new(format!("does not decode: {}", error.reason)),
+                            PluginError::new(format!("does not decode: {}", error.source)),
                             None,
                         ))
                     }

@@ -156,7 +156,10 @@ impl SnapshotStore {
         } else {
             match backend.topic_info(&name).await {
                 Ok(_) => {}
-                Err(vibes_log::LogError::NotFound { .. }) => return Ok(None),
+                Err(vibes_log::LogError::NotFound {
+                    kind: vibes_log::Missing::Topic,
+                    ..
+                }) => return Ok(None),
                 Err(e) => return Err(RuntimeError::log(plugin, format!("opening {topic}"), e)),
             }
         }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use vibes_log::{LogError, TopicName};
+use vibes_log::{LogError, Missing, TopicName};
 use vibes_plugin::{PluginState, PluginStatus};
 
 use crate::cli::PluginsArgs;
@@ -154,7 +154,10 @@ fn stored_lag(
     let name = TopicName::new(topic).with_context(|| format!("naming {topic}"))?;
     let info = match storage.block_on(storage.backend.topic_info(&name)) {
         Ok(info) => info,
-        Err(LogError::NotFound { .. }) => return Ok(Default::default()),
+        Err(LogError::NotFound {
+            kind: Missing::Topic,
+            ..
+        }) => return Ok(Default::default()),
         Err(e) => return Err(e).with_context(|| format!("reading {topic}")),
     };
     let groups = storage
@@ -180,7 +183,10 @@ fn records_in(storage: &Storage, topic: &str) -> Result<u64> {
     let name = TopicName::new(topic).with_context(|| format!("naming {topic}"))?;
     match storage.block_on(storage.backend.topic_info(&name)) {
         Ok(info) => Ok(info.partitions.iter().map(|m| m.len()).sum()),
-        Err(LogError::NotFound { .. }) => Ok(0),
+        Err(LogError::NotFound {
+            kind: Missing::Topic,
+            ..
+        }) => Ok(0),
         Err(e) => Err(e).with_context(|| format!("reading {topic}")),
     }
 }

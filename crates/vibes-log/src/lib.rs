@@ -15,6 +15,9 @@
 //!   the records they store, the [`Receipt`](backend::Receipt) of an append that may be
 //!   queued rather than stored (an outbox), and [`backend::local`], consumer groups for
 //!   backends in this process's reach (memory, files).
+//! - **Anything that writes a file** that must survive a crash whole uses [`durable`]:
+//!   one atomic, durable replace (temporary file, fsync, rename, directory fsync) for
+//!   every crate, so no two copies give different guarantees.
 //! - `testkit` (feature `testkit`, unstable): the conformance suite every backend runs,
 //!   and `Switchable`, a backend whose "server" a test can switch off.
 //!
@@ -33,6 +36,7 @@
 
 pub mod backend;
 mod decode;
+pub mod durable;
 mod error;
 mod memory;
 mod name;

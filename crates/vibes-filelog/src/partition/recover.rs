@@ -5,6 +5,7 @@ use std::fs::{self, OpenOptions};
 use std::path::Path;
 use std::sync::Arc;
 
+use vibes_log::durable::is_temp_name;
 use vibes_log::{LogError, Offset};
 
 use super::View;
@@ -189,7 +190,7 @@ fn remove_stale_temp_files(dir: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') && name.contains(".tmp-") {
+        if is_temp_name(&name) {
             let _ = fs::remove_file(entry.path());
         }
     }

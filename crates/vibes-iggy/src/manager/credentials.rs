@@ -84,7 +84,6 @@ mod tests {
     use std::fs::OpenOptions;
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    use std::path::Path;
 
     use super::super::layout::tests::layout;
     use super::*;
@@ -103,9 +102,12 @@ mod tests {
         );
         let again = root_password(&layout).unwrap();
         assert_eq!(again, first);
-        let mut tmp = layout.credentials.clone().into_os_string();
-        tmp.push(".tmp");
-        assert!(!Path::new(&tmp).exists());
+        // No temporary file is left beside it.
+        let names: Vec<_> = fs::read_dir(&layout.data_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["root-credentials"]);
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! server.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+use vibes_log::durable;
 
 use super::ManagerError;
 
@@ -78,24 +80,22 @@ pub(super) fn lock_data_dir(layout: &Layout) -> Result<File, ManagerError> {
     }
 }
 
-/// Writes `contents` to `path` by way of a temporary file created with `mode` and a
-/// rename, so that a reader sees the old file or the new one, never a part.
+/// Replaces `path` with `contents`, the file created with `mode`: the one atomic
+/// write of every vibes crate ([`vibes_log::durable`]), its error as an I/O error that
+/// names the step and the file.
 pub(super) fn write_atomically(path: &Path, contents: &str, mode: u32) -> io::Result<()> {
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    remove_if_present(&tmp)?;
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
+    durable::write_atomic_with_mode(path, contents.as_bytes(), mode)
+        .map_err(|e| io::Error::new(e.source.kind(), e))
+}
+
+/// Removes what writes of the data directory's own files interrupted by a crash left
+/// behind. Only under the data directory's lock: no other process writes them then.
+pub(super) fn remove_stale_temps(layout: &Layout) -> Result<(), ManagerError> {
+    for path in [&layout.credentials, &layout.pid_file] {
+        let removed = durable::remove_stale_temps(path).map_err(io_error(&layout.data_dir))?;
+        if removed > 0 {
+            tracing::info!(file = %path.display(), removed, "removed temporary files of an interrupted write");
+        }
     }
     Ok(())
 }
@@ -186,5 +186,17 @@ pub(super) mod tests {
         assert!(!is_running(pid, Path::new("/not/this/program")));
         assert!(!is_running(dead_pid(), &program));
         assert!(!is_running(u32::MAX, &program));
+    }
+
+    #[test]
+    fn leftovers_of_interrupted_writes_of_its_own_files_are_removed() {
+        let (_dir, layout) = layout();
+        let leftover = layout.data_dir.join(".root-credentials.tmp-4242-0");
+        fs::write(&leftover, "half a password").unwrap();
+        let other = layout.data_dir.join(".server.toml.tmp-1-0");
+        fs::write(&other, "not ours").unwrap();
+        remove_stale_temps(&layout).unwrap();
+        assert!(!leftover.exists());
+        assert!(other.exists());
     }
 }

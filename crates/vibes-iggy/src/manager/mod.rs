@@ -80,7 +80,8 @@ use credentials::root_password;
 use env::{server_env, server_spec};
 use http::{answers, pings};
 use layout::{
-    Layout, io_error, is_running, lock_data_dir, read_pid_file, remove_if_present, write_pid_file,
+    Layout, io_error, is_running, lock_data_dir, read_pid_file, remove_if_present,
+    remove_stale_temps, write_pid_file,
 };
 use probes::{Probes, supervisor_options};
 
@@ -206,6 +207,7 @@ impl IggyManager {
             .create(&layout.data_dir)
             .map_err(io_error(&layout.data_dir))?;
         let lock = lock_data_dir(&layout)?;
+        remove_stale_temps(&layout)?;
         if let Some((pid, program)) = read_pid_file(&layout.pid_file)
             && is_running(pid, &program)
         {

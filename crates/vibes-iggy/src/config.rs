@@ -15,7 +15,6 @@
 //! memory_pool_mib = 512         # 0 turns the pool off; else at least 512
 //! fsync = true
 //! saver_interval = "1s"
-//! partitions = 1
 //! connect_timeout = "10s"
 //! ```
 
@@ -29,12 +28,23 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use vibes_log::TopicConfig;
 
 use crate::connection::Connection;
 
+/// The iggy-server release series vibes works with, written once: every version
+/// string below is made from it.
+macro_rules! server_series {
+    () => {
+        "0.8"
+    };
+}
+
+/// The iggy-server release series vibes works with: any `0.8.x`.
+pub const SERVER_SERIES: &str = server_series!();
 /// The iggy-server release vibes is built and tested against.
-pub const SERVER_VERSION: &str = "0.8.0";
+pub const SERVER_VERSION: &str = concat!(server_series!(), ".0");
+/// The versions vibes works with, as messages name them.
+pub const SUPPORTED_VERSIONS: &str = concat!(server_series!(), ".x");
 
 /// Environment variable naming the iggy-server binary.
 pub const SERVER_BIN_ENV: &str = "IGGY_SERVER_BIN";
@@ -60,6 +70,27 @@ pub enum Mode {
     /// vibes connects to a server someone else runs, with credentials from the
     /// configuration or the environment.
     External,
+}
+
+impl Mode {
+    /// The name in the configuration: `managed` or `external`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Managed => "managed",
+            Mode::External => "external",
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Mode::Managed, Mode::External]
+            .into_iter()
+            .find(|mode| mode.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not \"managed\" or \"external\""))
+    }
 }
 
 /// A secret string: `Debug` and `Display` print `***`. Serialized as the plain string,
@@ -260,8 +291,6 @@ pub struct IggyConfig {
     /// (`message_saver.interval`). Default 1 s.
     #[serde(with = "humantime_serde")]
     pub saver_interval: Duration,
-    /// Partitions of a new topic. Default 1.
-    pub partitions: u32,
     /// How long connecting and signing in may take. Default 10 s.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -290,7 +319,6 @@ impl Default for IggyConfig {
             memory_pool_mib: MIN_MEMORY_POOL_MIB,
             fsync: true,
             saver_interval: Duration::from_secs(1),
-            partitions: 1,
             connect_timeout: Duration::from_secs(10),
             startup_timeout: Duration::from_secs(30),
             stop_grace: Duration::from_secs(10),
@@ -356,6 +384,14 @@ pub struct ServerBinary {
     pub path: PathBuf,
     /// Where the path came from.
     pub source: BinarySource,
+}
+
+/// How to install the server vibes works with, for messages that refuse a binary.
+pub(crate) fn install_hint() -> String {
+    format!(
+        "install iggy-server {SERVER_VERSION} (https://github.com/apache/iggy/releases, \
+         server-{SERVER_VERSION}) and point {SERVER_BIN_ENV} or iggy.server_bin at it"
+    )
 }
 
 /// How to get an iggy-server, for errors that did not find one.
@@ -429,9 +465,6 @@ impl IggyConfig {
                 "memory_pool_mib",
                 format!("{} MiB (over 1 TiB) is surely a typo", self.memory_pool_mib),
             );
-        }
-        if self.partitions == 0 {
-            return invalid("partitions", "a topic needs at least 1 partition".into());
         }
         let positive = [
             ("saver_interval", self.saver_interval),
@@ -607,11 +640,6 @@ impl IggyConfig {
             }),
         }
     }
-
-    /// The [`TopicConfig`] of a new topic: `partitions` partitions.
-    pub fn topic_config(&self) -> TopicConfig {
-        TopicConfig::partitions(self.partitions)
-    }
 }
 
 /// `host:port` split, the port parsed; IPv6 hosts in brackets.
@@ -681,6 +709,17 @@ mod tests {
     }
 
     #[test]
+    fn modes_parse_by_the_names_serde_uses() {
+        for mode in [Mode::Managed, Mode::External] {
+            assert_eq!(mode.as_str().parse::<Mode>(), Ok(mode));
+            let parsed = parse(&format!("mode = {:?}", mode.as_str())).unwrap();
+            assert_eq!(parsed.mode, mode);
+        }
+        let err = "Managed".parse::<Mode>().unwrap_err();
+        assert!(err.contains("\"Managed\" is not"), "{err}");
+    }
+
+    #[test]
     fn empty_table_gives_the_documented_defaults() {
         let config = parse("").unwrap();
         assert_eq!(config, IggyConfig::default());
@@ -691,7 +730,6 @@ mod tests {
         assert_eq!(config.memory_pool_mib, 512);
         assert!(config.fsync);
         assert_eq!(config.saver_interval, Duration::from_secs(1));
-        assert_eq!(config.partitions, 1);
         assert_eq!(config.connect_timeout, Duration::from_secs(10));
         assert_eq!(config.stop_grace, Duration::from_secs(10));
         assert!(config.quic_address.is_none() && config.websocket_address.is_none());
@@ -715,7 +753,6 @@ mod tests {
             memory_pool_mib = 1024
             fsync = false
             saver_interval = "500ms"
-            partitions = 4
             connect_timeout = "3s"
             startup_timeout = "1m"
             stop_grace = "20s"
@@ -791,13 +828,6 @@ mod tests {
                     ..IggyConfig::default()
                 },
                 "iggy.memory_pool_mib: 256 MiB is below the server's minimum of 512 MiB",
-            ),
-            (
-                IggyConfig {
-                    partitions: 0,
-                    ..IggyConfig::default()
-                },
-                "iggy.partitions",
             ),
             (
                 IggyConfig {
@@ -993,15 +1023,6 @@ mod tests {
             .external_connection_with(no_env)
             .unwrap_err();
         assert!(err.to_string().starts_with("iggy.mode"), "{err}");
-    }
-
-    #[test]
-    fn partitions_map_to_the_topic_config() {
-        let four = IggyConfig {
-            partitions: 4,
-            ..IggyConfig::default()
-        };
-        assert_eq!(four.topic_config(), TopicConfig::partitions(4));
     }
 
     fn executable(dir: &Path, name: &str) -> PathBuf {

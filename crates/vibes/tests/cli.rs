@@ -1906,7 +1906,7 @@ fn an_external_iggy_server_needs_credentials_from_config_or_environment() {
 }
 
 #[test]
-fn an_invalid_iggy_section_names_the_file_and_the_field() {
+fn an_invalid_iggy_value_names_the_key_the_file_and_the_line() {
     let sb = Sandbox::new();
     let config = sb.path("vibes.toml");
     std::fs::write(&config, "[iggy]\nmode = \"sideways\"\n").expect("write");
@@ -1918,19 +1918,17 @@ fn an_invalid_iggy_section_names_the_file_and_the_field() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
-    assert!(
-        err.starts_with(&format!(
-            "error: invalid [iggy] section in {}:1:1: ",
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: invalid value \"sideways\" for `iggy.mode` in {}:2:8: expected managed or external\n",
             config.display()
-        )),
-        "{err}"
+        )
     );
-    assert!(err.contains("sideways"), "{err}");
 }
 
 #[test]
-fn config_show_prints_the_iggy_section_without_secrets() {
+fn config_show_prints_the_iggy_keys_with_origins_and_without_secrets() {
     let sb = Sandbox::new();
     let config = sb.path("vibes.toml");
     std::fs::write(
@@ -1942,14 +1940,39 @@ fn config_show_prints_the_iggy_section_without_secrets() {
         .vibes()
         .arg("--config")
         .arg(&config)
+        .env("VIBES_IGGY_CONNECT_TIMEOUT", "3s")
         .args(["config", "show"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("\n[iggy]  # "), "{text}");
-    assert!(text.contains("mode = \"external\""), "{text}");
-    assert!(text.contains("password = \"***\""), "{text}");
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+            .to_owned()
+    };
+    let mode = line("iggy.mode");
+    assert!(mode.starts_with("iggy.mode = \"external\" "), "{mode}");
+    assert!(
+        mode.ends_with(&format!("# {}:2:8", config.display())),
+        "{mode}"
+    );
+    let password = line("iggy.password");
+    assert!(
+        password.starts_with("iggy.password = \"***\" "),
+        "{password}"
+    );
+    let timeout = line("iggy.connect_timeout");
+    assert!(
+        timeout.starts_with("iggy.connect_timeout = \"3s\" "),
+        "{timeout}"
+    );
+    assert!(
+        timeout.ends_with("# environment variable VIBES_IGGY_CONNECT_TIMEOUT"),
+        "{timeout}"
+    );
+    assert!(line("iggy.stop_grace").ends_with("# default"));
     assert!(!text.contains("hunter2"), "{text}");
 }
 

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use vibes_log::LogError;
 
 use super::ROOT_USERNAME;
-use crate::config::ConfigError;
-use crate::preflight::SUPPORTED_VERSIONS;
+use crate::config::{ConfigError, SUPPORTED_VERSIONS, install_hint};
 
 /// Why a managed server could not be started or stopped. Every message says what to
 /// do about it.
@@ -26,10 +25,9 @@ pub enum ManagerError {
     },
     /// The binary is not an iggy-server vibes works with.
     #[error(
-        "{} says {found:?}, but vibes needs iggy-server {expected}: install iggy-server 0.8.0 \
-         (https://github.com/apache/iggy/releases, server-0.8.0) and point IGGY_SERVER_BIN or \
-         iggy.server_bin at it",
-        binary.display()
+        "{} says {found:?}, but vibes needs iggy-server {expected}: {}",
+        binary.display(),
+        install_hint()
     )]
     WrongVersion {
         /// The binary.

@@ -85,9 +85,9 @@ use layout::{
 };
 use probes::{Probes, supervisor_options};
 
-use crate::config::{ConfigError, IggyConfig, Mode, Secret, ServerBinary};
+use crate::config::{ConfigError, IggyConfig, Mode, SUPPORTED_VERSIONS, Secret, ServerBinary};
 use crate::connection::Connection;
-use crate::preflight::{SUPPORTED_VERSIONS, server_version};
+use crate::preflight::server_version;
 
 /// The root user of a managed server.
 pub const ROOT_USERNAME: &str = "iggy";
@@ -158,7 +158,7 @@ impl IggyManager {
     /// its root user can sign in.
     ///
     /// In order: the configuration is checked; the binary is found and must say it is
-    /// 0.8.x; a fixed TCP or HTTP port that already answers is refused; the data
+    /// one of [`SUPPORTED_VERSIONS`]; a fixed TCP or HTTP port that already answers is refused; the data
     /// directory is created (mode 0700) and locked; the root password is read, or made
     /// on the first start; ports 0 are resolved; a stale runtime config is removed;
     /// then the server runs under the supervisor.
@@ -395,7 +395,7 @@ fn invalid_address(field: &'static str) -> ManagerError {
     })
 }
 
-/// Refuses a binary that is not iggy-server 0.8.x.
+/// Refuses a binary that is not an iggy-server of [`SUPPORTED_VERSIONS`].
 async fn check_version(binary: &Path) -> Result<(), ManagerError> {
     let path = binary.to_owned();
     let version = tokio::task::spawn_blocking(move || server_version(&path))

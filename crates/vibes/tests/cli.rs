@@ -1613,6 +1613,7 @@ fn fixtures() -> Option<PathBuf> {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn fixture_long_session_counts() {
     let Some(dir) = fixtures() else {
         eprintln!("skipping: fixtures not present at {FIXTURES}");
@@ -1652,6 +1653,7 @@ fn fixture_long_session_counts() {
 /// and 7. Here the file grows twice, once at a line's end and once in the middle of
 /// a line; each run stores only the new lines.
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn ingest_claude_of_a_growing_file_stores_only_the_new_lines() {
     let Some(dir) = fixtures() else {
         eprintln!("skipping: fixtures not present at {FIXTURES}");
@@ -1731,6 +1733,7 @@ fn ingest_claude_of_a_growing_file_stores_only_the_new_lines() {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn fixture_bd_file_replays_every_issue() {
     let Some(dir) = fixtures() else {
         eprintln!("skipping: fixtures not present at {FIXTURES}");
@@ -1758,6 +1761,7 @@ fn fixture_bd_file_replays_every_issue() {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn every_fixture_recording_ingests_cleanly() {
     let Some(dir) = fixtures() else {
         eprintln!("skipping: fixtures not present at {FIXTURES}");

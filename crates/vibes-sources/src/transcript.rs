@@ -46,7 +46,7 @@
 //!
 //! # Ids
 //!
-//! Every event's id is [`EventId::derived`] from the line's timestamp and a key made
+//! Every event's id is [`EventId::derived`](vibes_events::EventId::derived) from the line's timestamp and a key made
 //! of what the transcript says, never of the time it was read:
 //! - `claude.tool_use` and `claude.tool_result`: the session and the tool call id;
 //! - `claude.text` and `claude.thinking`: session, message id, the block's position in

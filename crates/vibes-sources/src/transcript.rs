@@ -46,8 +46,9 @@
 //!
 //! # Ids
 //!
-//! Every event's id is [`EventId::derived`](vibes_events::EventId::derived) from the line's timestamp and a key made
-//! of what the transcript says, never of the time it was read:
+//! Every event's id is [`EventId::derived`](vibes_events::EventId::derived) from the
+//! line's timestamp and a key made of what the transcript says, never of the time it
+//! was read:
 //! - `claude.tool_use` and `claude.tool_result`: the session and the tool call id;
 //! - `claude.text` and `claude.thinking`: session, message id, the block's position in
 //!   the line and a hash of its text;

@@ -2,6 +2,10 @@
 //! `../shared/fixtures/claude-stream` (ignored without them: `cfg(fixtures)`,
 //! build/fixtures_cfg.rs), over the example session in
 //! `tests/data/` and over inputs built here.
+//!
+//! Why one file over 900 lines: the recordings, the example session and the built
+//! inputs check one parser with the same helpers, one test per mapping rule of the
+//! parser's table.
 
 use std::fs::File;
 use std::io::{BufReader, Read};

@@ -2,6 +2,10 @@
 //! `../shared/fixtures/claude-projects` (ignored without them: `cfg(fixtures)`,
 //! build/fixtures_cfg.rs; their facts are listed in the
 //! SOURCES.md there) and over inputs built here.
+//!
+//! Why one file over 900 lines: the fixture tests and the built inputs check one
+//! reader with the same line builders and event helpers defined here; each fixture's
+//! facts are a test, as SOURCES.md lists them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,11 @@
 //! End-to-end tests of the `vibes` binary: every command, on the embedded file log in a
 //! temporary data directory, with bad input of every kind the issue names.
+//!
+//! Why one file over 900 lines: every test drives the binary through the `Sandbox`
+//! below, and each file under tests/ is one more test binary linked against the
+//! host's whole dependency tree, which a split by command would pay for on every build.
+//! The commands' sections are marked by `// ----` rules; commands with a world of their
+//! own (`run`, `serve`, `mcp`, `groove`, `coders`, transcripts, usage) have their files.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

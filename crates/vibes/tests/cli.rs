@@ -555,7 +555,7 @@ fn a_bad_duration_and_an_unknown_key_are_errors() {
     let err = stderr(&out);
     assert!(
         err.starts_with(&format!(
-            "error: invalid config file {}: line 2, column 1: unknown field `bakend`",
+            "error: invalid config file {}: line 2, column 1: unknown key `bakend` (`vibes config show` lists every key)\n",
             config.display()
         )),
         "{err}"

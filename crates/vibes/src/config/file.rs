@@ -96,7 +96,7 @@ fn take(
         return Err(FileError::Syntax(located(
             text,
             Some(key.span()),
-            &format!("unknown key `{name}`"),
+            &format!("unknown key `{name}` (`vibes config show` lists every key)"),
         )));
     };
     found.insert(

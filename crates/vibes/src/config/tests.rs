@@ -101,7 +101,9 @@ fn a_bad_iggy_value_names_the_key_where_it_was_set_and_the_fix() {
         .expect_err("typo")
         .to_string();
     assert!(
-        err.ends_with("line 2, column 1: unknown key `iggy.tcp_adress`"),
+        err.ends_with(
+            "line 2, column 1: unknown key `iggy.tcp_adress` (`vibes config show` lists every key)"
+        ),
         "{err}"
     );
 }

@@ -1,5 +1,9 @@
 //! Specification of the one-line display of events (`vibes tail` output).
 //!
+//! Why one file over 900 lines: it is one specification, a short test per event type
+//! and rule (126 of them), in the order of the taxonomy; split, a type's line and the
+//! rules it shares would be looked for in several places.
+//!
 //! Covers every event type's summary, the seed's tool one-liners and status symbols,
 //! truncation at character boundaries, the single-line guarantee, colour only on
 //! request, the `HH:MM:SS.mmm source summary` line, and duration and cost formatting.

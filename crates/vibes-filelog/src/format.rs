@@ -5,7 +5,7 @@
 //! Segment file `<base offset, 20 digits>.log`:
 //!
 //! ```text
-//! header  (24 bytes)  magic "VIBESLOG" | version u32 = 1 | reserved u32 = 0 | base_offset u64
+//! header  (24 bytes)  magic "VIBESLOG" | version u32 = 1 | synced_mark u32 | base_offset u64
 //! batch*
 //! ```
 //!
@@ -25,8 +25,11 @@
 //!   payload          the rest of the record
 //! ```
 //!
+//! The synced mark says how many bytes of the segment a completed data fsync covered;
+//! 0 means unknown (segments written before it existed).
+//!
 //! Index file `<base offset, 20 digits>.idx`: header (24 bytes, magic "VIBESIDX", same
-//! layout), then 16-byte entries `relative_offset u32 | position u32 | timestamp_us i64`:
+//! layout, synced mark 0), then 16-byte entries `relative_offset u32 | position u32 | timestamp_us i64`:
 //! the batch whose first record is `base + relative_offset` starts at byte `position`
 //! of the segment and was appended at `timestamp_us`. Entries are sparse (one per
 //! `index_interval` bytes of log) and strictly increasing.
@@ -49,6 +52,9 @@ pub const RECORD_HEADER_LEN: usize = 4 + 16 + 4;
 pub const INDEX_ENTRY_LEN: usize = 16;
 /// Largest batch accepted when reading (1 GiB): a larger length field is damage.
 pub const MAX_BATCH_LEN: usize = 1 << 30;
+
+/// Byte position, in a segment header, of the synced mark (a `u32`).
+pub const SYNCED_MARK: usize = 12;
 
 const NO_KEY: u32 = u32::MAX;
 
@@ -135,6 +141,34 @@ pub fn batch_frame_len(records: impl Iterator<Item = (Option<usize>, usize)>) ->
 pub fn claimed_len(bytes: &[u8]) -> Option<usize> {
     let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
     len.checked_add(4)
+}
+
+/// What the header of a batch claims, unchecked: no checksum, no bounds. What a search
+/// for the next intact batch, or a walk along the length fields, looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimedHeader {
+    /// Total length, length field included (as [`claimed_len`]).
+    pub frame_len: usize,
+    /// Offset of the first record.
+    pub base_offset: u64,
+    /// Append time, microseconds since the Unix epoch.
+    pub timestamp_us: i64,
+    /// Records in the batch.
+    pub count: u32,
+}
+
+/// The batch header at the start of `bytes`, unchecked. `None` if fewer than
+/// [`BATCH_HEADER_LEN`] bytes are available.
+pub fn claimed_header(bytes: &[u8]) -> Option<ClaimedHeader> {
+    let mut header = bytes.get(..BATCH_HEADER_LEN)?;
+    let frame_len = (header.get_u32_le() as usize).checked_add(4)?;
+    let _crc = header.get_u32_le();
+    Some(ClaimedHeader {
+        frame_len,
+        base_offset: header.get_u64_le(),
+        timestamp_us: header.get_i64_le(),
+        count: header.get_u32_le(),
+    })
 }
 
 /// Decodes the batch at the start of `bytes` (a shared buffer: keys and payloads are
@@ -234,6 +268,31 @@ pub fn encode_header(magic: [u8; 8], base_offset: u64) -> [u8; HEADER_LEN] {
     out[8..12].copy_from_slice(&VERSION.to_le_bytes());
     out[16..24].copy_from_slice(&base_offset.to_le_bytes());
     out
+}
+
+/// A segment header whose synced mark says the first `synced` bytes are durable (0,
+/// unknown, if `synced` does not fit a `u32`).
+pub fn encode_segment_header(base_offset: u64, synced: u64) -> [u8; HEADER_LEN] {
+    let mut out = encode_header(SEGMENT_MAGIC, base_offset);
+    out[SYNCED_MARK..SYNCED_MARK + 4]
+        .copy_from_slice(&encode_synced_mark(synced).unwrap_or([0; 4]));
+    out
+}
+
+/// The 4 bytes of a synced mark covering the first `end` bytes of a segment, written
+/// at [`SYNCED_MARK`]; `None` if `end` does not fit (positions stay below 2^32,
+/// docs/FORMAT.md §8), so that no mark claims too much.
+pub fn encode_synced_mark(end: u64) -> Option<[u8; 4]> {
+    u32::try_from(end).ok().map(u32::to_le_bytes)
+}
+
+/// The synced mark read from the 4 bytes at [`SYNCED_MARK`]; 0 (unknown) if fewer
+/// were read.
+pub fn decode_synced_mark(bytes: &[u8]) -> u64 {
+    bytes
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, |b| u64::from(u32::from_le_bytes(b)))
 }
 
 /// Checks a header; returns its base offset.
@@ -383,6 +442,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn claimed_header_reads_what_encode_batch_wrote_and_needs_a_whole_header() {
+        let bytes = batch(&[(1, None, b"a"), (2, Some(b"k"), b"bc")]);
+        let header = claimed_header(&bytes).unwrap();
+        assert_eq!(header.frame_len, bytes.len());
+        assert_eq!(header.frame_len, claimed_len(&bytes).unwrap());
+        assert_eq!(header.base_offset, 42);
+        assert_eq!(header.timestamp_us, 1_700_000_000_000_000);
+        assert_eq!(header.count, 2);
+        assert_eq!(claimed_header(&bytes[..BATCH_HEADER_LEN - 1]), None);
+    }
+
+    #[test]
+    fn a_segment_header_carries_its_synced_mark_and_a_mark_never_claims_too_much() {
+        let header = encode_segment_header(7, 1000);
+        assert_eq!(decode_header(SEGMENT_MAGIC, &header), Ok(7));
+        assert_eq!(decode_synced_mark(&header[SYNCED_MARK..]), 1000);
+        // A mark past 2^32 is not written: 0, unknown.
+        let header = encode_segment_header(7, 1 << 32);
+        assert_eq!(decode_synced_mark(&header[SYNCED_MARK..]), 0);
+        assert_eq!(encode_synced_mark(1 << 32), None);
+        assert_eq!(decode_synced_mark(&[1, 0]), 0);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Small file-system steps with the error context every caller wants.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::Path;
 
 use vibes_log::LogError;
+use vibes_log::durable::{self, parent_of};
 
 /// An I/O error naming what was done to which path.
 pub(crate) fn io_err(action: &str, path: &Path, source: std::io::Error) -> LogError {
@@ -13,18 +13,7 @@ pub(crate) fn io_err(action: &str, path: &Path, source: std::io::Error) -> LogEr
 
 /// fsyncs a directory, so that creations, renames and deletions in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_err("syncing directory", dir, e))
-}
-
-/// The directory holding `path`: its parent, or `.` for a bare relative name such as
-/// `data` (whose parent is the empty path); `None` for a root.
-pub(crate) fn parent_of(path: &Path) -> Option<&Path> {
-    match path.parent() {
-        Some(parent) if parent.as_os_str().is_empty() => Some(Path::new(".")),
-        other => other,
-    }
+    durable::sync_dir(dir).map_err(from_durable)
 }
 
 /// Creates `dir` and its parents, fsyncing each directory it created and the parent
@@ -47,31 +36,14 @@ pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
-/// Replaces `path` with `contents` atomically and durably: write a temporary file in
-/// the same directory, fsync it, rename it over `path`, fsync the directory. A reader
-/// sees the old contents or the new, never a mix; after a crash, one of them.
+/// Replaces `path` with `contents` atomically and durably: the one atomic write of
+/// every vibes crate, [`vibes_log::durable::write_atomic`].
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), LogError> {
-    let dir = parent_of(path).expect("an atomic write targets a file in a directory");
-    let name = path.file_name().expect("a file name").to_string_lossy();
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        jiff::Timestamp::now().as_nanosecond()
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| io_err("creating", &tmp, e))?;
-        file.write_all(contents)
-            .map_err(|e| io_err("writing", &tmp, e))?;
-        file.sync_all().map_err(|e| io_err("syncing", &tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| io_err("renaming into place", path, e))?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    durable::write_atomic(path, contents).map_err(from_durable)
+}
+
+/// The log's error for a failed step of [`durable`]: the same words as every other
+/// I/O error here.
+fn from_durable(e: durable::AtomicWriteError) -> LogError {
+    io_err(e.action, &e.path, e.source)
 }

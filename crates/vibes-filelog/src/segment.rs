@@ -10,14 +10,9 @@ use vibes_log::{LogError, Offset};
 
 use crate::format::{
     self, Batch, FrameError, HEADER_LEN, INDEX_ENTRY_LEN, INDEX_MAGIC, IndexEntry, SEGMENT_MAGIC,
+    SYNCED_MARK,
 };
 use crate::fsutil::{io_err, write_atomic};
-
-/// Byte position, in the segment header, of the synced mark: a `u32` saying how many
-/// bytes of the segment a completed data fsync covered (§3.5 of docs/FORMAT.md). It is
-/// written after each fsync and becomes durable with the next one; 0 (segments written
-/// before it existed) means unknown.
-pub(crate) const SYNCED_MARK: usize = 12;
 
 /// File name of the segment with this base offset.
 pub(crate) fn log_name(base: Offset) -> String {
@@ -114,8 +109,7 @@ impl Segment {
             .truncate(false)
             .open(&log_path)
             .map_err(|e| io_err("creating segment", &log_path, e))?;
-        let mut header = format::encode_header(SEGMENT_MAGIC, base);
-        header[SYNCED_MARK..SYNCED_MARK + 4].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+        let header = format::encode_segment_header(base, HEADER_LEN as u64);
         file.write_all_at(&header, 0)
             .and_then(|()| file.sync_data())
             .map_err(|e| io_err("writing segment header", &log_path, e))?;
@@ -253,16 +247,15 @@ impl Segment {
         Ok(ScanEnd::Clean)
     }
 
-    /// The synced mark in the header (see [`SYNCED_MARK`]); 0 if unknown.
+    /// The synced mark in the header: how many bytes of the segment a completed data
+    /// fsync covered (§3.5 of docs/FORMAT.md). It is written after each fsync and
+    /// becomes durable with the next one; 0 (segments written before it existed) means
+    /// unknown.
     pub(crate) fn synced_mark(&self) -> Result<u64, LogError> {
         let mut mark = [0u8; 4];
         let read = read_full_at(&self.file, &mut mark, SYNCED_MARK as u64)
             .map_err(|e| io_err("reading the synced mark of", &self.log_path, e))?;
-        Ok(if read == 4 {
-            u64::from(u32::from_le_bytes(mark))
-        } else {
-            0
-        })
+        Ok(format::decode_synced_mark(&mark[..read]))
     }
 
     /// The first complete, checksummed batch with a base offset of at least
@@ -282,12 +275,10 @@ impl Segment {
             let candidates = window.len().saturating_sub(format::BATCH_HEADER_LEN - 1);
             for at in 0..candidates.min(WINDOW) {
                 let here = start + at as u64;
-                let Some(claimed) = format::claimed_len(&window[at..]) else {
+                let Some(header) = format::claimed_header(&window[at..]) else {
                     break;
                 };
-                let header = &window[at..at + format::BATCH_HEADER_LEN];
-                let base = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
-                let count = u32::from_le_bytes(header[24..28].try_into().expect("4 bytes"));
+                let (claimed, base, count) = (header.frame_len, header.base_offset, header.count);
                 if !(format::BATCH_HEADER_LEN..=format::MAX_BATCH_LEN + 4).contains(&claimed)
                     || here + claimed as u64 > end
                     || base < min_offset
@@ -363,15 +354,14 @@ impl Segment {
         mut expected: Offset,
     ) -> Result<Option<Offset>, LogError> {
         while position < end {
-            let header = self.read_bytes(position, format::BATCH_HEADER_LEN)?;
-            let Some(claimed) = format::claimed_len(&header) else {
+            let bytes = self.read_bytes(position, format::BATCH_HEADER_LEN)?;
+            let Some(header) = format::claimed_header(&bytes) else {
                 return Ok(None);
             };
-            if header.len() < format::BATCH_HEADER_LEN || claimed < format::BATCH_HEADER_LEN {
+            let (claimed, base, count) = (header.frame_len, header.base_offset, header.count);
+            if claimed < format::BATCH_HEADER_LEN {
                 return Ok(None);
             }
-            let base = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
-            let count = u32::from_le_bytes(header[24..28].try_into().expect("4 bytes"));
             let max_count = (claimed - format::BATCH_HEADER_LEN) / format::RECORD_HEADER_LEN;
             if base != expected || count == 0 || count as usize > max_count {
                 return Ok(None);
@@ -400,13 +390,8 @@ impl Segment {
     /// The base offset and time in the batch header at `position`, if there is room
     /// for one.
     fn batch_header_at(&self, position: u64) -> Result<Option<(Offset, i64)>, LogError> {
-        let header = self.read_bytes(position, format::BATCH_HEADER_LEN)?;
-        Ok((header.len() == format::BATCH_HEADER_LEN).then(|| {
-            (
-                u64::from_le_bytes(header[8..16].try_into().expect("8 bytes")),
-                i64::from_le_bytes(header[16..24].try_into().expect("8 bytes")),
-            )
-        }))
+        let bytes = self.read_bytes(position, format::BATCH_HEADER_LEN)?;
+        Ok(format::claimed_header(&bytes).map(|h| (h.base_offset, h.timestamp_us)))
     }
 
     /// Records a damaged range (once per position).
@@ -485,11 +470,10 @@ impl Segment {
 /// Writes the synced mark: the first `end` bytes of the segment open as `file` were
 /// covered by a completed data fsync.
 pub(crate) fn write_synced_mark(file: &File, end: u64) -> std::io::Result<()> {
-    // Positions stay below 2^32 (docs/FORMAT.md §8); a mark that does not fit is not
-    // written rather than claim too much.
-    match u32::try_from(end) {
-        Ok(mark) => file.write_all_at(&mark.to_le_bytes(), SYNCED_MARK as u64),
-        Err(_) => Ok(()),
+    // A mark that does not fit is not written rather than claim too much.
+    match format::encode_synced_mark(end) {
+        Some(mark) => file.write_all_at(&mark, SYNCED_MARK as u64),
+        None => Ok(()),
     }
 }
 

@@ -1,12 +1,18 @@
 //! Torn tails, garbage after the tail, damage inside the log, lost indexes, rolls and
 //! retention: each gives exactly the outcome docs/FORMAT.md documents.
+//!
+//! Why one file over 900 lines: every scenario damages real segment files with the
+//! byte-level helpers at the top (truncate, flip a byte, append garbage, set the synced
+//! mark) and checks the outcome with the same readers; they are the recovery chapter
+//! of docs/FORMAT.md, in its order, and each file under tests/ is one more test binary
+//! to link.
 
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tempfile::TempDir;
-use vibes_filelog::{FileLog, FileLogOptions, Retention};
+use vibes_filelog::{FileLog, FileLogOptions, Retention, format};
 use vibes_log::backend::{LogBackend, Record, RecordConsumer, StoredRecord};
 use vibes_log::{
     AppendOptions, ConsumerOptions, GroupName, LogError, SeekPosition, TopicConfig, TopicName,
@@ -138,17 +144,19 @@ async fn assert_recovered(root: &Path, options: FileLogOptions, count: u64) {
     );
 }
 
-/// Sets the synced mark in the header of the segment at `path` (bytes 12..16): what
-/// it holds after a power loss cut the last fsync short.
+/// Sets the synced mark in the header of the segment at `path`: what it holds after
+/// a power loss cut the last fsync short.
 fn set_synced_mark(path: &Path, mark: u64) {
     use std::os::unix::fs::FileExt;
     let file = OpenOptions::new().write(true).open(path).unwrap();
-    file.write_all_at(&(mark as u32).to_le_bytes(), 12).unwrap();
+    let bytes = format::encode_synced_mark(mark).expect("a mark below 2^32");
+    file.write_all_at(&bytes, format::SYNCED_MARK as u64)
+        .unwrap();
 }
 
 fn synced_mark(path: &Path) -> u64 {
     let bytes = fs::read(path).unwrap();
-    u64::from(u32::from_le_bytes(bytes[12..16].try_into().unwrap()))
+    format::decode_synced_mark(&bytes[format::SYNCED_MARK..])
 }
 
 #[tokio::test]

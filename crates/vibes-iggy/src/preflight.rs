@@ -18,10 +18,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::config::{IggyConfig, SERVER_VERSION, ServerBinary};
-
-/// The server versions vibes works with, as shown to people.
-pub const SUPPORTED_VERSIONS: &str = "0.8.x";
+pub use crate::config::SUPPORTED_VERSIONS;
+use crate::config::{IggyConfig, SERVER_SERIES, SERVER_VERSION, ServerBinary, install_hint};
 
 /// How long `iggy-server --version` may take.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -109,9 +107,9 @@ pub(crate) struct ServerVersion {
 }
 
 impl ServerVersion {
-    /// Whether vibes works with it: 0.8.x.
+    /// Whether vibes works with it: a version of [`SERVER_SERIES`].
     pub(crate) fn is_supported(&self) -> bool {
-        (self.major, self.minor) == (0, 8)
+        format!("{}.{}", self.major, self.minor) == SERVER_SERIES
     }
 
     /// The version from `--version` output: the first `X.Y.Z` on its first line.
@@ -212,10 +210,7 @@ fn version_check(bin: &Path) -> Check {
                 bin.display(),
                 version.text
             ),
-            format!(
-                "install iggy-server {SERVER_VERSION} (https://github.com/apache/iggy/releases, \
-                 server-{SERVER_VERSION}) and point IGGY_SERVER_BIN or iggy.server_bin at it"
-            ),
+            install_hint(),
         ),
         Err(detail) => Check::fail(
             NAME,
@@ -411,6 +406,15 @@ fn io_uring_verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_release_vibes_is_tested_against_is_one_it_accepts() {
+        let version = ServerVersion::parse(&format!("server {SERVER_VERSION}")).unwrap();
+        assert!(version.is_supported());
+        let next = ServerVersion::parse("server 99.0.0").unwrap();
+        assert!(!next.is_supported());
+        assert!(install_hint().contains(&format!("server-{SERVER_VERSION}")));
+    }
 
     #[test]
     fn the_server_version_line_parses() {

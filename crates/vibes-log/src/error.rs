@@ -113,12 +113,6 @@ pub enum LogError {
         #[source]
         source: CodecError,
     },
-    /// Reserved for the file log's batch-size check until it becomes
-    /// [`LogError::TooLarge`]: that code is being moved by a parallel change (issue 17)
-    /// and is left alone here. No other code returns it.
-    #[doc(hidden)]
-    #[error("invalid argument: {0}")]
-    InvalidArgument(String),
     /// The log or consumer was closed.
     #[error("the log is closed")]
     Closed,

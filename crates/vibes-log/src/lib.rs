@@ -17,6 +17,9 @@
 //!   positions written once for every backend (each supplies a
 //!   [`GroupMember`](backend::group::GroupMember)), and [`backend::local`], group
 //!   membership for backends in this process's reach (memory, files).
+//! - **Anything that writes a file** that must survive a crash whole uses [`durable`]:
+//!   one atomic, durable replace (temporary file, fsync, rename, directory fsync) for
+//!   every crate, so no two copies give different guarantees.
 //! - `testkit` (feature `testkit`, unstable): the conformance suite every backend runs,
 //!   and `Switchable`, a backend whose "server" a test can switch off.
 //!
@@ -35,6 +38,7 @@
 
 pub mod backend;
 mod decode;
+pub mod durable;
 mod error;
 mod memory;
 mod name;

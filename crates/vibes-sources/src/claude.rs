@@ -84,9 +84,17 @@ use std::io::{self, BufRead};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value};
 use vibes_events::{
-    Compact, ErrorEvent, Event, EventData, EventId, McpServer, ModelUsage, RateLimit, SessionEnd,
-    SessionStart, Severity, Text, Thinking, ToolResult, ToolUse, Usage,
+    Compact, ErrorEvent, Event, EventData, EventId, McpServer, RateLimit, SessionEnd, SessionStart,
+    Severity, Text, Thinking, ToolResult, ToolUse, Usage,
 };
+
+mod json;
+
+use json::{
+    COMPACT_FIELDS, RATE_LIMIT_FIELDS, SESSION_END_FIELDS, SESSION_START_FIELDS, add_extra,
+    model_usage, take_f64,
+};
+pub(crate) use json::{flatten_content, json_reason, take_string, take_u64};
 
 /// What one input line turned into.
 #[derive(Debug, Clone, PartialEq)]
@@ -785,183 +793,8 @@ pub fn parse_reader<R: BufRead>(
     ClaudeParser::new().parse_reader(reader, on_event)
 }
 
-const SESSION_START_FIELDS: [&str; 8] = [
-    "session_id",
-    "model",
-    "tools",
-    "cwd",
-    "permission_mode",
-    "api_key_source",
-    "claude_code_version",
-    "mcp_servers",
-];
-const SESSION_END_FIELDS: [&str; 15] = [
-    "session_id",
-    "num_turns",
-    "duration_ms",
-    "total_cost_usd",
-    "result",
-    "is_error",
-    "subtype",
-    "duration_api_ms",
-    "usage",
-    "model_usage",
-    "permission_denials",
-    "errors",
-    "api_error_status",
-    "stop_reason",
-    "terminal_reason",
-];
-const COMPACT_FIELDS: [&str; 5] = [
-    "session_id",
-    "trigger",
-    "pre_tokens",
-    "post_tokens",
-    "duration_ms",
-];
-const RATE_LIMIT_FIELDS: [&str; 4] = ["status", "session_id", "rate_limit_type", "resets_at"];
-
-/// Moves `fields` into the event's extra map, prefixing with `claude_` any key that
-/// would collide with the envelope or with one of `own` (the type's fields).
-fn add_extra(event: &mut Event, fields: Map<String, Value>, own: &[&str]) {
-    for (key, value) in fields {
-        let key = if ENVELOPE.contains(&key.as_str()) || own.contains(&key.as_str()) {
-            format!("claude_{key}")
-        } else {
-            key
-        };
-        event.extra.insert(key, value);
-    }
-}
-
-fn model_usage(usage: Value) -> ModelUsage {
-    let mut out = ModelUsage::default();
-    let Value::Object(fields) = usage else {
-        out.other.insert("value".to_owned(), usage);
-        return out;
-    };
-    for (key, value) in fields {
-        let target = match key.as_str() {
-            "inputTokens" | "input_tokens" => &mut out.input_tokens,
-            "outputTokens" | "output_tokens" => &mut out.output_tokens,
-            "cacheReadInputTokens" | "cache_read_input_tokens" => &mut out.cache_read_input_tokens,
-            "cacheCreationInputTokens" | "cache_creation_input_tokens" => {
-                &mut out.cache_creation_input_tokens
-            }
-            "costUSD" | "cost_usd" if value.is_number() => {
-                out.cost_usd = value.as_f64().unwrap_or(0.0);
-                continue;
-            }
-            _ => {
-                out.other.insert(key, value);
-                continue;
-            }
-        };
-        match value.as_u64() {
-            Some(n) => *target = n,
-            None => {
-                out.other.insert(key, value);
-            }
-        }
-    }
-    out
-}
-
-/// Flattens tool-result content to text; see the [module docs](self).
-pub(crate) fn flatten_content(content: Option<&Value>) -> String {
-    match content {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(blocks)) => {
-            let parts: Vec<String> = blocks.iter().map(flatten_block).collect();
-            parts.join("\n")
-        }
-        Some(other) => other.to_string(),
-    }
-}
-
-fn flatten_block(block: &Value) -> String {
-    let Some(kind) = block.get("type").and_then(Value::as_str) else {
-        return match block {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-    };
-    match kind {
-        "text" => match block.get("text").and_then(Value::as_str) {
-            Some(text) => text.to_owned(),
-            None => "[text block]".to_owned(),
-        },
-        "image" => {
-            let source = block.get("source");
-            let is_base64 =
-                source.and_then(|s| s.get("type")).and_then(Value::as_str) == Some("base64");
-            let data = source.and_then(|s| s.get("data")).and_then(Value::as_str);
-            match (is_base64, data) {
-                (true, Some(data)) => {
-                    let media = source
-                        .and_then(|s| s.get("media_type"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("unknown");
-                    format!("[image {media}, {} bytes]", base64_decoded_len(data))
-                }
-                _ => "[image block]".to_owned(),
-            }
-        }
-        other => format!("[{other} block]"),
-    }
-}
-
-/// The number of bytes `data` decodes to, from its length and padding (whitespace is
-/// ignored; works with and without padding).
-fn base64_decoded_len(data: &str) -> usize {
-    let bytes = data.as_bytes();
-    let chars = bytes.iter().filter(|b| !b.is_ascii_whitespace()).count();
-    let padding = bytes
-        .iter()
-        .rev()
-        .filter(|b| !b.is_ascii_whitespace())
-        .take(2)
-        .take_while(|&&b| b == b'=')
-        .count();
-    (chars - padding) * 3 / 4
-}
-
 fn trim_line(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
-}
-
-/// serde_json's message without its `at line 1` part: the input is one line.
-pub(crate) fn json_reason(err: &serde_json::Error) -> String {
-    let message = err.to_string();
-    let suffix = format!(" at line {} column {}", err.line(), err.column());
-    match message.strip_suffix(&suffix) {
-        Some(reason) => format!("{reason} at column {}", err.column()),
-        None => message,
-    }
-}
-
-pub(crate) fn take_string(obj: &mut Map<String, Value>, key: &str) -> Option<String> {
-    match obj.remove(key) {
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Null) | None => None,
-        Some(other) => {
-            obj.insert(key.to_owned(), other);
-            None
-        }
-    }
-}
-
-pub(crate) fn take_u64(obj: &mut Map<String, Value>, key: &str) -> Option<u64> {
-    let n = obj.get(key)?.as_u64()?;
-    obj.remove(key);
-    Some(n)
-}
-
-fn take_f64(obj: &mut Map<String, Value>, key: &str) -> Option<f64> {
-    let n = obj.get(key)?.as_f64()?;
-    obj.remove(key);
-    Some(n)
 }

@@ -1,5 +1,5 @@
 //! Tests of the bd issues-file differ and watcher: over the real export in
-//! `/work/shared/fixtures/bd` (when present), over the small files in `tests/data/` and
+//! `../shared/fixtures/bd` (ignored without it: `cfg(fixtures)`, build/fixtures_cfg.rs), over the small files in `tests/data/` and
 //! over files written here.
 
 use std::collections::BTreeMap;
@@ -73,6 +73,7 @@ fn snapshot(issues: &[Value]) -> BdSnapshot {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn fixture_parses_and_replays() {
     let Some(bytes) = fixture() else { return };
     let (snapshot, errors) = BdSnapshot::parse(&bytes);

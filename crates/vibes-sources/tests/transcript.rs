@@ -1,6 +1,11 @@
 //! Tests of the transcript reader and the call tally: over the real transcripts in
-//! `/work/shared/fixtures/claude-projects` (when present; their facts are listed in the
+//! `../shared/fixtures/claude-projects` (ignored without them: `cfg(fixtures)`,
+//! build/fixtures_cfg.rs; their facts are listed in the
 //! SOURCES.md there) and over inputs built here.
+//!
+//! Why one file over 900 lines: the fixture tests and the built inputs check one
+//! reader with the same line builders and event helpers defined here; each fixture's
+//! facts are a test, as SOURCES.md lists them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -216,6 +221,7 @@ fn fixtures_dir_resolves_to_shared_fixtures() {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn fixture_1_0_90_session_with_a_model_fallback() {
     let dir = fixtures_or_skip!();
     let path = dir
@@ -277,6 +283,7 @@ fn fixture_1_0_90_session_with_a_model_fallback() {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn fixture_1_0_98_session_with_sidechains() {
     let dir = fixtures_or_skip!();
     let path = dir
@@ -306,6 +313,7 @@ fn fixture_1_0_98_session_with_sidechains() {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn fixture_2_1_session_with_compaction_and_subagents() {
     let dir = fixtures_or_skip!();
     let main = dir.join(SPOTTER).join(format!("{SPOTTER_SESSION}.jsonl"));
@@ -371,6 +379,7 @@ fn fixture_2_1_session_with_compaction_and_subagents() {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn fixture_2_1_subagent_files() {
     let dir = fixtures_or_skip!();
     let subagents = dir.join(SPOTTER).join(SPOTTER_SESSION).join("subagents");
@@ -422,6 +431,7 @@ fn fixture_2_1_subagent_files() {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn fixture_2_1_session_and_subagents_counted_together() {
     let dir = fixtures_or_skip!();
     let session = dir.join(SPOTTER);
@@ -468,6 +478,7 @@ fn fixture_2_1_session_and_subagents_counted_together() {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn fixtures_read_twice_give_identical_events() {
     let dir = fixtures_or_skip!();
     let path = dir
@@ -479,6 +490,7 @@ fn fixtures_read_twice_give_identical_events() {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn fixture_resumed_at_every_line_gives_the_rest_with_the_same_ids() {
     let dir = fixtures_or_skip!();
     for path in [
@@ -521,6 +533,7 @@ fn fixture_resumed_at_every_line_gives_the_rest_with_the_same_ids() {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn fixture_fed_in_odd_chunks_gives_the_same_events() {
     let dir = fixtures_or_skip!();
     let path = dir

@@ -89,6 +89,7 @@ fn gap_of<'a>(gaps: &'a Value, head: &str) -> &'a Value {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn gaps_suggestions_and_decisions_over_three_real_sessions() {
     if !Path::new(RECORDING).is_file() {
         eprintln!("skipped: {RECORDING} is absent");

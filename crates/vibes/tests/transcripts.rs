@@ -232,6 +232,7 @@ impl Facts {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn every_fixture_transcript_gives_the_facts_of_its_sources_md() {
     let dir = fixtures_or_skip!();
     let sb = Sandbox::new();
@@ -396,6 +397,7 @@ fn reference(sb: &Sandbox, dir: &Path) -> Vec<Event> {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn a_line_split_across_two_runs_is_stored_once_whole() {
     let dir = fixtures_or_skip!();
     let sb = Sandbox::new();
@@ -446,6 +448,7 @@ fn a_line_split_across_two_runs_is_stored_once_whole() {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn a_truncated_file_is_read_again_and_counts_stay_true() {
     let dir = fixtures_or_skip!();
     let sb = Sandbox::new();
@@ -492,6 +495,7 @@ fn a_truncated_file_is_read_again_and_counts_stay_true() {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn a_file_replaced_under_the_same_name_is_read_from_the_start() {
     let dir = fixtures_or_skip!();
     let sb = Sandbox::new();
@@ -657,6 +661,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn follow_reads_a_subagent_folder_that_appears_and_stops_on_sigterm() {
     let dir = fixtures_or_skip!();
     let sb = Sandbox::new();

@@ -132,6 +132,7 @@ fn cost(value: &Value) -> f64 {
 }
 
 #[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 fn fixture_sessions_give_the_facts_of_their_sources_md() {
     let Some(dir) = projects() else {
         eprintln!("skipping: fixtures not present at {PROJECTS}");

@@ -1,5 +1,6 @@
 //! The groove plugin over the real Claude stream-json recordings in
-//! `../shared/fixtures/claude-stream` (skipped with a note when they are absent).
+//! `../shared/fixtures/claude-stream` (ignored when they are absent:
+//! `cfg(fixtures)`, build/fixtures_cfg.rs).
 
 mod common;
 
@@ -42,6 +43,7 @@ fn cluster_of<'a>(clusters: &'a [Value], head: &str) -> &'a Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 async fn the_long_sessions_lint_fix_failures_share_one_cluster_and_its_success_recovers_them() {
     let Some(events) = parse("presmihaylov-ccagent__claude_response1.jsonl") else {
         return;
@@ -120,6 +122,7 @@ async fn the_long_sessions_lint_fix_failures_share_one_cluster_and_its_success_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
 async fn a_session_with_a_megabyte_image_result_and_a_minimal_run_fold_without_trouble() {
     for name in [
         "presmihaylov-ccagent__claude-session-with-image.log",

@@ -5,7 +5,8 @@ use anyhow::Result;
 use crate::config::Config;
 use crate::output::{DataOut, Outcome};
 
-/// Prints the merged config as TOML, each value with where it came from.
+/// Prints the merged config, one `key = value` line per key with where the value came
+/// from; secrets as `***`.
 pub fn show(config: &Config) -> Result<Outcome> {
     let mut out = DataOut::new(false);
     let state = if config.file_exists {
@@ -27,14 +28,11 @@ pub fn show(config: &Config) -> Result<Outcome> {
         let assignment = format!("{key} = {value}");
         let _ = out.line(&format!("{assignment:<width$}  # {origin}"))?;
     }
-    let origin = config
-        .iggy_origin
-        .as_ref()
-        .map_or_else(|| "defaults".to_owned(), ToString::to_string);
-    let _ = out.line(&format!(
-        "\n[iggy]  # {origin}; passwords shown as ***; IGGY_SERVER_BIN, IGGY_CONNECTION_STRING, IGGY_USERNAME and IGGY_PASSWORD apply where unset"
-    ))?;
-    let _ = out.line(config.iggy_toml().trim_end())?;
+    let _ = out.line(
+        "# secrets are shown as ***; where iggy.server_bin, iggy.connection_string, iggy.username \
+         and iggy.password are \"none\", IGGY_SERVER_BIN, IGGY_CONNECTION_STRING, IGGY_USERNAME \
+         and IGGY_PASSWORD apply",
+    )?;
     let _ = out.flush()?;
     Ok(Outcome::Clean)
 }

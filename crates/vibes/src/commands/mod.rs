@@ -136,16 +136,14 @@ impl std::fmt::Debug for Input {
     }
 }
 
-/// Replaces the host state file `path` with `contents` (written beside it, then renamed,
-/// so a reader sees the old file or the new one), creating its directory.
+/// Replaces the host state file `path` with `contents`, creating its directory: the
+/// one atomic, durable write of every vibes crate ([`vibes_log::durable`]), so a
+/// reader sees the old file or the new one, and after a crash one of them.
 pub fn write_state_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().context("a state file lives in a directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    vibes_log::durable::write_atomic(path, contents)?;
+    Ok(())
 }
 
 /// A consumer-group name for a reader that never commits, so nothing is stored for it.
@@ -187,5 +185,35 @@ impl EndsNow {
         self.0
             .get(&address.partition)
             .is_some_and(|end| address.offset < *end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_file_is_written_whole_in_a_directory_made_for_it_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state").join("bd").join("snapshot.jsonl");
+        write_state_file(&path, b"one\n").unwrap();
+        write_state_file(&path, b"two\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two\n");
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["snapshot.jsonl"]);
+    }
+
+    #[test]
+    fn a_state_file_that_cannot_be_written_says_which_and_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("taken");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("inside"), b"").unwrap();
+        let err = write_state_file(&path, b"x").unwrap_err().to_string();
+        assert!(err.starts_with("renaming into place "), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
     }
 }

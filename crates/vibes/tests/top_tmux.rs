@@ -101,3 +101,60 @@ fn top_shows_a_session_ingested_by_another_process_and_its_failures() {
         "the alternate screen is gone: {screen}"
     );
 }
+
+/// Whether process `pid` still exists (a zombie counts as gone: it has exited).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest = &stat[stat.rfind(')')? + 1..];
+            rest.split_whitespace().next().map(|state| state != "Z")
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+#[ignore = "needs tmux"]
+fn top_exits_when_its_terminal_goes_away() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let data = dir.path().join("data");
+    let bin = env!("CARGO_BIN_EXE_vibes");
+    let session = format!("vibes-top-hangup-{}", std::process::id());
+    // `exec`, so the pane's process is vibes itself and goes with the pane.
+    let command = format!("exec {bin} --data-dir {} top", data.display());
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &command,
+    ]);
+    let screen = wait_for(&session, Duration::from_secs(20), |s| {
+        s.contains("records read")
+    });
+    assert!(screen.contains("records read"), "{screen}");
+    let pid: u32 = tmux(&["display", "-p", "-t", &session, "#{pane_pid}"])
+        .trim()
+        .parse()
+        .expect("a pane pid");
+    assert!(alive(pid));
+    // The pane and its terminal vanish (tmux sends SIGHUP and closes the pty), as
+    // when a tmux window or an ssh session is killed.
+    tmux(&["kill-session", "-t", &session]);
+    let started = Instant::now();
+    while alive(pid) && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let still = alive(pid);
+    if still {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    assert!(
+        !still,
+        "vibes top (pid {pid}) still ran 10 s after its terminal went away"
+    );
+}

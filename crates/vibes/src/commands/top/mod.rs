@@ -74,13 +74,18 @@ pub fn run(storage: &Storage, args: &TopArgs, global: &GlobalArgs) -> Result<Out
     let model = Mutex::new(model);
     let stop = AtomicBool::new(false);
     let frame = Duration::from_secs(1) / args.fps;
+    let shown_done = AtomicBool::new(false);
     let (shown, read) = std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
+            // Set even if reading panics, so the drawing loop ends.
+            let _stop = StopOnDrop(&stop);
             let result = read(storage, &mut consumer, &model, &stop);
             stop.store(true, Ordering::SeqCst);
+            give_up_on_a_stuck_terminal(&shown_done);
             result
         });
         let shown = show(&model, &stop, frame);
+        shown_done.store(true, Ordering::SeqCst);
         stop.store(true, Ordering::SeqCst);
         let read = reader
             .join()
@@ -94,6 +99,35 @@ pub fn run(storage: &Storage, args: &TopArgs, global: &GlobalArgs) -> Result<Out
         eprintln!("vibes top: {skipped} records were skipped (undecodable or refused by a plugin)");
     }
     Ok(Outcome::partial_if(skipped > 0))
+}
+
+/// Sets the flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// How long the drawing loop has to return once told to stop.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Once stopped (a signal, or the log failed), waits for the drawing loop; if it has
+/// not returned within [`STOP_GRACE`], ends the process. crossterm 0.29 spins in its
+/// read loop forever once the terminal has hung up (a killed tmux pane or ssh
+/// session: every read returns end of file), which nothing inside the loop can
+/// interrupt; the check before each poll in [`show`] catches most hang-ups, this
+/// catches one that comes between that check and the poll.
+fn give_up_on_a_stuck_terminal(shown_done: &AtomicBool) {
+    let deadline = Instant::now() + STOP_GRACE;
+    while !shown_done.load(Ordering::SeqCst) {
+        if Instant::now() >= deadline {
+            terminal::restore();
+            std::process::exit(1);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// `plugin` rebuilt from the log as it is now, ready to follow it.
@@ -215,6 +249,9 @@ fn show(model: &Mutex<Model>, stop: &AtomicBool, frame: Duration) -> Result<()> 
         let wait = next_frame
             .saturating_duration_since(Instant::now())
             .min(Duration::from_millis(100));
+        if terminal::hung_up() {
+            bail!("the terminal went away");
+        }
         if !event::poll(wait).context("reading the terminal")? {
             continue;
         }

@@ -1,7 +1,7 @@
 //! The terminal of `vibes top`: raw mode and the alternate screen while it runs, and
 //! the terminal given back on every way out: a return, an error (the guard drops), a
 //! panic (the hook restores before the message is printed). SIGTERM, SIGINT and SIGHUP
-//! end the main loop, which then returns.
+//! end the main loop, which then returns; a terminal that hung up ends it too.
 
 use std::io::{self, Stdout};
 use std::sync::Once;
@@ -46,6 +46,29 @@ impl Drop for Guard {
 pub(super) fn restore() {
     let _ = execute!(io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
     let _ = terminal::disable_raw_mode();
+}
+
+/// Whether the terminal hung up (its pane or session is gone): reading it would give
+/// end of file forever. Checked on standard input, which crossterm reads when it is a
+/// terminal; anything else (not a terminal, or the check failing) counts as not hung
+/// up.
+pub(super) fn hung_up() -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let stdin = io::stdin();
+    if !rustix::termios::isatty(&stdin) {
+        return false;
+    }
+    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match poll(&mut fds, Some(&now)) {
+        Ok(_) => fds[0]
+            .revents()
+            .intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL),
+        Err(_) => false,
+    }
 }
 
 /// A panic restores the terminal first, so its message is readable and the shell

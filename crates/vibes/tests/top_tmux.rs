@@ -20,6 +20,22 @@ fn tmux(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A detached tmux session `name` of `size` (`WxH`) running `command`.
+fn new_session(name: &str, size: &str, command: &str) {
+    let (width, height) = size.split_once('x').expect("a WxH size");
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        name,
+        "-x",
+        width,
+        "-y",
+        height,
+        command,
+    ]);
+}
+
 /// The screen once `done` says so, or the last screen after `within`.
 fn wait_for(session: &str, within: Duration, done: impl Fn(&str) -> bool) -> String {
     let started = Instant::now();
@@ -43,17 +59,7 @@ fn top_shows_a_session_ingested_by_another_process_and_its_failures() {
         "{bin} --data-dir {} top; echo top exited $?; sleep 60",
         data.display()
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "200",
-        "-y",
-        "50",
-        &command,
-    ]);
+    new_session(&session, "200x50", &command);
     let screen = wait_for(&session, Duration::from_secs(20), |s| {
         s.contains("records read")
     });
@@ -122,17 +128,7 @@ fn top_exits_when_its_terminal_goes_away() {
     let session = format!("vibes-top-hangup-{}", std::process::id());
     // `exec`, so the pane's process is vibes itself and goes with the pane.
     let command = format!("exec {bin} --data-dir {} top", data.display());
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &command,
-    ]);
+    new_session(&session, "120x40", &command);
     let screen = wait_for(&session, Duration::from_secs(20), |s| {
         s.contains("records read")
     });

@@ -11,7 +11,9 @@ fn main() -> std::process::ExitCode {
     // faults in and zeroes 2 MiB. Most commands run for well under a second and touch
     // a few MiB here and there: on a virtual machine that zeroing was over half of
     // `vibes usage` after an ingest (clear_page in the kernel, one run, 0.44-0.52 s
-    // against 0.20-0.23 s without). Plain 4 KiB pages cost far less in total.
+    // against 0.20-0.23 s without). Measured apart: the first report after an ingest
+    // costs the same either way, a report over a fresh snapshot about 0.01 s more
+    // without them.
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     vibes::app::run(vibes::cli::Cli::parse())
 }

@@ -166,16 +166,10 @@ pub fn recent(
                 if record.address.offset >= end || !filter.matches_json(&record.payload) {
                     continue;
                 }
-                let event = match Event::from_json_slice(&record.payload) {
-                    Ok(event) => event,
-                    Err(e) => {
-                        found.undecodable += 1;
-                        eprintln!(
-                            "warning: skipped a record that does not decode: {topic} partition {partition} offset {}: {e}",
-                            record.address.offset
-                        );
-                        continue;
-                    }
+                let Some(event) =
+                    crate::search::decode_or_warn(record, &topic, &mut found.undecodable)
+                else {
+                    continue;
                 };
                 match &event.data {
                     EventData::ToolResult(r) if r.is_error => {

@@ -174,16 +174,8 @@ pub fn search(
                 if !selection.may_match(&record.payload) {
                     continue;
                 }
-                let event = match Event::from_json_slice(&record.payload) {
-                    Ok(event) => event,
-                    Err(e) => {
-                        found.undecodable += 1;
-                        eprintln!(
-                            "warning: skipped a record that does not decode: {topic} partition {partition} offset {}: {e}",
-                            record.address.offset
-                        );
-                        continue;
-                    }
+                let Some(event) = decode_or_warn(record, &topic, &mut found.undecodable) else {
+                    continue;
                 };
                 if selection.matches(&event) && !take(event, &mut found) {
                     break 'partitions;
@@ -192,6 +184,26 @@ pub fn search(
         }
     }
     Ok(found)
+}
+
+/// The event `record` holds; `None`, counted in `undecodable` and said on stderr
+/// (topic, partition, offset, why), when it does not decode.
+pub(crate) fn decode_or_warn(
+    record: &vibes_log::backend::StoredRecord,
+    topic: &impl std::fmt::Display,
+    undecodable: &mut u64,
+) -> Option<Event> {
+    match Event::from_json_slice(&record.payload) {
+        Ok(event) => Some(event),
+        Err(e) => {
+            *undecodable += 1;
+            eprintln!(
+                "warning: skipped a record that does not decode: {topic} partition {} offset {}: {e}",
+                record.address.partition, record.address.offset
+            );
+            None
+        }
+    }
 }
 
 #[cfg(test)]

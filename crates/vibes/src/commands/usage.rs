@@ -35,14 +35,7 @@ pub fn run(storage: &Storage, args: &UsageArgs, global: &GlobalArgs) -> Result<O
 
     let mut usage = Usage::new();
     let problems = load(storage, &mut usage, global)?;
-    let calls: Vec<Call<'_>> = usage
-        .calls()
-        .map({
-            let mut pricer = report::Pricer::new(&prices);
-            move |view| pricer.price(&view)
-        })
-        .filter(|call| filter.keeps(call, &tz))
-        .collect();
+    let calls: Vec<Call<'_>> = report::priced_calls(&usage, &prices, &filter, &tz);
 
     let ctx = RenderContext {
         tz: &tz,

@@ -479,14 +479,7 @@ pub fn usage(engine: &mut Engine, args: UsageArgs) -> Answer {
         .map_err(|e| ToolError::BadArgument(format!("{e:#}").replace("--timezone", "timezone")))?;
     let prices = usage_command::price_table(&engine.storage, None)?;
     let plugin = engine.usage()?;
-    let calls: Vec<Call<'_>> = plugin
-        .calls()
-        .map({
-            let mut pricer = report::Pricer::new(&prices);
-            move |view| pricer.price(&view)
-        })
-        .filter(|call| filter.keeps(call, &tz))
-        .collect();
+    let calls: Vec<Call<'_>> = report::priced_calls(plugin, &prices, &filter, &tz);
     let (name, key, rows) = match args.by {
         UsageBy::Day => (
             "daily",

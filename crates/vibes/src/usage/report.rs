@@ -63,6 +63,21 @@ impl<'p, 'a> Pricer<'p, 'a> {
     }
 }
 
+/// The calls of `usage` that `filter` keeps (days in `tz`), priced.
+pub fn priced_calls<'a>(
+    usage: &'a vibes_plugin_usage::Usage,
+    prices: &PriceTable,
+    filter: &Filter,
+    tz: &TimeZone,
+) -> Vec<Call<'a>> {
+    let mut pricer = Pricer::new(prices);
+    usage
+        .calls()
+        .map(|view| pricer.price(&view))
+        .filter(|call| filter.keeps(call, tz))
+        .collect()
+}
+
 /// Which calls a report counts.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

@@ -87,10 +87,11 @@ impl<'a> Producer<'a> {
     }
 
     pub fn append(&self, events: &[Event]) -> Result<Vec<Ack>> {
-        let receipts = self
-            .storage
-            .block_on(self.log.append_batch_receipts(events, self.options))
+        let encoded = events
+            .iter()
+            .map(|event| self.log.encode(event))
+            .collect::<Result<Vec<_>, _>>()
             .context("storing events")?;
-        receipts.into_iter().map(Ack::try_from).collect()
+        self.append_encoded(encoded)
     }
 }

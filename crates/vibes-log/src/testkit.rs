@@ -774,16 +774,18 @@ pub async fn group_members_split_partitions_and_see_every_record_once(h: &dyn Ha
         })
         .await
         .unwrap_err();
-    let not_assigned =
-        matches!(err, LogError::NotAssigned { partition, .. } if partition == theirs);
-    assert!(not_assigned, "got {err:?}");
+    assert!(
+        matches!(err, LogError::NotAssigned { partition, .. } if partition == theirs),
+        "got {err:?}"
+    );
     let err = a
         .seek_partition(theirs, SeekPosition::Beginning)
         .await
         .unwrap_err();
-    let not_assigned =
-        matches!(err, LogError::NotAssigned { partition, .. } if partition == theirs);
-    assert!(not_assigned, "got {err:?}");
+    assert!(
+        matches!(err, LogError::NotAssigned { partition, .. } if partition == theirs),
+        "got {err:?}"
+    );
 }
 
 /// A seek takes up the group's current assignment first: after another member joined,

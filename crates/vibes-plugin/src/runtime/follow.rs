@@ -57,7 +57,7 @@ impl Runtime {
         let rebuilt = self.rebuild(&mut *plugin, progress).await?;
         let manifest = plugin.manifest();
         let input = self.input_of(&manifest);
-        let emitter = Emitter::new(&manifest.name);
+        let emitter = Emitter::discarding(&manifest.name);
         let follower = Follower {
             plugin,
             input,
@@ -81,7 +81,7 @@ impl Follower {
             manifest.input.clone()
         };
         Follower {
-            emitter: Emitter::new(&manifest.name),
+            emitter: Emitter::discarding(&manifest.name),
             plugin,
             manifest,
             input,
@@ -124,7 +124,6 @@ impl Follower {
             appended: delivered.timestamp,
         };
         let result = handle_caught(&mut *self.plugin, &input, &mut self.emitter);
-        self.emitter.discard_from(0);
         match result {
             Ok(()) => Followed::Handled,
             Err(e) => {

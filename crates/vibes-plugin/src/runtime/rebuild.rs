@@ -5,7 +5,11 @@
 use std::collections::BTreeMap;
 
 use vibes_events::Event;
-use vibes_log::{DecodeError, JsonCodec, LogError, Missing, Offset, RecordAddress, TopicName};
+use vibes_events::Filter;
+use vibes_log::backend::LogBackend;
+use vibes_log::{
+    DecodeError, EventBatch, JsonCodec, LogError, Missing, Offset, RecordAddress, TopicName,
+};
 
 use super::Runtime;
 use super::run::{handle_caught, reaches};
@@ -109,48 +113,148 @@ impl Runtime {
             .sum();
         let mut done = Progress { read: 0, total };
         progress(done);
-        let mut emitter = Emitter::new(&name);
-        for (&partition, &end) in &ends {
-            let mut next = from[&partition];
-            while next < end {
-                let want = usize::try_from(end - next).unwrap_or(STEP).min(STEP);
-                let records = self
-                    .backend
-                    .read(&input, partition, next, want)
-                    .await
-                    .map_err(|e| RuntimeError::log(&name, format!("reading {input_name}"), e))?;
-                let Some(last) = records.last() else {
-                    break;
-                };
-                next = last.address.offset + 1;
-                done.read += records.len() as u64;
-                // Records the filter does not want are passed over from their type and
-                // source, undecoded, like a live run does; the rest decode on every core.
-                let batch = vibes_log::decode_batch(&JsonCodec, &input_name, records, |r| {
-                    manifest.filter.matches_json(&r.payload)
-                });
-                report.undecodable.extend(batch.failures);
-                for delivered in batch.events {
-                    let event: Event = delivered.event;
-                    if !manifest.filter.matches(&event) {
-                        continue;
+        let mut emitter = Emitter::discarding(&name);
+        report.positions = from.clone();
+        // Reading and decoding run ahead of the plugin, a step or two, on other
+        // threads: the plugin folds one step while the next is read and decoded.
+        let (steps, mut ready) = tokio::sync::mpsc::channel(READ_AHEAD);
+        tokio::spawn(read_ahead(
+            ReadAhead {
+                backend: std::sync::Arc::clone(&self.backend),
+                input,
+                input_name: input_name.clone(),
+                plugin: name.clone(),
+                filter: manifest.filter.clone(),
+                from,
+                ends,
+            },
+            steps,
+        ));
+        while let Some(step) = ready.recv().await {
+            let step = step?;
+            let batch = match step.decoding.await {
+                Ok(batch) => batch,
+                Err(e) => match e.try_into_panic() {
+                    // A codec that panics panics the rebuild, as it would without
+                    // threads.
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    // The runtime is shutting down.
+                    Err(_) => {
+                        let e = LogError::Closed;
+                        return Err(RuntimeError::log(
+                            &name,
+                            format!("decoding {input_name}"),
+                            e,
+                        ));
                     }
-                    emitter.begin(&input_name, delivered.address, &event);
-                    let input = Input {
-                        event: &event,
-                        address: delivered.address,
-                        appended: delivered.timestamp,
-                    };
-                    if let Err(e) = handle_caught(plugin, &input, &mut emitter) {
-                        report.refused.push((delivered.address, e.to_string()));
-                    }
-                    emitter.discard_from(0);
+                },
+            };
+            done.read += step.read;
+            report.positions.insert(step.partition, step.next);
+            report.undecodable.extend(batch.failures);
+            for delivered in &batch.events {
+                let event = &delivered.event;
+                if !manifest.filter.matches(event) {
+                    continue;
                 }
-                progress(done);
+                emitter.begin(&input_name, delivered.address, event);
+                let input = Input {
+                    event,
+                    address: delivered.address,
+                    appended: delivered.timestamp,
+                };
+                if let Err(e) = handle_caught(plugin, &input, &mut emitter) {
+                    report.refused.push((delivered.address, e.to_string()));
+                }
             }
-            report.positions.insert(partition, next);
+            // Freeing a step's events is a good part of a plugin's time; it is not
+            // on the way of the next step.
+            drop(tokio::task::spawn_blocking(move || drop(batch.events)));
+            progress(done);
         }
         report.read = done.read;
         Ok(report)
+    }
+}
+
+/// Steps read and decoded ahead of the plugin, at most.
+const READ_AHEAD: usize = 2;
+
+/// One step read and decoded: the records of `partition` up to `next`.
+struct Step {
+    partition: u32,
+    /// The offset of the next record to read in the partition.
+    next: Offset,
+    /// Records read in this step.
+    read: u64,
+    /// Its records, decoding on the blocking pool.
+    decoding: tokio::task::JoinHandle<EventBatch<Event>>,
+}
+
+/// What [`read_ahead`] reads: each partition from `from` to `ends`.
+struct ReadAhead {
+    backend: std::sync::Arc<dyn LogBackend>,
+    input: TopicName,
+    input_name: String,
+    plugin: String,
+    filter: Filter,
+    from: BTreeMap<u32, Offset>,
+    ends: BTreeMap<u32, Offset>,
+}
+
+/// Reads every partition in turn, a step at a time, starts decoding each step on the
+/// blocking pool (the records the filter wants; see [`vibes_log::decode_batch`]) and
+/// sends it, in order, while it reads the next. Stops at the first error (sent) or when
+/// the receiver is gone.
+async fn read_ahead(what: ReadAhead, steps: tokio::sync::mpsc::Sender<Result<Step, RuntimeError>>) {
+    let ReadAhead {
+        backend,
+        input,
+        input_name,
+        plugin,
+        filter,
+        from,
+        ends,
+    } = what;
+    let filter = std::sync::Arc::new(filter);
+    let input_name = std::sync::Arc::new(input_name);
+    for (&partition, &end) in &ends {
+        let mut next = from[&partition];
+        while next < end {
+            let want = usize::try_from(end - next).unwrap_or(STEP).min(STEP);
+            let records = match backend.read(&input, partition, next, want).await {
+                Ok(records) => records,
+                Err(e) => {
+                    let e = RuntimeError::log(&plugin, format!("reading {input_name}"), e);
+                    let _ = steps.send(Err(e)).await;
+                    return;
+                }
+            };
+            let Some(last) = records.last() else {
+                break;
+            };
+            next = last.address.offset + 1;
+            let read = records.len() as u64;
+            // Records the filter does not want are passed over from their type and
+            // source, undecoded, like a live run does; the rest decode on every core.
+            let (filter, topic) = (
+                std::sync::Arc::clone(&filter),
+                std::sync::Arc::clone(&input_name),
+            );
+            let decoding = tokio::task::spawn_blocking(move || {
+                vibes_log::decode_batch(&JsonCodec, &topic, records, |r| {
+                    filter.matches_json(&r.payload)
+                })
+            });
+            let step = Step {
+                partition,
+                next,
+                read,
+                decoding,
+            };
+            if steps.send(Ok(step)).await.is_err() {
+                return;
+            }
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! the error's telling line, normalised so that the same failure seen twice gives the
 //! same fingerprint.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -226,7 +228,12 @@ pub fn fingerprint(tool: &str, head: &str, content: &str) -> Fingerprint {
         (ErrorKind::Other, "[image]".to_owned())
     } else {
         let scanned = cut_bytes(content, SCAN_BYTES);
-        let text = strip_ansi(scanned);
+        // Most results have no escape sequence to strip.
+        let text = if scanned.contains('\u{1b}') {
+            Cow::Owned(strip_ansi(scanned))
+        } else {
+            Cow::Borrowed(scanned)
+        };
         (classify(head, &text), telling_line(&text))
     };
     let id = ids::fingerprint_id(tool, head, kind, &line);
@@ -241,7 +248,7 @@ pub fn fingerprint(tool: &str, head: &str, content: &str) -> Fingerprint {
 
 /// The error kind of a result text (ANSI already stripped) of a call with `head`.
 pub fn classify(head: &str, text: &str) -> ErrorKind {
-    let lower = text.to_lowercase();
+    let lower = lowercase(text);
     let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
     if has(&[
         "requested permissions to use",
@@ -300,7 +307,7 @@ pub fn classify(head: &str, text: &str) -> ErrorKind {
     ]) {
         return ErrorKind::FileNotFound;
     }
-    let head = head.to_lowercase();
+    let head = lowercase(head);
     if [
         "lint", "clippy", "eslint", "ruff", "flake8", "golangci", "fmt",
     ]
@@ -381,13 +388,13 @@ pub fn telling_line_as_is(text: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect();
     let telling = |l: &&&str| {
-        let lower = l.to_lowercase();
+        let lower = lowercase(l);
         TELLING.iter().any(|w| lower.contains(w))
     };
     let wrapper = |l: &&&str| l.starts_with("make: ***") || l.starts_with("make[");
     // Summaries of what went well mention `failed` too.
     let benign = |l: &&&str| {
-        let lower = l.to_lowercase();
+        let lower = lowercase(l);
         ["result: ok", " 0 failed", " 0 errors"]
             .iter()
             .any(|w| lower.contains(w))
@@ -400,6 +407,16 @@ pub fn telling_line_as_is(text: &str) -> String {
     chosen.map_or_else(String::new, |line| {
         cut_chars(line, LINE_CHARS * 4).to_owned()
     })
+}
+
+/// `text` in lower case, as [`str::to_lowercase`] gives it; ASCII text (most tool
+/// output) the cheap way, with the same result.
+fn lowercase(text: &str) -> String {
+    if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.to_lowercase()
+    }
 }
 
 /// `text` without ANSI escape sequences.
@@ -531,6 +548,31 @@ fn is_hex(s: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn lowercase_is_to_lowercase_for_ascii_and_other_text() {
+        for text in [
+            "Error: EACCES",
+            "ÉCHEC: Permission Denied",
+            "\u{212a}elvin",
+            "İstanbul",
+            "",
+        ] {
+            assert_eq!(lowercase(text), text.to_lowercase(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn results_with_and_without_escape_sequences_fingerprint_alike() {
+        let plain = fingerprint("Bash", "cargo test", "error: permission denied at /tmp/x");
+        let coloured = fingerprint(
+            "Bash",
+            "cargo test",
+            "\u{1b}[31merror\u{1b}[0m: permission denied at /tmp/x",
+        );
+        assert_eq!(plain, coloured);
+        assert_eq!(plain.kind, ErrorKind::PermissionDenied);
+    }
 
     #[test]
     fn heads_strip_cd_env_and_sudo_and_keep_subcommands() {

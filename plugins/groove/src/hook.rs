@@ -2,7 +2,8 @@
 //! (fingerprinting, novelty, clusters, recovery, gaps, solutions, feedback,
 //! decisions), emitting through the [`OpenWorldProducer`] at each point.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -50,12 +51,34 @@ pub struct Counts {
     pub duplicates: u64,
 }
 
-/// Recently seen keys, bounded: the oldest is forgotten first.
+/// Recently seen keys, bounded: the oldest is forgotten first. Only the order is
+/// saved; the set is its index.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Seen {
     order: VecDeque<u64>,
     #[serde(skip)]
-    set: BTreeSet<u64>,
+    set: HashSet<u64, BuildHasherDefault<KeyHasher>>,
+}
+
+/// The keys are XXH3 hashes already: the set's hasher takes them as they are.
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; any other input still hashes, just slowly.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
 }
 
 impl Seen {

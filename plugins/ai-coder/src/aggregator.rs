@@ -114,10 +114,7 @@ impl Aggregator {
 
         let stats = &mut self.stats;
         stats.total_events += 1;
-        *stats
-            .events_by_type
-            .entry(event.event_type.clone())
-            .or_default() += 1;
+        count(&mut stats.events_by_type, &event.event_type);
         stats.last_event = Some(at);
         stats.first_event = Some(stats.first_event.map_or(at, |f| f.min(at)));
         stats.newest_event = Some(stats.newest_event.map_or(at, |n| n.max(at)));
@@ -126,17 +123,16 @@ impl Aggregator {
         if !self.coders.contains_key(&event.coder_id) {
             self.evict_for_one_more();
         }
-        let tracked = self.coders.entry(event.coder_id.clone()).or_default();
+        let tracked = match self.coders.get_mut(&event.coder_id) {
+            Some(tracked) => tracked,
+            None => self.coders.entry(event.coder_id.clone()).or_default(),
+        };
         tracked.events += 1;
         tracked.last_seq = self.seq;
         let alerts = specialized(&event, tracked, &mut self.stats);
 
         for alert in &alerts {
-            *self
-                .stats
-                .alerts_by_type
-                .entry(alert.event_type.clone())
-                .or_default() += 1;
+            count(&mut self.stats.alerts_by_type, &alert.event_type);
             if self.alerts.len() == MAX_ALERTS {
                 self.alerts.pop_front();
             }
@@ -374,4 +370,14 @@ fn copy(data: &mut Map<String, Value>, event: &CoderEvent, key: &str) {
 /// Whether `event_type` is one the aggregator raises itself.
 pub fn is_alert(event_type: &str) -> bool {
     types::ALERT_TYPES.contains(&event_type)
+}
+
+/// Adds one to `key`'s count, allocating the key only the first time.
+fn count(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_owned(), 1);
+        }
+    }
 }

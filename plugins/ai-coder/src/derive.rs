@@ -72,22 +72,25 @@ impl Sink<'_> {
         // Checked and written before the aggregator counts it: an event the emitter
         // refuses leaves no trace in the state.
         event.validate()?;
-        self.out.emit_at(
-            topics::EVENTS,
-            &event.event_type,
-            event.timestamp,
-            event.fields(),
-        )?;
+        self.write(topics::EVENTS, &event)?;
         let (_, alerts) = self.aggregator.record(event)?;
         for alert in alerts {
-            self.out.emit_at(
-                topics::ALERTS,
-                &alert.event_type,
-                alert.timestamp,
-                alert.fields(),
-            )?;
+            self.write(topics::ALERTS, &alert)?;
         }
         Ok(())
+    }
+
+    /// Writes `event` into `topic`; when the emitter keeps nothing (a rebuild), only
+    /// checks its fields, as writing would.
+    fn write(&mut self, topic: &str, event: &CoderEvent) -> Result<(), PluginError> {
+        if self.out.keeps_outputs() {
+            self.out
+                .emit_at(topic, &event.event_type, event.timestamp, event.fields())
+        } else {
+            let own = ["coder_id", "coder_name"].into_iter();
+            let keys = own.chain(event.data.keys().map(String::as_str));
+            self.out.check_fields(&event.event_type, keys)
+        }
     }
 
     fn emit(

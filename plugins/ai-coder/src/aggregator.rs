@@ -101,12 +101,10 @@ impl Aggregator {
         }
     }
 
-    /// Validates, numbers and records `event`; returns it as recorded and the
-    /// aggregator's own events it causes. An invalid event changes nothing.
-    pub fn record(
-        &mut self,
-        mut event: CoderEvent,
-    ) -> Result<(CoderEvent, Vec<CoderEvent>), PluginError> {
+    /// Validates, numbers and records `event` (the newest of the history, numbered,
+    /// until it is pushed out); returns the aggregator's own events it causes. An
+    /// invalid event changes nothing.
+    pub fn record(&mut self, mut event: CoderEvent) -> Result<Vec<CoderEvent>, PluginError> {
         event.validate()?;
         self.seq += 1;
         event.seq = self.seq;
@@ -141,8 +139,8 @@ impl Aggregator {
         if self.history.len() == self.capacity {
             self.history.pop_front();
         }
-        self.history.push_back(event.clone());
-        Ok((event, alerts))
+        self.history.push_back(event);
+        Ok(alerts)
     }
 
     fn count_rate(&mut self, at: Timestamp) {

@@ -73,7 +73,7 @@ impl Sink<'_> {
         // refuses leaves no trace in the state.
         event.validate()?;
         self.write(topics::EVENTS, &event)?;
-        let (_, alerts) = self.aggregator.record(event)?;
+        let alerts = self.aggregator.record(event)?;
         for alert in alerts {
             self.write(topics::ALERTS, &alert)?;
         }

@@ -164,6 +164,7 @@ fn measure(
             }
         }
         log.append_batch(&batch).await?;
+        crate::log::settle(scratch.path())?;
 
         let options = RuntimeOptions::new(TOPIC)
             .input_partitions(PARTITIONS)

@@ -390,6 +390,16 @@ pub(crate) fn scratch_dir() -> Result<tempfile::TempDir> {
     Ok(tempfile::Builder::new().prefix("vibes-bench-").tempdir()?)
 }
 
+/// Writes out the dirty pages of the file system holding `dir` and waits for them, so a
+/// workload reading what its setup just wrote (gigabytes, with durability `never`) is
+/// not measured against the kernel's writeback of it: the log a user folds was
+/// written long before.
+pub(crate) fn settle(dir: &std::path::Path) -> Result<()> {
+    let dir = std::fs::File::open(dir)?;
+    rustix::fs::syncfs(&dir)?;
+    Ok(())
+}
+
 /// Says which workload on which backend failed.
 fn labelled<T>(workload: &str, backend: Backend, result: Result<T>) -> Result<T> {
     result.map_err(|e| format!("{workload} on {}: {e}", backend.name()).into())

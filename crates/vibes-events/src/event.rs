@@ -220,7 +220,7 @@ impl Event {
 
     /// Decodes an event from JSON bytes; see [`Event`] for the rules.
     pub fn from_json_slice(json: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(json)
+        crate::json::from_slice(json)
     }
 
     fn check_extra(&self) -> Result<(), String> {

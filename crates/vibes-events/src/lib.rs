@@ -8,6 +8,7 @@
 //!   with its typed [`EventData`] and any fields this version does not know.
 //!   Encoded as one flat JSON object; see [`Event`] for the decoding rules.
 //! - [`display`]: one-line human-readable rendering, with optional ANSI colour.
+//! - [`json`]: `serde_json::from_slice` with the UTF-8 check done once, faster.
 //! - [`Router`]: emit/subscribe fan-out with filters, bounded per-subscriber buffers and
 //!   an explicit overflow policy.
 //!
@@ -38,6 +39,7 @@ mod direct;
 pub mod display;
 mod event;
 pub mod filter;
+pub mod json;
 pub mod router;
 pub mod source;
 mod taxonomy;

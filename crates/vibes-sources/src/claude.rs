@@ -290,7 +290,7 @@ impl ClaudeParser {
             self.summary.blank_lines += 1;
             return LineOutcome::Blank;
         }
-        let value: Value = match serde_json::from_slice(line) {
+        let value: Value = match vibes_events::json::from_slice(line) {
             Ok(value) => value,
             Err(err) => return self.finish(line_number, LineOut::fail(json_reason(&err)), None),
         };

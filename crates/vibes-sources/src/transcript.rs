@@ -392,7 +392,7 @@ impl TranscriptReader {
             return (Vec::new(), Vec::new());
         }
         let parsed = if line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-            serde_json::from_slice::<LineObject>(line).map(|o| Some(o.0))
+            vibes_events::json::from_slice::<LineObject>(line).map(|o| Some(o.0))
         } else {
             serde_json::from_slice::<serde::de::IgnoredAny>(line).map(|_| None)
         };

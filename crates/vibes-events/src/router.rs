@@ -248,6 +248,13 @@ impl Slot {
     }
 }
 
+/// An emitter waiting for room, with the event it waits to deliver: its type and
+/// source say which subscriptions need room before it can go on.
+struct Blocked {
+    waker: Waker,
+    event: Arc<Event>,
+}
+
 #[derive(Default)]
 struct State {
     closed: bool,
@@ -259,7 +266,7 @@ struct State {
     /// Open subscriptions with [`OverflowPolicy::Backpressure`].
     backpressure_subs: usize,
     /// Emitters waiting for room in a backpressure subscription.
-    blocked_emitters: Vec<Waker>,
+    blocked_emitters: Vec<Blocked>,
     emitted: u64,
     emitted_after_close: u64,
 }
@@ -271,8 +278,36 @@ impl State {
             .expect("a live Subscription's slot is never freed")
     }
 
+    /// Whether a full [`OverflowPolicy::Backpressure`] subscription takes `event`, so
+    /// that delivering it must wait.
+    fn blocks(&self, event: &Event) -> bool {
+        let (event_type, source) = (event.event_type(), event.source.as_str());
+        self.backpressure_subs > 0
+            && self.slots.iter().flatten().any(|slot| {
+                slot.policy == OverflowPolicy::Backpressure
+                    && slot.is_full()
+                    && slot.takes(event_type, source)
+            })
+    }
+
     fn wake_blocked_emitters(&mut self, wakers: &mut Vec<Waker>) {
-        wakers.append(&mut self.blocked_emitters);
+        wakers.extend(self.blocked_emitters.drain(..).map(|b| b.waker));
+    }
+
+    /// After a subscriber made room: wakes the waiting emitters whose event has room
+    /// everywhere it goes now. The others would only find another full subscription;
+    /// they wait for the room they still need (with many subscribers, waking them on
+    /// every subscriber's turn cost more than the fan-out itself).
+    fn wake_unblocked_emitters(&mut self, wakers: &mut Vec<Waker>) {
+        let mut i = 0;
+        while i < self.blocked_emitters.len() {
+            let event = Arc::clone(&self.blocked_emitters[i].event);
+            if self.blocks(&event) {
+                i += 1;
+            } else {
+                wakers.push(self.blocked_emitters.remove(i).waker);
+            }
+        }
     }
 
     /// Stops deliveries to a slot and wakes whoever waits on it.
@@ -462,22 +497,25 @@ impl Router {
             state.emitted_after_close += 1;
             return Err(TryEmitError::Closed(Arc::clone(event)));
         }
-        let (event_type, source) = (event.event_type(), event.source.as_str());
-        if state.backpressure_subs > 0 {
-            let blocked = state.slots.iter().flatten().any(|slot| {
-                slot.policy == OverflowPolicy::Backpressure
-                    && slot.is_full()
-                    && slot.takes(event_type, source)
-            });
-            if blocked {
-                if let Some(waker) = waiter
-                    && !state.blocked_emitters.iter().any(|w| w.will_wake(waker))
+        if state.blocks(event) {
+            if let Some(waker) = waiter {
+                // One entry per waker, holding the event it last waited with: a task
+                // that gives up on emits and tries new ones does not pile entries up.
+                match state
+                    .blocked_emitters
+                    .iter_mut()
+                    .find(|b| b.waker.will_wake(waker))
                 {
-                    state.blocked_emitters.push(waker.clone());
+                    Some(blocked) => blocked.event = Arc::clone(event),
+                    None => state.blocked_emitters.push(Blocked {
+                        waker: waker.clone(),
+                        event: Arc::clone(event),
+                    }),
                 }
-                return Err(TryEmitError::Full(Arc::clone(event)));
             }
+            return Err(TryEmitError::Full(Arc::clone(event)));
         }
+        let (event_type, source) = (event.event_type(), event.source.as_str());
         let mut report = EmitReport::default();
         for slot in state.slots.iter_mut().flatten() {
             if !slot.takes(event_type, source) {
@@ -674,7 +712,7 @@ impl Subscription {
             std::mem::swap(&mut slot.queue, &mut self.batch);
             self.batch_gap = std::mem::take(&mut slot.front_gap);
             if was_full && slot.policy == OverflowPolicy::Backpressure {
-                state.wake_blocked_emitters(&mut wakers);
+                state.wake_unblocked_emitters(&mut wakers);
             }
             None
         } else if slot.missed > 0 {

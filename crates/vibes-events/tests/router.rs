@@ -644,3 +644,59 @@ async fn drop_accounting_is_exact_under_concurrency() {
         "emit reports agree with subscribers"
     );
 }
+
+/// Counts the wake-ups of the task it stands for.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_blocked_emitter_is_woken_once_its_event_has_room_everywhere_it_goes() {
+    use std::future::Future;
+    use std::sync::atomic::Ordering;
+    use std::task::{Context, Poll, Waker};
+
+    let router = Router::new();
+    let mut all = router.subscribe_with(bounded(1, OverflowPolicy::Backpressure));
+    let mut tools = router.subscribe_with(
+        SubscribeOptions::new(Filter::all().event_type("claude.tool_use"))
+            .capacity(1)
+            .policy(OverflowPolicy::Backpressure),
+    );
+    let tool = || Event::claude(ToolUse::new("t", "Bash", serde_json::json!({})));
+    let counter = Arc::new(CountingWaker(0.into()));
+    let waker = Waker::from(Arc::clone(&counter));
+    let mut cx = Context::from_waker(&waker);
+    let woken = || counter.0.load(Ordering::SeqCst);
+
+    // A text goes only to `all`: room in `tools` does not help it.
+    router.try_emit(tool()).expect("room in both");
+    let mut text_emit = std::pin::pin!(router.emit(text(1)));
+    assert!(text_emit.as_mut().poll(&mut cx).is_pending());
+    assert!(tools.try_recv().is_ok());
+    assert_eq!(woken(), 0, "woken although `all` is still full");
+    assert!(all.try_recv().is_ok());
+    assert_eq!(woken(), 1);
+    match text_emit.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(report)) => assert_eq!(report.delivered, 1),
+        other => panic!("the text was not delivered: {other:?}"),
+    }
+    assert_eq!(number(&all.try_recv().expect("the text")), 1);
+
+    // A tool call goes to both: it waits for the second of the two to make room.
+    router.try_emit(tool()).expect("room in both");
+    let mut tool_emit = std::pin::pin!(router.emit(tool()));
+    assert!(tool_emit.as_mut().poll(&mut cx).is_pending());
+    assert!(all.try_recv().is_ok());
+    assert_eq!(woken(), 1, "woken although `tools` is still full");
+    assert!(tools.try_recv().is_ok());
+    assert_eq!(woken(), 2);
+    match tool_emit.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(report)) => assert_eq!(report.delivered, 2),
+        other => panic!("the tool call was not delivered: {other:?}"),
+    }
+}

@@ -22,8 +22,12 @@
 //!   polls of 1000, as bytes and as decoded events; `rss_mb` is the growth of the
 //!   resident set during the replay, which must not grow with the log.
 //! - `single_append_1`, `single_append_64`: one event per append from 1 and 64
-//!   concurrent producers; `raw-fdatasync` is the floor under one durable append
-//!   (256 bytes written at the end of a growing file, then fdatasync).
+//!   concurrent producers.
+//! - `raw-fdatasync` rows (in `batch_append` and `single_append_1`): the disk's limit,
+//!   the same bytes in the same batches written with `write` and each batch
+//!   fdatasynced, over blocks preallocated and written beforehand; `raw-fdatasync-grow`
+//!   (in `single_append_1`): the same at the end of a growing file, where each
+//!   fdatasync also commits the file's new size.
 //! - `tail_latency`: a live consumer while a producer appends one event every
 //!   [`TAIL_SPACING`]; latency from the append call to the consumer's receipt.
 //! - `reopen`: time to open a big log again and read its high-water mark (file log and
@@ -203,6 +207,12 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         raw.push(replayed_raw);
         typed.push(replayed_typed);
     }
+    appends.push(raw_fdatasync(
+        "batch_append",
+        sizes.batch_append,
+        BATCH,
+        Space::Preallocated,
+    )?);
     table(
         report,
         &format!(
@@ -266,7 +276,9 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
             single_append(store, backend, &workload, producers, sizes.single_append)
         })?;
         if producers == 1 {
-            rows.push(raw_fdatasync(sizes.single_append)?);
+            for space in [Space::Preallocated, Space::Growing] {
+                rows.push(raw_fdatasync(&workload, sizes.single_append, 1, space)?);
+            }
         }
         let how = if producers == 1 {
             "1 producer".to_string()
@@ -552,23 +564,57 @@ fn record(event: &Event) -> Record {
     Record::new(key, event.id.as_u128(), payload)
 }
 
-/// The floor under one durable append: write 256 bytes at the end of a growing file
-/// and fdatasync, `count` times, as a log must.
-fn raw_fdatasync(count: usize) -> Result<Measurement> {
+/// Where [`raw_fdatasync`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Space {
+    /// Over blocks written and synced beforehand (fallocate, zeros, fsync): each
+    /// fdatasync commits data only, the disk's limit.
+    Preallocated,
+    /// At the end of a file that grows with each write: each fdatasync also commits
+    /// the new size, as the file log does today.
+    Growing,
+}
+
+/// The floor under durable appends: `count` records of [`PAYLOAD_BYTES`] written with
+/// `write` in batches of `batch`, each batch followed by fdatasync, as a log must.
+fn raw_fdatasync(workload: &str, count: usize, batch: usize, space: Space) -> Result<Measurement> {
     use std::io::Write;
     let scratch = scratch_dir()?;
     let mut file = std::fs::File::create(scratch.path().join("raw"))?;
-    let payload = [b'x'; PAYLOAD_BYTES];
+    let bytes = count * PAYLOAD_BYTES;
+    if space == Space::Preallocated {
+        rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, bytes as u64)?;
+        // Unwritten extents would still be converted (a metadata commit) on first
+        // write: write them once, so the timed writes only overwrite data.
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(zeros.len());
+            file.write_all(&zeros[..n])?;
+            left -= n;
+        }
+        file.sync_all()?;
+        std::io::Seek::rewind(&mut file)?;
+    }
+    let records = vec![b'x'; batch * PAYLOAD_BYTES];
     let began = Instant::now();
-    for _ in 0..count {
-        file.write_all(&payload)?;
+    let mut written = 0;
+    while written < count {
+        let n = batch.min(count - written);
+        file.write_all(&records[..n * PAYLOAD_BYTES])?;
         file.sync_data()?;
+        written += n;
     }
     let elapsed = began.elapsed();
+    let name = match space {
+        Space::Preallocated => "raw-fdatasync",
+        Space::Growing => "raw-fdatasync-grow",
+    };
     Ok(Measurement {
         events_per_s: Some(count as f64 / elapsed.as_secs_f64()),
+        mb_per_s: Some(bytes as f64 / 1e6 / elapsed.as_secs_f64()),
         seconds: Some(elapsed.as_secs_f64()),
-        ..Measurement::new("single_append_1", "raw-fdatasync")
+        ..Measurement::new(workload, name)
     })
 }
 

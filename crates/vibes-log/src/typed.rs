@@ -494,6 +494,17 @@ impl<E: Send, C: Codec<E>> EventConsumer<E, C> {
         self.poll_where(max, timeout, |_| true).await
     }
 
+    /// Up to `max` records as stored, undecoded (see [`poll`](Self::poll)): for a
+    /// reader that decodes them elsewhere, e.g. on another thread while it handles
+    /// the previous batch. Decode them with this consumer's codec.
+    pub async fn poll_records(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<Vec<StoredRecord>> {
+        self.inner.poll(max, timeout).await
+    }
+
     /// [`poll`](Self::poll), decoding only the records `wanted` says yes to (it sees
     /// the stored record, headers and payload); the others come back as addresses in
     /// [`EventBatch::skipped`], so a reader that wants few of many records need not

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::DerefMut;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::json;
@@ -196,12 +196,21 @@ pub(super) async fn run_once<P: PluginCell>(
     // on the receiver waits forever rather than seeing a closed channel.
     let (_never_stop, mut never) = watch::channel(false);
     let stop = stop.unwrap_or(&mut never);
-    run.update_lag(&input, positions(&consumer)).await;
+    // Where the handled input ends: the consumer's positions right after the poll of
+    // the last batch handled. The consumer itself may be a poll further on.
+    let mut at = positions(&consumer);
+    run.update_lag(&input, at.clone()).await;
     let mut lag_measured = Instant::now();
     let mut stores = 0u64;
-    let mut live = run.replay_done(&consumer);
+    let mut live = run.replay_done(&at);
+    // A full poll is followed at once by the next one, which decodes on the blocking
+    // pool while this one is handled, stored and committed.
+    let mut ahead: Option<Result<Polled, vibes_log::LogError>> = None;
     // Records the filter does not want are passed over from their type and source.
-    let filter = run.manifest.filter.clone();
+    let decoder = Decoder {
+        topic: Arc::from(input_name.as_str()),
+        filter: Arc::new(run.manifest.filter.clone()),
+    };
     status.update(|s| {
         s.state = if live {
             PluginState::Live
@@ -211,19 +220,36 @@ pub(super) async fn run_once<P: PluginCell>(
     });
 
     loop {
-        if *stop.borrow() || catch_up.as_ref().is_some_and(|c| c.reached(&consumer)) {
+        if *stop.borrow() || catch_up.as_ref().is_some_and(|c| c.reached(&at)) {
             break;
         }
-        let polled = tokio::select! {
-            polled = consumer.poll_where(
-                runtime.options.poll_max,
-                runtime.options.poll_timeout,
-                |record| filter.matches_json(&record.payload),
-            ) => polled,
-            _ = stop.wait_for(|stop| *stop) => break,
+        let polled = match ahead.take() {
+            Some(polled) => polled,
+            None => tokio::select! {
+                polled = poll_records(
+                    &mut consumer,
+                    runtime.options.poll_max,
+                    runtime.options.poll_timeout,
+                    &decoder,
+                ) => polled,
+                _ = stop.wait_for(|stop| *stop) => break,
+            },
         };
-        let batch = match polled {
-            Ok(batch) => batch,
+        let polled = match polled {
+            Ok(polled) => {
+                if polled.full {
+                    ahead = Some(
+                        poll_records(
+                            &mut consumer,
+                            runtime.options.poll_max,
+                            Duration::ZERO,
+                            &decoder,
+                        )
+                        .await,
+                    );
+                }
+                polled
+            }
             // Damaged records the consumer has already stepped past (the file log
             // reports each damaged batch once per reader): the plugin goes on with what
             // follows, and its status says what was skipped.
@@ -234,6 +260,8 @@ pub(super) async fn run_once<P: PluginCell>(
             }
             Err(e) => return Err(RuntimeError::log(&name, format!("polling {input_name}"), e)),
         };
+        at = polled.positions.clone();
+        let batch = polled.decode(&decoder, &name).await?;
         let idle = batch.is_empty();
         if idle && catch_up.is_some() {
             // Nothing more arrives for a catch-up (its ends were measured at the start).
@@ -269,13 +297,13 @@ pub(super) async fn run_once<P: PluginCell>(
             }
             run.commit(&mut consumer, &items).await?;
             let every = run.manifest.snapshot_every;
-            run.maybe_snapshot(plugin, positions(&consumer), every, SNAPSHOT_GROWTH)
+            run.maybe_snapshot(plugin, at.clone(), every, SNAPSHOT_GROWTH)
                 .await?;
             if let Some(catch_up) = &mut catch_up {
                 catch_up.report(items.len() as u64);
             }
         }
-        if !live && run.replay_done(&consumer) {
+        if !live && run.replay_done(&at) {
             live = true;
             status.update(|s| s.state = PluginState::Live);
         }
@@ -283,19 +311,19 @@ pub(super) async fn run_once<P: PluginCell>(
             // Caught up with nothing new: a good moment for a snapshot, so a query
             // rebuilding the plugin elsewhere replays little.
             let every = (run.manifest.snapshot_every / IDLE_SNAPSHOT_FRACTION).max(1);
-            run.maybe_snapshot(plugin, positions(&consumer), every, IDLE_SNAPSHOT_GROWTH)
+            run.maybe_snapshot(plugin, at.clone(), every, IDLE_SNAPSHOT_GROWTH)
                 .await?;
         }
         if idle || lag_measured.elapsed() >= LAG_EVERY {
-            run.update_lag(&input, positions(&consumer)).await;
+            run.update_lag(&input, at.clone()).await;
             lag_measured = Instant::now();
         }
     }
     if catch_up.is_some_and(|c| c.read > 0) {
-        run.maybe_snapshot(plugin, positions(&consumer), 0, SNAPSHOT_GROWTH)
+        run.maybe_snapshot(plugin, at.clone(), 0, SNAPSHOT_GROWTH)
             .await?;
     }
-    run.update_lag(&input, positions(&consumer)).await;
+    run.update_lag(&input, at).await;
     Ok(())
 }
 
@@ -350,12 +378,14 @@ impl<'a> CatchUp<'a> {
         })
     }
 
-    /// Whether every partition with records to read has been read to its end (a
-    /// position is unknown until the first poll after a seek).
-    fn reached(&self, consumer: &EventConsumer<Event>) -> bool {
-        self.ends
-            .iter()
-            .all(|(p, end)| consumer.position(*p).is_some_and(|pos| pos >= *end))
+    /// Whether every partition with records to read has been handled to its end, at
+    /// `positions` (a position is unknown until the first poll after a seek).
+    fn reached(&self, positions: &[(u32, Option<Offset>)]) -> bool {
+        self.ends.iter().all(|(p, end)| {
+            positions
+                .iter()
+                .any(|(q, pos)| q == p && pos.is_some_and(|pos| pos >= *end))
+        })
     }
 
     fn report(&mut self, read: u64) {
@@ -441,10 +471,14 @@ impl Run<'_> {
         store.restore_pending(&pending, &bytes, &mut **plugin.lock())
     }
 
-    fn replay_done(&self, consumer: &EventConsumer<Event>) -> bool {
-        self.replay_until
-            .iter()
-            .all(|(p, until)| consumer.position(*p).is_none_or(|pos| pos >= *until))
+    fn replay_done(&self, positions: &[(u32, Option<Offset>)]) -> bool {
+        self.replay_until.iter().all(|(p, until)| {
+            positions
+                .iter()
+                .find(|(q, _)| q == p)
+                .and_then(|(_, pos)| *pos)
+                .is_none_or(|pos| pos >= *until)
+        })
     }
 
     fn is_replay(&self, address: RecordAddress) -> bool {
@@ -702,6 +736,90 @@ async fn high_marks(
 }
 
 /// The read position of every partition `consumer` owns.
+/// One poll's records, decoding or to decode, and the consumer's positions right
+/// after it.
+struct Polled {
+    records: Decoding,
+    positions: Vec<(u32, Option<Offset>)>,
+    /// The poll returned as many records as asked for: more are likely waiting.
+    full: bool,
+}
+
+enum Decoding {
+    /// Few records: decoded on the spot when handled.
+    Here(Vec<vibes_log::backend::StoredRecord>),
+    /// Many: decoding on the blocking pool.
+    Pool(tokio::task::JoinHandle<vibes_log::EventBatch<Event>>),
+}
+
+/// What decoding a poll needs: the input's name and the plugin's filter (records it
+/// does not want are passed over undecoded, as [`EventConsumer::poll_where`] does).
+#[derive(Clone)]
+struct Decoder {
+    topic: Arc<str>,
+    filter: Arc<vibes_events::Filter>,
+}
+
+impl Decoder {
+    fn decode(
+        &self,
+        records: Vec<vibes_log::backend::StoredRecord>,
+    ) -> vibes_log::EventBatch<Event> {
+        vibes_log::decode_batch(&vibes_log::JsonCodec, &self.topic, records, |r| {
+            self.filter.matches_json(&r.payload)
+        })
+    }
+}
+
+/// Polls up to `max` records of `consumer`; a full poll starts decoding at once on the
+/// blocking pool, a smaller one is decoded when handled.
+async fn poll_records(
+    consumer: &mut EventConsumer<Event>,
+    max: usize,
+    timeout: Duration,
+    decoder: &Decoder,
+) -> Result<Polled, vibes_log::LogError> {
+    let records = consumer.poll_records(max, timeout).await?;
+    let full = !records.is_empty() && records.len() >= max;
+    let records = if full {
+        let decoder = decoder.clone();
+        Decoding::Pool(tokio::task::spawn_blocking(move || decoder.decode(records)))
+    } else {
+        Decoding::Here(records)
+    };
+    Ok(Polled {
+        records,
+        positions: positions(consumer),
+        full,
+    })
+}
+
+impl Polled {
+    /// The decoded batch: the records the filter wants decoded, the others skipped.
+    async fn decode(
+        self,
+        decoder: &Decoder,
+        plugin: &str,
+    ) -> Result<vibes_log::EventBatch<Event>, RuntimeError> {
+        match self.records {
+            Decoding::Here(records) => Ok(decoder.decode(records)),
+            Decoding::Pool(handle) => match handle.await {
+                Ok(batch) => Ok(batch),
+                Err(e) => match e.try_into_panic() {
+                    // A codec that panics panics the run, as it would without threads.
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    // The runtime is shutting down.
+                    Err(_) => Err(RuntimeError::log(
+                        plugin,
+                        format!("decoding {}", decoder.topic),
+                        vibes_log::LogError::Closed,
+                    )),
+                },
+            },
+        }
+    }
+}
+
 fn positions(consumer: &EventConsumer<Event>) -> Vec<(u32, Option<Offset>)> {
     consumer
         .assignment()

@@ -14,8 +14,9 @@
 //!   files, `vibes ingest claude-projects` plus the report, against ccusage on the
 //!   grown tree (target: at least 30x faster).
 //!
-//! Floors: reading every byte of the corpus once (one thread, page cache warm, as
-//! every run here is) and a bare single-threaded Rust counter ([`count`]), whose
+//! The corpus is written out to disk (syncfs) after it is generated and after the
+//! append, so no run competes with the kernel's writeback of it. Floors: reading every
+//! byte of the corpus once (one thread, page cache warm, as every run here is) and a bare single-threaded Rust counter ([`count`]), whose
 //! totals every vibes report must equal exactly (the suite fails otherwise); where
 //! ccusage's totals differ, the report says by how much and why.
 
@@ -118,6 +119,8 @@ fn run_in(
     let began = Instant::now();
     let mut corpus = Corpus::generate(fixtures, &home, shape)?;
     let generated_s = began.elapsed().as_secs_f64();
+    // Written out before anything is timed, as a user's transcripts are.
+    crate::log::settle(&home)?;
     let s = &corpus.stats;
     report.note(&format!(
         "Usage corpus (generated in {generated_s:.1} s, seed {}): {} files ({} subagent files, \
@@ -194,6 +197,7 @@ fn run_in(
 
     // 1% new lines.
     let (appended_lines, appended_bytes) = corpus.append()?;
+    crate::log::settle(&home)?;
     let grown_count = count::count(&corpus.projects())?;
     let append_ingest = vibes.run(&ingest)?;
     let append_report = vibes.run(&daily)?;

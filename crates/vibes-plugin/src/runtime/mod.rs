@@ -2,6 +2,7 @@
 //! rebuilds a plugin's state in-process for a one-off query.
 
 mod catch_up;
+mod decode;
 mod dedup;
 mod follow;
 mod rebuild;

@@ -5,13 +5,11 @@
 use std::collections::BTreeMap;
 
 use vibes_events::Event;
-use vibes_events::Filter;
 use vibes_log::backend::LogBackend;
-use vibes_log::{
-    DecodeError, EventBatch, JsonCodec, LogError, Missing, Offset, RecordAddress, TopicName,
-};
+use vibes_log::{DecodeError, EventBatch, LogError, Missing, Offset, RecordAddress, TopicName};
 
 use super::Runtime;
+use super::decode::Decoder;
 use super::run::{handle_caught, reaches};
 use super::snapshot::SnapshotStore;
 use crate::emitter::Emitter;
@@ -117,6 +115,7 @@ impl Runtime {
         report.positions = from.clone();
         // Reading and decoding run ahead of the plugin, a step or two, on other
         // threads: the plugin folds one step while the next is read and decoded.
+        let decoder = Decoder::new(&input_name, &manifest.filter);
         let (steps, mut ready) = tokio::sync::mpsc::channel(READ_AHEAD);
         tokio::spawn(read_ahead(
             ReadAhead {
@@ -124,7 +123,7 @@ impl Runtime {
                 input,
                 input_name: input_name.clone(),
                 plugin: name.clone(),
-                filter: manifest.filter.clone(),
+                decoder: decoder.clone(),
                 from,
                 ends,
             },
@@ -132,23 +131,7 @@ impl Runtime {
         ));
         while let Some(step) = ready.recv().await {
             let step = step?;
-            let batch = match step.decoding.await {
-                Ok(batch) => batch,
-                Err(e) => match e.try_into_panic() {
-                    // A codec that panics panics the rebuild, as it would without
-                    // threads.
-                    Ok(panic) => std::panic::resume_unwind(panic),
-                    // The runtime is shutting down.
-                    Err(_) => {
-                        let e = LogError::Closed;
-                        return Err(RuntimeError::log(
-                            &name,
-                            format!("decoding {input_name}"),
-                            e,
-                        ));
-                    }
-                },
-            };
+            let batch = decoder.finish(step.decoding, &name).await?;
             done.read += step.read;
             report.positions.insert(step.partition, step.next);
             report.undecodable.extend(batch.failures);
@@ -197,7 +180,7 @@ struct ReadAhead {
     input: TopicName,
     input_name: String,
     plugin: String,
-    filter: Filter,
+    decoder: Decoder,
     from: BTreeMap<u32, Offset>,
     ends: BTreeMap<u32, Offset>,
 }
@@ -212,12 +195,10 @@ async fn read_ahead(what: ReadAhead, steps: tokio::sync::mpsc::Sender<Result<Ste
         input,
         input_name,
         plugin,
-        filter,
+        decoder,
         from,
         ends,
     } = what;
-    let filter = std::sync::Arc::new(filter);
-    let input_name = std::sync::Arc::new(input_name);
     for (&partition, &end) in &ends {
         let mut next = from[&partition];
         while next < end {
@@ -235,17 +216,7 @@ async fn read_ahead(what: ReadAhead, steps: tokio::sync::mpsc::Sender<Result<Ste
             };
             next = last.address.offset + 1;
             let read = records.len() as u64;
-            // Records the filter does not want are passed over from their type and
-            // source, undecoded, like a live run does; the rest decode on every core.
-            let (filter, topic) = (
-                std::sync::Arc::clone(&filter),
-                std::sync::Arc::clone(&input_name),
-            );
-            let decoding = tokio::task::spawn_blocking(move || {
-                vibes_log::decode_batch(&JsonCodec, &topic, records, |r| {
-                    filter.matches_json(&r.payload)
-                })
-            });
+            let decoding = decoder.spawn(records);
             let step = Step {
                 partition,
                 next,

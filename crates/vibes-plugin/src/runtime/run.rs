@@ -16,6 +16,7 @@ use vibes_log::{
     RecordAddress, StartFrom,
 };
 
+use super::decode::Decoder;
 use super::rebuild::Progress;
 use super::snapshot::{Pending, SnapshotStore};
 use super::{Runtime, dedup};
@@ -207,10 +208,7 @@ pub(super) async fn run_once<P: PluginCell>(
     // pool while this one is handled, stored and committed.
     let mut ahead: Option<Result<Polled, vibes_log::LogError>> = None;
     // Records the filter does not want are passed over from their type and source.
-    let decoder = Decoder {
-        topic: Arc::from(input_name.as_str()),
-        filter: Arc::new(run.manifest.filter.clone()),
-    };
+    let decoder = Decoder::new(&input_name, &run.manifest.filter);
     status.update(|s| {
         s.state = if live {
             PluginState::Live
@@ -752,25 +750,6 @@ enum Decoding {
     Pool(tokio::task::JoinHandle<vibes_log::EventBatch<Event>>),
 }
 
-/// What decoding a poll needs: the input's name and the plugin's filter (records it
-/// does not want are passed over undecoded, as [`EventConsumer::poll_where`] does).
-#[derive(Clone)]
-struct Decoder {
-    topic: Arc<str>,
-    filter: Arc<vibes_events::Filter>,
-}
-
-impl Decoder {
-    fn decode(
-        &self,
-        records: Vec<vibes_log::backend::StoredRecord>,
-    ) -> vibes_log::EventBatch<Event> {
-        vibes_log::decode_batch(&vibes_log::JsonCodec, &self.topic, records, |r| {
-            self.filter.matches_json(&r.payload)
-        })
-    }
-}
-
 /// Polls up to `max` records of `consumer`; a full poll starts decoding at once on the
 /// blocking pool, a smaller one is decoded when handled.
 async fn poll_records(
@@ -782,8 +761,7 @@ async fn poll_records(
     let records = consumer.poll_records(max, timeout).await?;
     let full = !records.is_empty() && records.len() >= max;
     let records = if full {
-        let decoder = decoder.clone();
-        Decoding::Pool(tokio::task::spawn_blocking(move || decoder.decode(records)))
+        Decoding::Pool(decoder.spawn(records))
     } else {
         Decoding::Here(records)
     };
@@ -803,19 +781,7 @@ impl Polled {
     ) -> Result<vibes_log::EventBatch<Event>, RuntimeError> {
         match self.records {
             Decoding::Here(records) => Ok(decoder.decode(records)),
-            Decoding::Pool(handle) => match handle.await {
-                Ok(batch) => Ok(batch),
-                Err(e) => match e.try_into_panic() {
-                    // A codec that panics panics the run, as it would without threads.
-                    Ok(panic) => std::panic::resume_unwind(panic),
-                    // The runtime is shutting down.
-                    Err(_) => Err(RuntimeError::log(
-                        plugin,
-                        format!("decoding {}", decoder.topic),
-                        vibes_log::LogError::Closed,
-                    )),
-                },
-            },
+            Decoding::Pool(handle) => decoder.finish(handle, plugin).await,
         }
     }
 }

@@ -28,6 +28,9 @@
 //!   fdatasynced, over blocks preallocated and written beforehand; `raw-fdatasync-grow`
 //!   (in `single_append_1`): the same at the end of a growing file, where each
 //!   fdatasync also commits the file's new size.
+//! - `iggy-sdk` rows (in `batch_append`, `replay_raw` and `single_append_1`, with an
+//!   iggy-server): the bare Iggy SDK on the server `iggy-fsync` runs, the limit for the
+//!   Iggy adapter; see [`iggy_sdk`].
 //! - `tail_latency`: a live consumer while a producer appends one event every
 //!   [`TAIL_SPACING`]; latency from the append call to the consumer's receipt.
 //! - `reopen`: time to open a big log again and read its high-water mark (file log and
@@ -40,6 +43,7 @@
 
 pub(crate) mod cross_process;
 mod iggy;
+mod iggy_sdk;
 mod sqlite;
 mod store;
 
@@ -213,6 +217,18 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         BATCH,
         Space::Preallocated,
     )?);
+    if missing.is_none() {
+        let scratch = scratch_dir()?;
+        let (append, replayed) = iggy_sdk::batch_and_replay(
+            scratch.path(),
+            &runtime,
+            &payloads(sizes.batch_append),
+            BATCH,
+            POLL_MAX as u32,
+        )?;
+        appends.push(append);
+        raw.push(replayed);
+    }
     table(
         report,
         &format!(
@@ -278,6 +294,11 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         if producers == 1 {
             for space in [Space::Preallocated, Space::Growing] {
                 rows.push(raw_fdatasync(&workload, sizes.single_append, 1, space)?);
+            }
+            if missing.is_none() {
+                let scratch = scratch_dir()?;
+                let payloads = payloads(sizes.single_append);
+                rows.push(iggy_sdk::single(scratch.path(), &runtime, &payloads)?);
             }
         }
         let how = if producers == 1 {
@@ -556,6 +577,13 @@ fn batch_append(
 }
 
 /// The record an event is stored as: its key, id and JSON.
+/// The payloads of the first `count` bench events, as every backend stores them.
+fn payloads(count: usize) -> Vec<Bytes> {
+    (0..count as u64)
+        .map(|seq| record(&event(seq)).payload)
+        .collect()
+}
+
 fn record(event: &Event) -> Record {
     let key = event
         .partition_key()

@@ -121,7 +121,6 @@ impl Runtime {
             ReadAhead {
                 backend: std::sync::Arc::clone(&self.backend),
                 input,
-                input_name: input_name.clone(),
                 plugin: name.clone(),
                 decoder: decoder.clone(),
                 from,
@@ -178,7 +177,6 @@ struct Step {
 struct ReadAhead {
     backend: std::sync::Arc<dyn LogBackend>,
     input: TopicName,
-    input_name: String,
     plugin: String,
     decoder: Decoder,
     from: BTreeMap<u32, Offset>,
@@ -193,7 +191,6 @@ async fn read_ahead(what: ReadAhead, steps: tokio::sync::mpsc::Sender<Result<Ste
     let ReadAhead {
         backend,
         input,
-        input_name,
         plugin,
         decoder,
         from,
@@ -206,7 +203,7 @@ async fn read_ahead(what: ReadAhead, steps: tokio::sync::mpsc::Sender<Result<Ste
             let records = match backend.read(&input, partition, next, want).await {
                 Ok(records) => records,
                 Err(e) => {
-                    let e = RuntimeError::log(&plugin, format!("reading {input_name}"), e);
+                    let e = RuntimeError::log(&plugin, format!("reading {input}"), e);
                     let _ = steps.send(Err(e)).await;
                     return;
                 }

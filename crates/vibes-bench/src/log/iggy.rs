@@ -41,24 +41,26 @@ pub(crate) fn server_missing() -> Option<String> {
         .map(|e| e.to_string())
 }
 
+/// Starts the benchmark server of `iggy-fsync` (`fsync`) or `iggy-nofsync` in `dir`.
+pub(crate) fn start(dir: &Path, fsync: bool, runtime: &Arc<Runtime>) -> Result<ManagedIggy> {
+    let manager = runtime.block_on(IggyManager::start(&config(dir, fsync)))?;
+    Ok(ManagedIggy {
+        runtime: Arc::clone(runtime),
+        manager: Some(manager),
+        log: None,
+    })
+}
+
 /// Starts a server in `dir` and opens the bench topic on it.
 pub(crate) fn open(dir: &Path, fsync: bool, runtime: &Arc<Runtime>) -> Result<VibesStore> {
-    let config = config(dir, fsync);
     let durability = if fsync {
         Durability::Always
     } else {
         Durability::Never
     };
     let options = IggyLogOptions::default().durability(durability);
-    let manager = runtime.block_on(IggyManager::start(&config))?;
-    let mut server = ManagedIggy {
-        runtime: Arc::clone(runtime),
-        manager: Some(manager),
-        log: None,
-    };
-    let connection = server.manager.as_ref().map(IggyManager::connection);
-    let connection = connection.ok_or("the manager was just started")?;
-    let log = runtime.block_on(IggyLog::connect(connection, options))?;
+    let mut server = start(dir, fsync, runtime)?;
+    let log = runtime.block_on(IggyLog::connect(server.connection()?, options))?;
     server.log = Some(log.clone());
     // On an error the server is stopped when `server` is dropped.
     VibesStore::open(Arc::new(log), runtime).map(|store| store.served_by(server))
@@ -76,6 +78,12 @@ pub(crate) struct ManagedIggy {
 }
 
 impl ManagedIggy {
+    /// How to reach the server while it runs.
+    pub(crate) fn connection(&self) -> Result<vibes_iggy::Connection> {
+        let manager = self.manager.as_ref().ok_or("the server was stopped")?;
+        Ok(manager.connection())
+    }
+
     /// Closes the connection and stops the server; an error if it did not exit on
     /// SIGTERM within its grace period.
     pub(crate) fn close(&mut self) -> Result<()> {

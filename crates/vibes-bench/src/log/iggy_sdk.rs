@@ -14,7 +14,6 @@ use iggy::prelude::{
     MaxTopicSize, MessageClient, Partitioning, PollingStrategy, StreamClient, TopicClient,
 };
 use tokio::runtime::Runtime;
-use vibes_iggy::{IggyConfig, IggyManager};
 
 use crate::Result;
 use crate::report::Measurement;
@@ -22,21 +21,18 @@ use crate::report::Measurement;
 const STREAM: &str = "bench";
 const TOPIC: &str = "events";
 
-/// A fresh server in `dir` with fsync on, a signed-in client, the bench topic (one
-/// partition); `work` runs with them, then the client and the server are shut down.
+/// A fresh server in `dir` as `iggy-fsync` runs it (fsync on), a signed-in client,
+/// the bench topic (one partition); `work` runs with them, then the client is shut
+/// down and the server stopped (an error if it does not stop cleanly).
 fn with_server<T>(
     dir: &Path,
-    runtime: &Runtime,
+    runtime: &Arc<Runtime>,
     work: impl AsyncFnOnce(&IggyClient) -> Result<T>,
 ) -> Result<T> {
-    runtime.block_on(async {
-        let config = IggyConfig {
-            data_dir: Some(dir.join("iggy")),
-            fsync: true,
-            ..IggyConfig::default()
-        };
-        let manager = IggyManager::start(&config).await?;
-        let client = manager.connection().connect().await?;
+    let mut server = super::iggy::start(dir, true, runtime)?;
+    let connection = server.connection()?;
+    let result = runtime.block_on(async {
+        let client = connection.connect().await?;
         let result = async {
             client.create_stream(STREAM).await?;
             client
@@ -54,9 +50,10 @@ fn with_server<T>(
         }
         .await;
         let _ = client.shutdown().await;
-        manager.stop().await?;
         result
-    })
+    });
+    server.close()?;
+    result
 }
 
 /// Messages of `payloads`, in batches of `batch`, ids from 1.

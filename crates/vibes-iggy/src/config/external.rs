@@ -155,6 +155,15 @@ mod tests {
         None
     }
 
+    /// An environment that names a user and a password.
+    fn user_env(name: &str) -> Option<String> {
+        match name {
+            USERNAME_ENV => Some("env-user".to_owned()),
+            PASSWORD_ENV => Some("env-pw".to_owned()),
+            _ => None,
+        }
+    }
+
     fn external() -> IggyConfig {
         IggyConfig {
             mode: Mode::External,
@@ -170,12 +179,7 @@ mod tests {
             password: Some("pw-config".into()),
             ..external()
         };
-        let env = |name: &str| match name {
-            USERNAME_ENV => Some("env-user".to_owned()),
-            PASSWORD_ENV => Some("env-pw".to_owned()),
-            _ => None,
-        };
-        let connection = config.external_connection_with(env).unwrap();
+        let connection = config.external_connection_with(user_env).unwrap();
         assert_eq!(connection.tcp_address, "iggy.internal:8090");
         assert_eq!(connection.username, "vibes");
         assert_eq!(connection.password, "pw-config");
@@ -188,12 +192,7 @@ mod tests {
             tcp_address: "127.0.0.1:8090".into(),
             ..external()
         };
-        let env = |name: &str| match name {
-            USERNAME_ENV => Some("env-user".to_owned()),
-            PASSWORD_ENV => Some("env-pw".to_owned()),
-            _ => None,
-        };
-        let connection = config.external_connection_with(env).unwrap();
+        let connection = config.external_connection_with(user_env).unwrap();
         assert_eq!(
             (connection.username.as_str(), connection.password.as_str()),
             ("env-user", "env-pw")

@@ -189,12 +189,19 @@ impl Table {
 
     /// Every call, in key order.
     pub(crate) fn calls(&self) -> impl Iterator<Item = CallView<'_>> {
-        self.calls.values().map(|row| CallView {
+        // Each name's project, by name index, looked up once rather than per call.
+        let mut project_of = vec![NONE; self.names.len()];
+        for (&session, &project) in &self.projects {
+            if let Some(slot) = project_of.get_mut(session as usize) {
+                *slot = project;
+            }
+        }
+        self.calls.values().map(move |row| CallView {
             session_id: self.name(row.0),
-            project: self.projects.get(&row.0).and_then(|&p| self.name(p)),
+            project: project_of.get(row.0 as usize).and_then(|&p| self.name(p)),
             agent_id: self.name(row.1),
             model: self.name(row.2),
-            first: Timestamp::from_nanosecond(i128::from(row.3)).unwrap_or_default(),
+            first: timestamp(row.3),
             tokens: Tokens::from_array(row.4),
             output_final: row.5 & FINAL != 0,
             is_sidechain: row.5 & SIDECHAIN != 0,
@@ -286,6 +293,16 @@ impl Table {
 }
 
 /// `at` in nanoseconds since the epoch (timestamps are within ±292 years of it).
+/// The time `nanos` after the Unix epoch (the inverse of [`nanos`]), without the
+/// 128-bit division of `Timestamp::from_nanosecond`.
+fn timestamp(nanos: i64) -> Timestamp {
+    let (secs, sub) = (
+        nanos.div_euclid(1_000_000_000),
+        nanos.rem_euclid(1_000_000_000),
+    );
+    Timestamp::new(secs, i32::try_from(sub).unwrap_or(0)).unwrap_or_default()
+}
+
 fn nanos(at: Timestamp) -> i64 {
     i64::try_from(at.as_nanosecond()).unwrap_or(if at.as_second() < 0 {
         i64::MIN
@@ -297,6 +314,25 @@ fn nanos(at: Timestamp) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_come_back_as_they_were_stored_either_side_of_the_epoch() {
+        for nanos in [
+            0,
+            1,
+            -1,
+            999_999_999,
+            -999_999_999,
+            1_000_000_000,
+            -1_000_000_001,
+            1_772_409_721_369_000_123,
+            -62_000_000_000_000_000,
+        ] {
+            let expected = Timestamp::from_nanosecond(i128::from(nanos)).unwrap();
+            assert_eq!(timestamp(nanos), expected, "{nanos}");
+            assert_eq!(super::nanos(timestamp(nanos)), nanos);
+        }
+    }
 
     fn table() -> Table {
         let mut table = Table::default();

@@ -35,7 +35,7 @@ pub fn run(storage: &Storage, args: &UsageArgs, global: &GlobalArgs) -> Result<O
 
     let mut usage = Usage::new();
     let problems = load(storage, &mut usage, global)?;
-    let calls: Vec<Call<'_>> = report::priced_calls(&usage, &prices, &filter, &tz);
+    let calls = report::priced_calls(&usage, &prices, &filter, &tz);
 
     let ctx = RenderContext {
         tz: &tz,
@@ -50,7 +50,7 @@ pub fn run(storage: &Storage, args: &UsageArgs, global: &GlobalArgs) -> Result<O
                 UsageReport::Weekly => Period::Weekly,
                 _ => Period::Monthly,
             };
-            let rows = report::by_period(&calls, period, &tz);
+            let rows = report::by_period(calls, period, &tz);
             let total = report::total(&rows);
             if args.json {
                 json(&render::periods_json(period.as_str(), &rows, &total, &ctx))?
@@ -59,7 +59,7 @@ pub fn run(storage: &Storage, args: &UsageArgs, global: &GlobalArgs) -> Result<O
             }
         }
         UsageReport::Session => {
-            let rows = report::by_session(&calls);
+            let rows = report::by_session(calls);
             let total = report::total(rows.iter().map(|s| &s.row));
             if args.json {
                 json(&render::sessions_json(&rows, &total, &ctx))?
@@ -68,6 +68,7 @@ pub fn run(storage: &Storage, args: &UsageArgs, global: &GlobalArgs) -> Result<O
             }
         }
         UsageReport::Blocks => {
+            let calls: Vec<Call<'_>> = calls.collect();
             let blocks = blocks::blocks(&calls, now);
             let total = report::total(blocks.iter().map(|b| &b.row));
             if args.json {
@@ -80,6 +81,9 @@ pub fn run(storage: &Storage, args: &UsageArgs, global: &GlobalArgs) -> Result<O
     let mut out = DataOut::new(false);
     let _ = out.line(text.trim_end())?;
     let _ = out.flush()?;
+    // The table is dropped by the process's exit: freeing it call by call would only
+    // add to the report's time.
+    std::mem::forget(usage);
     Ok(Outcome::partial_if(problems))
 }
 
@@ -112,6 +116,10 @@ pub fn time_zone(name: Option<&str>) -> Result<(TimeZone, String)> {
     };
     if let Some(offset) = parse_offset(name) {
         return Ok((TimeZone::fixed(offset), name.to_owned()));
+    }
+    if name.eq_ignore_ascii_case("UTC") {
+        // Without a lookup: the first one lists the whole zone database.
+        return Ok((TimeZone::UTC, name.to_owned()));
     }
     let tz = TimeZone::get(name).with_context(|| {
         format!("--timezone {name:?} is neither a time zone name (Europe/Berlin, UTC) nor an offset (+05:30)")

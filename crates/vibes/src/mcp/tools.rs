@@ -18,7 +18,7 @@ use crate::commands::{session, usage as usage_command};
 use crate::failures::{self, FailedCall, InOrder};
 use crate::search::{self, Contains, Selection};
 use crate::usage::render::{self, Context as RenderContext};
-use crate::usage::report::{self, Call, Filter as UsageFilter, Period};
+use crate::usage::report::{self, Filter as UsageFilter, Period};
 
 /// Why a tool gave no answer; the client sees the text as a tool error.
 #[derive(Debug)]
@@ -479,15 +479,15 @@ pub fn usage(engine: &mut Engine, args: UsageArgs) -> Answer {
         .map_err(|e| ToolError::BadArgument(format!("{e:#}").replace("--timezone", "timezone")))?;
     let prices = usage_command::price_table(&engine.storage, None)?;
     let plugin = engine.usage()?;
-    let calls: Vec<Call<'_>> = report::priced_calls(plugin, &prices, &filter, &tz);
+    let calls = report::priced_calls(plugin, &prices, &filter, &tz);
     let (name, key, rows) = match args.by {
         UsageBy::Day => (
             "daily",
             "period",
-            report::by_period(&calls, Period::Daily, &tz),
+            report::by_period(calls, Period::Daily, &tz),
         ),
-        UsageBy::Model => ("model", "model", report::by_model(&calls)),
-        UsageBy::Project => ("project", "project", report::by_project(&calls)),
+        UsageBy::Model => ("model", "model", report::by_model(calls)),
+        UsageBy::Project => ("project", "project", report::by_project(calls)),
     };
     let total = report::total(&rows);
     let ctx = RenderContext {

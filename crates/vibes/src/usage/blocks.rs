@@ -8,7 +8,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::report::{Call, Row, Summary};
+use super::report::{Call, Row, RowSums, Summary};
 
 /// The length of a block.
 pub const BLOCK: SignedDuration = SignedDuration::from_hours(5);
@@ -83,17 +83,11 @@ pub fn blocks(calls: &[Call<'_>], now: Timestamp) -> Vec<Block> {
 
 fn block(start: Timestamp, members: &[&Call<'_>], now: Timestamp) -> Block {
     let end = start.checked_add(BLOCK).unwrap_or(start);
-    let mut row = Row {
-        key: start.to_string(),
-        ..Row::default()
-    };
+    let mut sums = RowSums::default();
     for call in members {
-        row.summary.add(call);
-        row.by_model
-            .entry(call.model.to_owned())
-            .or_default()
-            .add(call);
+        sums.add(call);
     }
+    let row = sums.finish(start.to_string());
     let last = row.summary.last.unwrap_or(start);
     let active = now.duration_since(last) < BLOCK && now < end;
     let burn = if active {

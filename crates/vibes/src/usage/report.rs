@@ -32,25 +32,34 @@ pub struct Call<'a> {
 #[derive(Debug)]
 pub struct Pricer<'p, 'a> {
     prices: &'p PriceTable,
-    found: HashMap<&'a str, Option<&'p ModelPrice>>,
+    /// Each model seen, with its prices (a handful, so a list).
+    found: Vec<(&'a str, Option<&'p ModelPrice>)>,
 }
 
 impl<'p, 'a> Pricer<'p, 'a> {
     pub fn new(prices: &'p PriceTable) -> Self {
         Pricer {
             prices,
-            found: HashMap::new(),
+            found: Vec::new(),
         }
     }
 
     /// `view` priced.
     pub fn price(&mut self, view: &CallView<'a>) -> Call<'a> {
         let model = view.model.unwrap_or(UNKNOWN_MODEL);
-        let prices = self.prices;
-        let price = *self
+        // Interned names: the same model is mostly the same pointer.
+        let price = match self
             .found
-            .entry(model)
-            .or_insert_with(|| prices.find(model));
+            .iter()
+            .find(|(m, _)| std::ptr::eq(*m, model) || *m == model)
+        {
+            Some(&(_, price)) => price,
+            None => {
+                let price = self.prices.find(model);
+                self.found.push((model, price));
+                price
+            }
+        };
         Call {
             session_id: view.session_id.unwrap_or("unknown"),
             project: view.project,
@@ -63,19 +72,19 @@ impl<'p, 'a> Pricer<'p, 'a> {
     }
 }
 
-/// The calls of `usage` that `filter` keeps (days in `tz`), priced.
-pub fn priced_calls<'a>(
+/// The calls of `usage` that `filter` keeps (days in `tz`), priced, one at a time (a
+/// report sums them as they come; collect them where they are needed twice).
+pub fn priced_calls<'a, 'p>(
     usage: &'a vibes_plugin_usage::Usage,
-    prices: &PriceTable,
-    filter: &Filter,
-    tz: &TimeZone,
-) -> Vec<Call<'a>> {
+    prices: &'p PriceTable,
+    filter: &'p Filter,
+    tz: &'p TimeZone,
+) -> impl Iterator<Item = Call<'a>> + use<'a, 'p> {
     let mut pricer = Pricer::new(prices);
     usage
         .calls()
-        .map(|view| pricer.price(&view))
-        .filter(|call| filter.keeps(call, tz))
-        .collect()
+        .map(move |view| pricer.price(&view))
+        .filter(move |call| filter.keeps(call, tz))
 }
 
 /// Which calls a report counts.
@@ -147,29 +156,6 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn add(&mut self, call: &Call<'_>) {
-        self.api_calls += 1;
-        self.not_final += u64::from(!call.output_final);
-        self.tokens += call.tokens;
-        match call.cost {
-            Some(cost) => {
-                self.priced_cost += cost;
-                self.priced_calls += 1;
-            }
-            None => match self.unpriced.get_mut(call.model) {
-                Some(n) => *n += 1,
-                None => {
-                    self.unpriced.insert(call.model.to_owned(), 1);
-                }
-            },
-        }
-        if !self.models.contains(call.model) {
-            self.models.insert(call.model.to_owned());
-        }
-        self.first = Some(self.first.map_or(call.at, |f| f.min(call.at)));
-        self.last = Some(self.last.map_or(call.at, |l| l.max(call.at)));
-    }
-
     /// The cost: `None` when every call is of an unpriced model (never $0 for them);
     /// with some unpriced calls, the cost of the priced ones (a lower bound).
     pub fn cost_usd(&self) -> Option<f64> {
@@ -230,39 +216,115 @@ pub struct Row {
     pub by_model: BTreeMap<String, Summary>,
 }
 
-impl Row {
+/// A row being summed call by call: its own numbers and one cell per model, found by
+/// the model's name. The name sets of a [`Summary`] (models, unpriced models) are
+/// filled once per model when the row is done ([`RowSums::finish`]), not per call.
+/// Every sum is added in call order, so costs sum to the same bits in any report.
+#[derive(Debug, Clone, Default)]
+pub struct RowSums<'a> {
+    sums: Sums,
+    models: Vec<(&'a str, Sums)>,
+}
+
+/// The numbers of a [`Summary`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    api_calls: u64,
+    not_final: u64,
+    tokens: Tokens,
+    priced_cost: f64,
+    priced_calls: u64,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+}
+
+impl Sums {
     fn add(&mut self, call: &Call<'_>) {
-        self.summary.add(call);
-        match self.by_model.get_mut(call.model) {
-            Some(summary) => summary.add(call),
-            None => {
-                let mut summary = Summary::default();
-                summary.add(call);
-                self.by_model.insert(call.model.to_owned(), summary);
+        self.api_calls += 1;
+        self.not_final += u64::from(!call.output_final);
+        self.tokens += call.tokens;
+        if let Some(cost) = call.cost {
+            self.priced_cost += cost;
+            self.priced_calls += 1;
+        }
+        self.first = Some(self.first.map_or(call.at, |f| f.min(call.at)));
+        self.last = Some(self.last.map_or(call.at, |l| l.max(call.at)));
+    }
+
+    fn summary<'m>(&self, models: impl IntoIterator<Item = (&'m str, u64)>) -> Summary {
+        let mut summary = Summary {
+            api_calls: self.api_calls,
+            not_final: self.not_final,
+            tokens: self.tokens,
+            priced_cost: self.priced_cost,
+            priced_calls: self.priced_calls,
+            first: self.first,
+            last: self.last,
+            ..Summary::default()
+        };
+        for (model, unpriced) in models {
+            summary.models.insert(model.to_owned());
+            if unpriced > 0 {
+                *summary.unpriced.entry(model.to_owned()).or_default() += unpriced;
             }
+        }
+        summary
+    }
+}
+
+impl<'a> RowSums<'a> {
+    /// Adds one call.
+    pub fn add(&mut self, call: &Call<'a>) {
+        self.sums.add(call);
+        // Names are interned by the table, so the same model is mostly the same
+        // pointer; equal text counts too.
+        let cell = match self
+            .models
+            .iter_mut()
+            .position(|(m, _)| std::ptr::eq(*m, call.model) || *m == call.model)
+        {
+            Some(i) => &mut self.models[i].1,
+            None => {
+                self.models.push((call.model, Sums::default()));
+                &mut self.models.last_mut().expect("just pushed").1
+            }
+        };
+        cell.add(call);
+    }
+
+    /// The row named `key`.
+    pub fn finish(&self, key: String) -> Row {
+        let unpriced = |s: &Sums| s.api_calls - s.priced_calls;
+        Row {
+            key,
+            summary: self
+                .sums
+                .summary(self.models.iter().map(|(m, s)| (*m, unpriced(s)))),
+            by_model: self
+                .models
+                .iter()
+                .map(|(m, s)| ((*m).to_owned(), s.summary([(*m, unpriced(s))])))
+                .collect(),
         }
     }
 }
 
 /// Rows per period, in time order.
-pub fn by_period(calls: &[Call<'_>], period: Period, tz: &TimeZone) -> Vec<Row> {
-    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+pub fn by_period<'a>(
+    calls: impl IntoIterator<Item = Call<'a>>,
+    period: Period,
+    tz: &TimeZone,
+) -> Vec<Row> {
+    let mut rows: Vec<RowSums<'a>> = Vec::new();
     let mut keys = PeriodKeys::new(period, tz);
     for call in calls {
-        let key = keys.key(call.at);
-        match rows.get_mut(key) {
-            Some(row) => row.add(call),
-            None => {
-                let mut row = Row {
-                    key: key.to_owned(),
-                    ..Row::default()
-                };
-                row.add(call);
-                rows.insert(key.to_owned(), row);
-            }
-        }
+        let row = keys.row(call.at, || rows.push(RowSums::default()));
+        rows[row].add(&call);
     }
-    rows.into_values().collect()
+    keys.names
+        .into_iter()
+        .map(|(key, row)| rows[row].finish(key))
+        .collect()
 }
 
 /// [`Period::key`] with a memory: periods are runs of whole quarter hours in every
@@ -273,8 +335,10 @@ pub fn by_period(calls: &[Call<'_>], period: Period, tz: &TimeZone) -> Vec<Row> 
 struct PeriodKeys<'t> {
     period: Period,
     tz: &'t TimeZone,
-    known: HashMap<i64, String>,
-    scratch: String,
+    /// Quarter hours wholly in one period, with that period's row.
+    known: HashMap<i64, usize>,
+    /// Each period's name and row, in name (and so time) order.
+    names: BTreeMap<String, usize>,
 }
 
 impl<'t> PeriodKeys<'t> {
@@ -285,51 +349,66 @@ impl<'t> PeriodKeys<'t> {
             period,
             tz,
             known: HashMap::new(),
-            scratch: String::new(),
+            names: BTreeMap::new(),
         }
     }
 
-    fn key(&mut self, at: Timestamp) -> &str {
+    /// The row of the period `at` falls in; `new_row` adds a row when it is the
+    /// first call of its period (rows are numbered in the order they were added).
+    fn row(&mut self, at: Timestamp, new_row: impl FnOnce()) -> usize {
         let bucket = at.as_second().div_euclid(Self::SPAN);
-        if !self.known.contains_key(&bucket) {
-            let whole = [bucket * Self::SPAN, bucket * Self::SPAN + Self::SPAN - 1]
-                .map(|s| Timestamp::from_second(s).map(|t| self.period.key(t, self.tz)));
-            match whole {
-                [Ok(first), Ok(last)] if first == last => {
-                    self.known.insert(bucket, first);
-                }
-                _ => {
-                    self.scratch = self.period.key(at, self.tz);
-                    return &self.scratch;
-                }
-            }
+        if let Some(&row) = self.known.get(&bucket) {
+            return row;
         }
-        &self.known[&bucket]
+        let whole = [bucket * Self::SPAN, bucket * Self::SPAN + Self::SPAN - 1]
+            .map(|s| Timestamp::from_second(s).map(|t| self.period.key(t, self.tz)));
+        let (key, whole) = match whole {
+            [Ok(first), Ok(last)] if first == last => (first, true),
+            _ => (self.period.key(at, self.tz), false),
+        };
+        let next = self.names.len();
+        let row = *self.names.entry(key).or_insert_with(|| {
+            new_row();
+            next
+        });
+        if whole {
+            self.known.insert(bucket, row);
+        }
+        row
+    }
+
+    #[cfg(test)]
+    fn key(&mut self, at: Timestamp) -> String {
+        let row = self.row(at, || {});
+        self.names
+            .iter()
+            .find(|(_, r)| **r == row)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_default()
     }
 }
 
 /// Rows per project (`unknown` for calls that name none), by name.
-pub fn by_project(calls: &[Call<'_>]) -> Vec<Row> {
+pub fn by_project<'a>(calls: impl IntoIterator<Item = Call<'a>>) -> Vec<Row> {
     by_key(calls, |call| call.project.unwrap_or("unknown"))
 }
 
 /// Rows per model, by name.
-pub fn by_model(calls: &[Call<'_>]) -> Vec<Row> {
+pub fn by_model<'a>(calls: impl IntoIterator<Item = Call<'a>>) -> Vec<Row> {
     by_key(calls, |call| call.model)
 }
 
-fn by_key<'c>(calls: &'c [Call<'_>], key: impl Fn(&'c Call<'_>) -> &'c str) -> Vec<Row> {
-    let mut rows: BTreeMap<&str, Row> = BTreeMap::new();
+fn by_key<'a>(
+    calls: impl IntoIterator<Item = Call<'a>>,
+    key: impl Fn(&Call<'a>) -> &'a str,
+) -> Vec<Row> {
+    let mut rows: BTreeMap<&str, RowSums<'a>> = BTreeMap::new();
     for call in calls {
-        let k = key(call);
-        rows.entry(k)
-            .or_insert_with(|| Row {
-                key: k.to_owned(),
-                ..Row::default()
-            })
-            .add(call);
+        rows.entry(key(&call)).or_default().add(&call);
     }
-    rows.into_values().collect()
+    rows.into_iter()
+        .map(|(k, sums)| sums.finish(k.to_owned()))
+        .collect()
 }
 
 /// A session's row, with its project.
@@ -340,22 +419,22 @@ pub struct SessionRow {
 }
 
 /// Rows per session, by first call.
-pub fn by_session(calls: &[Call<'_>]) -> Vec<SessionRow> {
-    let mut rows: BTreeMap<&str, SessionRow> = BTreeMap::new();
+pub fn by_session<'a>(calls: impl IntoIterator<Item = Call<'a>>) -> Vec<SessionRow> {
+    let mut rows: HashMap<&str, (Option<&str>, RowSums<'a>)> = HashMap::new();
     for call in calls {
-        let entry = rows.entry(call.session_id).or_insert_with(|| SessionRow {
-            project: None,
-            row: Row {
-                key: call.session_id.to_owned(),
-                ..Row::default()
-            },
-        });
-        if entry.project.is_none() {
-            entry.project = call.project.map(str::to_owned);
+        let (project, sums) = rows.entry(call.session_id).or_default();
+        if project.is_none() {
+            *project = call.project;
         }
-        entry.row.add(call);
+        sums.add(&call);
     }
-    let mut rows: Vec<SessionRow> = rows.into_values().collect();
+    let mut rows: Vec<SessionRow> = rows
+        .into_iter()
+        .map(|(session, (project, sums))| SessionRow {
+            project: project.map(str::to_owned),
+            row: sums.finish(session.to_owned()),
+        })
+        .collect();
     rows.sort_by(|a, b| (a.row.summary.first, &a.row.key).cmp(&(b.row.summary.first, &b.row.key)));
     rows
 }

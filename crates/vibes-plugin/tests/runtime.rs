@@ -776,6 +776,57 @@ async fn the_part_only_handling_needs_is_read_only_when_something_is_handled() {
     assert_eq!(last.query("count", &count_args("b")).unwrap(), json!(6));
 }
 
+/// A catch-up that handled fewer than an eighth of what the snapshot covers saves no
+/// snapshot; the next one restores the older snapshot, reads those records again
+/// without storing their outputs twice, and snapshots once enough has come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_of_a_few_records_leaves_the_snapshot_and_the_next_reads_them_again() {
+    let harness = Harness::new();
+    let runtime = harness.runtime();
+    harness.append(&texts(0..80)).await;
+    let mut first = Counter::with_snapshots(1000, 1);
+    let status = runtime.catch_up(&mut *first, |_| {}).await.unwrap();
+    assert_eq!((status.processed, status.snapshots), (80, 1));
+
+    // 5 new records: under 80 / 8, so no snapshot.
+    harness.append(&texts(80..85)).await;
+    let mut second = Counter::with_snapshots(1000, 1);
+    let status = runtime.catch_up(&mut *second, |_| {}).await.unwrap();
+    assert_eq!(status.restored_from_snapshot, Some(80));
+    assert_eq!((status.processed, status.snapshots), (5, 0));
+
+    // 6 more: the next catch-up reads all 11 from the same snapshot (80 + 11 >= 80 / 8
+    // more), and now saves one.
+    harness.append(&texts(85..91)).await;
+    let mut third = Counter::with_snapshots(1000, 1);
+    let status = runtime.catch_up(&mut *third, |_| {}).await.unwrap();
+    assert_eq!(status.restored_from_snapshot, Some(80));
+    assert_eq!((status.processed, status.snapshots), (11, 1));
+    assert_eq!(second.query("count", &count_args("a")).unwrap(), json!(43));
+    assert_eq!(third.query("count", &count_args("a")).unwrap(), json!(46));
+
+    // Nothing new: restored from the new snapshot, nothing read.
+    let mut fourth = Counter::with_snapshots(1000, 1);
+    let status = runtime.catch_up(&mut *fourth, |_| {}).await.unwrap();
+    assert_eq!(status.restored_from_snapshot, Some(91));
+    assert_eq!(status.processed, 0);
+
+    // The outputs are those of one uninterrupted run, each stored once, though records
+    // 80..85 were handled twice.
+    let thirds = harness
+        .read_all(&TopicName::new("counter/thirds").unwrap())
+        .await;
+    assert_eq!(
+        encoded(&thirds),
+        encoded(
+            vibes_plugin::testing::run(Counter::boxed(), &texts(0..91))
+                .await
+                .unwrap()
+                .topic("thirds")
+        )
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catch_up_in_small_polls_reads_ahead_yet_handles_snapshots_and_commits_each_record_once()
 {

@@ -16,8 +16,10 @@ impl Runtime {
     /// stored when the call started, exactly as a running host would: from its newest
     /// snapshot and its group's commit, storing its outputs, sending what it cannot
     /// handle to its dead-letter topic and committing after each batch. Then it saves a
-    /// snapshot of the state (when the plugin takes snapshots and anything was read),
-    /// and returns the run's status, with `plugin` holding the state.
+    /// snapshot of the state when the plugin takes snapshots and it handled at least
+    /// one record and an eighth of the records the restored snapshot covers (fewer are
+    /// cheaper to read again next time than to save the whole state for), and returns
+    /// the run's status, with `plugin` holding the state.
     ///
     /// The caller must make sure no other member of the group runs meanwhile (a host
     /// holds its `serve` lock); otherwise use [`rebuild`](Self::rebuild), which writes

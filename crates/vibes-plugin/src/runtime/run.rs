@@ -318,7 +318,11 @@ pub(super) async fn run_once<P: PluginCell>(
         }
     }
     if catch_up.is_some_and(|c| c.read > 0) {
-        run.maybe_snapshot(plugin, at.clone(), 0, SNAPSHOT_GROWTH)
+        // Only when it read enough to be worth rewriting the whole state: a query after
+        // a few new records would otherwise spend more on the snapshot than on them.
+        // What it left out is read again by the next catch-up (at most 1/8 of what
+        // the snapshot covers), its outputs not stored twice.
+        run.maybe_snapshot(plugin, at.clone(), 1, SNAPSHOT_GROWTH)
             .await?;
     }
     run.update_lag(&input, at).await;

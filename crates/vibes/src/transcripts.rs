@@ -371,7 +371,20 @@ pub fn pass(
 ) -> Result<PassReport> {
     let threads = threads.clamp(1, tree.files.len().max(1));
     let (tx, rx) = sync_channel::<Msg>(threads * 2);
-    let queue = Mutex::new(tree.files.iter_mut());
+    // The files with most to read go first, so that no big file is left to one thread
+    // at the end while the others have nothing to do.
+    let mut work: Vec<(u64, &mut Tracked, io::Result<std::fs::Metadata>)> = tree
+        .files
+        .iter_mut()
+        .map(|tracked| {
+            let meta = std::fs::metadata(&tracked.path);
+            let read = tracked.saved.as_ref().map_or(0, |s| s.mark.offset);
+            let unread = meta.as_ref().map_or(0, |m| m.len().saturating_sub(read));
+            (unread, tracked, meta)
+        })
+        .collect();
+    work.sort_by_key(|(unread, _, _)| std::cmp::Reverse(*unread));
+    let queue = Mutex::new(work.into_iter());
     let log = sink.producer.log();
     let report = std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -388,8 +401,10 @@ pub fn pass(
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .next();
-                    let Some(tracked) = next else { break };
-                    let done = read_file(tracked, log, &mut buf, &tx)
+                    let Some((_, tracked, meta)) = next else {
+                        break;
+                    };
+                    let done = read_file(tracked, meta, log, &mut buf, &tx)
                         .map_err(|e| (tracked.path.display().to_string(), e));
                     if matches!(&done, Ok(d) if d.verdict == Verdict::Unchanged) {
                         unchanged += 1;
@@ -476,9 +491,10 @@ fn flush(
 }
 
 /// Reads what `tracked` gained (through `buf`) and sends it in batches, encoded for
-/// `log`.
+/// `log`; `meta` is the file's metadata as the pass found it.
 fn read_file(
     tracked: &mut Tracked,
+    meta: io::Result<std::fs::Metadata>,
     log: &EventLog<Event>,
     buf: &mut [u8],
     tx: &SyncSender<Msg>,
@@ -494,7 +510,7 @@ fn read_file(
         after,
         pending,
     };
-    let meta = match std::fs::metadata(&tracked.path) {
+    let meta = match meta {
         Ok(meta) => meta,
         Err(e) => {
             tracked.gone = e.kind() == io::ErrorKind::NotFound;

@@ -462,13 +462,45 @@ async fn snapshots_of_a_long_backlog_are_spaced_out() {
         Arc::new(harness.log().clone()),
         RuntimeOptions::new(INPUT).poll(10, Duration::from_millis(10)),
     );
+    let shutdown = Shutdown::new();
+    let running = runtime
+        .spawn(Arc::new(|| Counter::with_snapshots(10, 1)), &shutdown)
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while running.status().processed < 20_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            running.status()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Every 10 events would be 2,000 snapshots; an eighth of the covered events apart
+    // (past the first 80) is about 55, and going idle may add one.
+    let snapshots = running.status().snapshots;
+    assert!((30..100).contains(&snapshots), "{snapshots} snapshots");
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(5), running.join())
+        .await
+        .expect("it stops when asked");
+}
+
+/// A catch-up spaces its periodic snapshots further: each at least as many events
+/// after the last as that one covered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_of_a_long_backlog_snapshots_a_few_times() {
+    let harness = Harness::new();
+    harness.append(&texts(0..20_000)).await;
+    let runtime = Runtime::new(
+        Arc::new(harness.log().clone()),
+        RuntimeOptions::new(INPUT).poll(10, Duration::from_millis(10)),
+    );
     let mut plugin = Counter::with_snapshots(10, 1);
     let status = runtime.catch_up(&mut *plugin, |_| {}).await.unwrap();
     assert_eq!(status.processed, 20_000);
-    // Every 10 events would be 2,000 snapshots; an eighth of the covered events apart
-    // (past the first 80) is about 55.
+    // 10, 20, 40, ... 10,240, then the end: 12.
     assert!(
-        (30..100).contains(&status.snapshots),
+        (10..15).contains(&status.snapshots),
         "{} snapshots",
         status.snapshots
     );

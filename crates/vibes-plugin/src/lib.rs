@@ -34,8 +34,8 @@ pub use emitter::{CAUSE_FIELD, Emitter, Output, derive_id};
 pub use error::{ManifestError, PluginError, QueryError, RuntimeError};
 pub use plugin::{Input, Manifest, OutputSpec, Plugin, QueryArgs, QuerySpec};
 pub use runtime::{
-    Followed, Follower, PluginFactory, PluginHandle, Progress, Rebuilt, RunningPlugin, Runtime,
-    RuntimeOptions, SharedPlugin, Shutdown,
+    Folded, Followed, Follower, PluginFactory, PluginHandle, Progress, Rebuilt, RunningPlugin,
+    Runtime, RuntimeOptions, SharedPlugin, Shutdown,
 };
 pub use status::{PluginState, PluginStatus, StatusHandle};
 

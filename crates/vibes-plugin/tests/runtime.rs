@@ -691,6 +691,26 @@ struct Tally {
     missing_ids: bool,
 }
 
+impl Tally {
+    /// What handling a text does, for a writer folding its own appends.
+    fn count(&mut self, id: u128, session: Option<&str>) {
+        if self.ids.insert(id) {
+            *self
+                .per_session
+                .entry(session.unwrap_or_default().to_owned())
+                .or_default() += 1;
+        }
+    }
+
+    fn fold(&mut self, events: &[Event]) {
+        for event in events {
+            if let EventData::Text(text) = &event.data {
+                self.count(event.id.as_u128(), text.session_id.as_deref());
+            }
+        }
+    }
+}
+
 impl Plugin for Tally {
     fn manifest(&self) -> Manifest {
         Manifest::new("tally", "counts texts once per id")
@@ -707,10 +727,7 @@ impl Plugin for Tally {
         let EventData::Text(text) = &input.event.data else {
             return Err(PluginError::new("not a text"));
         };
-        if self.ids.insert(input.event.id.as_u128()) {
-            let session = text.session_id.clone().unwrap_or_default();
-            *self.per_session.entry(session).or_default() += 1;
-        }
+        self.count(input.event.id.as_u128(), text.session_id.as_deref());
         Ok(())
     }
 
@@ -747,6 +764,75 @@ impl Plugin for Tally {
         self.missing_ids = false;
         Ok(())
     }
+}
+
+/// Each partition's (low, high) of the input.
+async fn input_marks(harness: &Harness) -> (BTreeMap<u32, u64>, BTreeMap<u32, u64>) {
+    let topic = TopicName::new(INPUT).unwrap();
+    let info = harness.log().topic_info(&topic).await.unwrap();
+    let lows = (0..info.partitions.len() as u32)
+        .zip(info.partitions.iter().map(|m| m.low))
+        .collect();
+    let highs = (0..info.partitions.len() as u32)
+        .zip(info.partitions.iter().map(|m| m.high))
+        .collect();
+    (lows, highs)
+}
+
+/// A writer that filled an empty input and folded what it appended has its state
+/// adopted: a catch-up then reads nothing and answers the same, and what comes later
+/// is read as usual. What the runtime can check, it does: a second adoption (a
+/// snapshot exists), a fold that missed records, a plugin with outputs are declined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_folded_by_the_writer_of_an_empty_input_is_adopted_once() {
+    let harness = Harness::new();
+    let runtime = harness.runtime();
+    harness.append(&[]).await;
+    let (from, _) = input_marks(&harness).await;
+    let events = texts(0..40);
+    harness.append(&events).await;
+    let (_, to) = input_marks(&harness).await;
+
+    // Missing records: a fold that claims to end before the input does.
+    let mut short = Tally::default();
+    short.fold(&events[..39]);
+    let mut early = to.clone();
+    let last = events.len() as u64 - 1;
+    for end in early.values_mut() {
+        if *end > 0 {
+            *end -= 1;
+            break;
+        }
+    }
+    let claim = |to: &BTreeMap<u32, u64>, handled| vibes_plugin::Folded {
+        from: from.clone(),
+        to: to.clone(),
+        handled,
+    };
+    assert!(!runtime.adopt(&short, &claim(&early, last)).await.unwrap());
+    // Outputs cannot be folded elsewhere.
+    let counter = Counter::with_snapshots(1000, 1);
+    assert!(!runtime.adopt(&*counter, &claim(&to, 40)).await.unwrap());
+
+    let mut folded = Tally::default();
+    folded.fold(&events);
+    assert!(runtime.adopt(&folded, &claim(&to, 40)).await.unwrap());
+    // Once adopted, never again: the plugin has a snapshot and its group commits.
+    assert!(!runtime.adopt(&folded, &claim(&to, 40)).await.unwrap());
+
+    let mut caught = Tally::default();
+    let status = runtime.catch_up(&mut caught, |_| {}).await.unwrap();
+    assert_eq!(status.restored_from_snapshot, Some(40));
+    assert_eq!(status.processed, 0);
+    assert_eq!(caught.query("count", &count_args("a")).unwrap(), json!(20));
+
+    // Later records are read from the adopted positions, each once.
+    harness.append(&texts(40..44)).await;
+    let mut later = Tally::default();
+    let status = runtime.catch_up(&mut later, |_| {}).await.unwrap();
+    assert_eq!((status.processed, status.dead_letters), (4, 0));
+    assert_eq!(later.query("count", &count_args("a")).unwrap(), json!(22));
+    assert_eq!(later.query("count", &count_args("b")).unwrap(), json!(22));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod failures;
+pub mod fold;
 pub mod http;
 pub mod mcp;
 pub mod members;

@@ -32,6 +32,7 @@ use vibes_sources::transcript::{
 
 use crate::checkpoint::{Checkpoints, FileMark, Saved, Verdict, mtime_ns};
 use crate::commands::MAX_BATCH;
+use crate::fold::UsageFold;
 use crate::producer::Producer;
 
 /// Bytes read from a file at a time.
@@ -299,7 +300,8 @@ struct Counted {
     by_type: Vec<(String, u64)>,
     tool_uses: u64,
     tool_errors: u64,
-    /// The batch's `claude.api_call` events, for counting calls once across files.
+    /// The batch's `claude.api_call` events, for counting calls once across files,
+    /// and, while the usage plugin is folded, the other events it wants, in order.
     calls: Vec<Event>,
 }
 
@@ -363,11 +365,15 @@ pub struct Sink<'a> {
 /// Errors: storing or saving a checkpoint failed (what was stored before stays, with
 /// its checkpoints). A file that cannot be read is reported in the result, not an
 /// error.
+///
+/// With `fold`, every event it wants is handed to it once stored; it ends (`None`)
+/// when an append did not land where the fold expects.
 pub fn pass(
     tree: &mut Tree,
     sink: &Sink<'_>,
     threads: usize,
     progress: &ProgressBar,
+    fold: &mut Option<UsageFold>,
 ) -> Result<PassReport> {
     let threads = threads.clamp(1, tree.files.len().max(1));
     let (tx, rx) = sync_channel::<Msg>(threads * 2);
@@ -386,6 +392,8 @@ pub fn pass(
     work.sort_by_key(|(unread, _, _)| std::cmp::Reverse(*unread));
     let queue = Mutex::new(work.into_iter());
     let log = sink.producer.log();
+    let wanted = fold.as_ref().map(|f| f.filter().clone());
+    let wanted = wanted.as_ref();
     let report = std::thread::scope(|scope| {
         for _ in 0..threads {
             let tx = tx.clone();
@@ -404,7 +412,7 @@ pub fn pass(
                     let Some((_, tracked, meta)) = next else {
                         break;
                     };
-                    let done = read_file(tracked, meta, log, &mut buf, &tx)
+                    let done = read_file(tracked, meta, log, wanted, &mut buf, &tx)
                         .map_err(|e| (tracked.path.display().to_string(), e));
                     if matches!(&done, Ok(d) if d.verdict == Verdict::Unchanged) {
                         unchanged += 1;
@@ -419,16 +427,21 @@ pub fn pass(
             });
         }
         drop(tx);
-        store(rx, sink, progress)
+        store(rx, sink, progress, fold)
     })?;
     tree.forget_gone();
     Ok(report)
 }
 
 /// Receives the readers' batches, appends them and saves the checkpoints after them.
-fn store(rx: Receiver<Msg>, sink: &Sink<'_>, progress: &ProgressBar) -> Result<PassReport> {
+fn store(
+    rx: Receiver<Msg>,
+    sink: &Sink<'_>,
+    progress: &ProgressBar,
+    fold: &mut Option<UsageFold>,
+) -> Result<PassReport> {
     let mut report = PassReport::default();
-    let mut pending: Vec<(u32, Record)> = Vec::new();
+    let mut pending = Pending::default();
     let mut marks: HashMap<PathBuf, Saved<ReaderState>> = HashMap::new();
     // Batches wait for more until MAX_BATCH events or the end of the pass: an append
     // per file would make a pass over many grown files one durable append (and its
@@ -438,17 +451,20 @@ fn store(rx: Receiver<Msg>, sink: &Sink<'_>, progress: &ProgressBar) -> Result<P
             Msg::Batch {
                 path,
                 records,
-                counted,
+                mut counted,
                 saved,
                 bytes,
             } => {
                 report.bytes += bytes;
                 progress.inc(bytes);
                 report.count(&counted);
-                pending.extend(records);
+                pending.records.extend(records);
+                if fold.is_some() {
+                    pending.events.append(&mut counted.calls);
+                }
                 marks.insert(path, *saved);
-                if pending.len() >= MAX_BATCH {
-                    flush(sink, &mut pending, &mut marks, report.stored)?;
+                if pending.records.len() >= MAX_BATCH {
+                    flush(sink, &mut pending, &mut marks, report.stored, fold)?;
                 }
             }
             Msg::Unchanged(n) => {
@@ -466,22 +482,34 @@ fn store(rx: Receiver<Msg>, sink: &Sink<'_>, progress: &ProgressBar) -> Result<P
             },
         }
     }
-    flush(sink, &mut pending, &mut marks, report.stored)?;
+    flush(sink, &mut pending, &mut marks, report.stored, fold)?;
     Ok(report)
 }
 
-/// Appends `events`, then saves the checkpoints that follow them.
+/// Records waiting for an append, and the events among them a fold wants.
+#[derive(Default)]
+struct Pending {
+    records: Vec<(u32, Record)>,
+    events: Vec<Event>,
+}
+
+/// Appends the pending records (handing the fold its events), then saves the
+/// checkpoints that follow them.
 fn flush(
     sink: &Sink<'_>,
-    records: &mut Vec<(u32, Record)>,
+    pending: &mut Pending,
     marks: &mut HashMap<PathBuf, Saved<ReaderState>>,
     counted: u64,
+    fold: &mut Option<UsageFold>,
 ) -> Result<()> {
-    if !records.is_empty() {
-        let unstored = records.len() as u64;
-        sink.producer
-            .append_encoded(std::mem::take(records))
+    if !pending.records.is_empty() {
+        let unstored = pending.records.len() as u64;
+        let acks = sink
+            .producer
+            .append_encoded(std::mem::take(&mut pending.records))
             .with_context(|| format!("{} events stored before this failure", counted - unstored))?;
+        let events = std::mem::take(&mut pending.events);
+        *fold = fold.take().and_then(|f| f.stored(&acks, events));
     }
     if let Some(checkpoints) = sink.checkpoints {
         checkpoints.save_all(marks.iter().map(|(path, saved)| (path.as_path(), saved)))?;
@@ -496,6 +524,7 @@ fn read_file(
     tracked: &mut Tracked,
     meta: io::Result<std::fs::Metadata>,
     log: &EventLog<Event>,
+    wanted: Option<&vibes_events::Filter>,
     buf: &mut [u8],
     tx: &SyncSender<Msg>,
 ) -> io::Result<FileDone> {
@@ -587,7 +616,9 @@ fn read_file(
                     failed.get_or_insert(e);
                 }
             }
-            if matches!(event.data, EventData::ApiCall(_)) {
+            if matches!(event.data, EventData::ApiCall(_))
+                || wanted.is_some_and(|f| f.matches(&event))
+            {
                 counted.calls.push(event);
             }
         });

@@ -530,6 +530,69 @@ fn a_file_replaced_under_the_same_name_is_read_from_the_start() {
     assert!(ids(&before).is_subset(&ids(&events)));
 }
 
+/// The usage plugin's snapshot topic holds records.
+fn has_usage_snapshot(sb: &Sandbox, data: &str) -> bool {
+    let dir = sb.path(data).join("topics/usage/snapshots/0");
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.filter_map(Result::ok).any(|e| {
+            e.path().extension().is_some_and(|x| x == "log")
+                && e.metadata().is_ok_and(|m| m.len() > 64)
+        })
+    })
+}
+
+/// The first ingest into an empty data dir folds the usage plugin on the way: its
+/// snapshot is there before any report, and the reports equal those of a data dir
+/// that held an event before its ingest (nothing folded, the report catches up from
+/// the log), also after a second ingest of new lines.
+#[test]
+#[cfg_attr(not(fixtures), ignore = "needs ../shared/fixtures")]
+fn the_first_ingest_leaves_the_usage_report_ready_and_equal_to_one_caught_up() {
+    let dir = fixtures_or_skip!();
+    let sb = Sandbox::new();
+    let (root, file, bytes) = spotter_tree(&sb, &dir, "tree");
+    let cut = bytes[..bytes.len() / 2]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .expect("lines")
+        + 1;
+    std::fs::write(&file, &bytes[..cut]).expect("write");
+
+    let bead = r#"{"type":"bead.status","source":"bd","timestamp":"2026-01-01T00:00:00Z","bead_id":"bd-1","old_status":"open","new_status":"closed"}"#;
+    Command::from_std(sb.command("caught-up"))
+        .arg("emit")
+        .write_stdin(format!("{bead}\n"))
+        .assert()
+        .code(0);
+    let session_report = |data: &str| {
+        let out = sb.run(data, &["usage", "session", "--json", "--timezone", "UTC"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_slice::<Value>(&out.stdout).expect("report JSON")
+    };
+    for data in ["folded", "caught-up"] {
+        let (code, err) = sb.ingest(data, &root);
+        assert_eq!(code, 0, "{err}");
+    }
+    assert!(has_usage_snapshot(&sb, "folded"), "the ingest saved one");
+    assert!(!has_usage_snapshot(&sb, "caught-up"), "nothing was folded");
+    let folded = session_report("folded");
+    assert!(
+        folded["sessions"][0]["api_calls"].as_u64().unwrap() > 0,
+        "{folded:#}"
+    );
+    assert_eq!(folded, session_report("caught-up"));
+
+    // New lines: the log is no longer empty, so they are read back by the report.
+    std::fs::write(&file, &bytes).expect("write the rest");
+    for data in ["folded", "caught-up"] {
+        let (code, err) = sb.ingest(data, &root);
+        assert_eq!(code, 0, "{err}");
+    }
+    let grown = session_report("folded");
+    assert_ne!(grown, folded);
+    assert_eq!(grown, session_report("caught-up"));
+}
+
 #[test]
 fn copies_of_one_call_interleaved_in_two_files_count_once() {
     let sb = Sandbox::new();

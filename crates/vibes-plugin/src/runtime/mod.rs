@@ -1,6 +1,7 @@
 //! The runtime: runs a plugin on a log as a consumer group, keeps it running, and
 //! rebuilds a plugin's state in-process for a one-off query.
 
+mod adopt;
 mod catch_up;
 mod decode;
 mod dedup;
@@ -24,6 +25,7 @@ use crate::error::{QueryError, RuntimeError};
 use crate::plugin::{Manifest, Plugin, QueryArgs};
 use crate::status::{PluginState, PluginStatus, StatusHandle};
 
+pub use adopt::Folded;
 pub use follow::{Followed, Follower};
 pub use rebuild::{Progress, Rebuilt};
 

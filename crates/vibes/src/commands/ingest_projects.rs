@@ -17,6 +17,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::checkpoint::Checkpoints;
 use crate::cli::{GlobalArgs, IngestProjectsArgs};
+use crate::fold::UsageFold;
 use crate::output::{self, Outcome};
 use crate::producer::Producer;
 use crate::storage::Storage;
@@ -47,10 +48,19 @@ pub fn run(storage: &Storage, args: &IngestProjectsArgs, global: &GlobalArgs) ->
         None
     };
 
+    // Filling an empty log: the usage plugin is folded on the way, so the first report
+    // need not read it all back.
+    let mut fold = UsageFold::start(storage, &producer)?;
     let mut tree = Tree::default();
     tree.discover(&roots, checkpoints.as_ref())?;
     let progress = progress_bar(&tree, global);
-    let report = transcripts::pass(&mut tree, &sink, threads, &progress)?;
+    let report = transcripts::pass(&mut tree, &sink, threads, &progress, &mut fold)?;
+    if let Some(fold) = fold
+        && report.stored > 0
+    {
+        let adopted = fold.finish(storage)?;
+        tracing::debug!(adopted, "the usage plugin folded while ingesting");
+    }
     progress.finish_and_clear();
     storage.enforce_retention()?;
     eprint!(
@@ -69,7 +79,8 @@ pub fn run(storage: &Storage, args: &IngestProjectsArgs, global: &GlobalArgs) ->
     let mut stored = 0u64;
     while !stop.wait(storage, POLL) {
         tree.discover(&roots, checkpoints.as_ref())?;
-        let report = transcripts::pass(&mut tree, &sink, threads, &ProgressBar::hidden())?;
+        let report =
+            transcripts::pass(&mut tree, &sink, threads, &ProgressBar::hidden(), &mut None)?;
         if report.stored > 0 {
             storage.enforce_retention()?;
             stored += report.stored;

@@ -1,23 +1,23 @@
-//! The usage plugin, folded by an ingest that fills an empty log: the ingest has every
-//! `claude.api_call` and `session.start` it appends in hand, so instead of the first
-//! `vibes usage` reading them all back, it hands each one to the plugin as it is
-//! stored and, at the end, has the runtime adopt the state ([`Runtime::adopt`]: a
-//! snapshot and the group's commit at the log's ends).
+//! The usage plugin, folded by an ingest that fills an empty log: the ingest counts the
+//! calls it stores with the plugin's own fold (`transcripts::PassReport::calls`, fed
+//! every `claude.api_call` and `session.start`), so instead of the first `vibes usage`
+//! reading them all back, it has the runtime adopt that state at the end
+//! ([`vibes_plugin::Runtime::adopt`]: a snapshot and the group's commit at the log's
+//! ends). This module checks that the appends landed where such a fold needs them.
 //!
 //! Only when that state is exactly what a catch-up would build: the file backend (on
 //! Iggy other members may run), every partition empty when the ingest began, every
 //! append stored at the next offset of its partition (no other writer in between, no
 //! outbox queue), and no `serve` running at the end (this process takes its lock, as a
 //! catch-up does). Otherwise nothing is adopted, and the next report catches up as
-//! usual. The usage plugin's handling depends on the events only ([`Usage::add`]), never
+//! usual. The usage plugin's handling depends on the events only (`Usage::add`), never
 //! on the times the log appended them, which an appender does not learn.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use vibes_events::Event;
 use vibes_log::Offset;
-use vibes_plugin::{Folded, Plugin};
+use vibes_plugin::Folded;
 use vibes_plugin_usage::Usage;
 
 use crate::commands::serve;
@@ -26,15 +26,13 @@ use crate::plugins;
 use crate::producer::{Ack, Producer};
 use crate::storage::Storage;
 
-/// The usage plugin being folded; see the [module docs](self).
+/// Where an ingest's appends must land for its fold to be the whole input; see the
+/// [module docs](self).
 #[derive(Debug)]
 pub struct UsageFold {
-    usage: Usage,
-    filter: vibes_events::Filter,
     from: BTreeMap<u32, Offset>,
     /// Per partition: the offset the next append must get.
     next: BTreeMap<u32, Offset>,
-    handled: u64,
 }
 
 impl UsageFold {
@@ -55,25 +53,16 @@ impl UsageFold {
             }
             from.insert(p, marks.high);
         }
-        let usage = Usage::new();
         Ok(Some(UsageFold {
-            filter: usage.manifest().filter,
-            usage,
             next: from.clone(),
             from,
-            handled: 0,
         }))
     }
 
-    /// The plugin's filter, for the threads that pick the events out.
-    pub fn filter(&self) -> &vibes_events::Filter {
-        &self.filter
-    }
-
-    /// One append went through: `acks` for all its records, in order, and the events
-    /// among them the plugin wants, in the same order. Returns `None` (the fold is
-    /// over) when a record did not land at its partition's next offset.
-    pub fn stored(mut self, acks: &[Ack], wanted: impl IntoIterator<Item = Event>) -> Option<Self> {
+    /// One append went through, with `acks` for all its records in order. Returns
+    /// `None` (the fold is over) when a record did not land at its partition's next
+    /// offset.
+    pub fn stored(mut self, acks: &[Ack]) -> Option<Self> {
         for ack in acks {
             let Ack::Stored(address) = ack else {
                 return None;
@@ -84,31 +73,23 @@ impl UsageFold {
             }
             *next += 1;
         }
-        for event in wanted {
-            if self.filter.matches(&event) {
-                self.usage.add(&event);
-                self.handled += 1;
-            }
-        }
         Some(self)
     }
 
-    /// Has the runtime adopt the state, unless a `serve` runs; returns whether it did.
-    pub fn finish(self, storage: &Storage) -> Result<bool> {
+    /// Has the runtime adopt `usage`, the fold of every `handled` event the plugin
+    /// wants among those stored, unless a `serve` runs; returns whether it did.
+    pub fn finish(self, storage: &Storage, usage: &Usage, handled: u64) -> Result<bool> {
         let Some(_lock) = serve::try_lock_serve(&storage.config.data_dir)? else {
             return Ok(false);
         };
         let folded = Folded {
             from: self.from,
             to: self.next,
-            handled: self.handled,
+            handled,
         };
         let runtime = plugins::catch_up_runtime(storage);
-        let adopted = storage
-            .block_on(runtime.adopt(&self.usage, &folded))
-            .context("saving the usage plugin's state")?;
-        // The table goes with the process.
-        std::mem::forget(self.usage);
-        Ok(adopted)
+        storage
+            .block_on(runtime.adopt(usage, &folded))
+            .context("saving the usage plugin's state")
     }
 }

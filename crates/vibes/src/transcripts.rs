@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use vibes_events::{Event, EventData};
 use vibes_log::EventLog;
 use vibes_log::backend::Record;
-use vibes_sources::calls::ApiCalls;
+use vibes_plugin_usage::Usage;
 use vibes_sources::transcript::{
     Checkpoint, TranscriptError, TranscriptFile, TranscriptReader, TranscriptSummary,
 };
@@ -210,8 +210,12 @@ pub struct PassReport {
     /// Events stored, by type.
     pub events: BTreeMap<String, u64>,
     pub stored: u64,
-    /// The API calls among the stored events, each counted once.
-    pub calls: ApiCalls,
+    /// The API calls among the stored events, each counted once: the usage plugin's
+    /// own fold of them (and of the sessions' starts, for their projects), which the
+    /// first ingest into an empty log hands to the runtime ([`UsageFold`]).
+    pub calls: Usage,
+    /// The events `calls` folded in.
+    pub folded: u64,
     pub tool_uses: u64,
     pub tool_errors: u64,
     pub lines: u64,
@@ -246,8 +250,9 @@ impl PassReport {
         }
         self.tool_uses += batch.tool_uses;
         self.tool_errors += batch.tool_errors;
-        for call in &batch.calls {
-            self.calls.add(call);
+        for event in &batch.calls {
+            self.calls.add(event);
+            self.folded += 1;
         }
     }
 
@@ -300,8 +305,8 @@ struct Counted {
     by_type: Vec<(String, u64)>,
     tool_uses: u64,
     tool_errors: u64,
-    /// The batch's `claude.api_call` events, for counting calls once across files,
-    /// and, while the usage plugin is folded, the other events it wants, in order.
+    /// The batch's events the usage plugin wants (`claude.api_call`, `session.start`),
+    /// in order: calls are counted once across files.
     calls: Vec<Event>,
 }
 
@@ -366,8 +371,8 @@ pub struct Sink<'a> {
 /// its checkpoints). A file that cannot be read is reported in the result, not an
 /// error.
 ///
-/// With `fold`, every event it wants is handed to it once stored; it ends (`None`)
-/// when an append did not land where the fold expects.
+/// With `fold`, every append is checked to land where the fold expects; it ends
+/// (`None`) when one does not.
 pub fn pass(
     tree: &mut Tree,
     sink: &Sink<'_>,
@@ -392,8 +397,8 @@ pub fn pass(
     work.sort_by_key(|(unread, _, _)| std::cmp::Reverse(*unread));
     let queue = Mutex::new(work.into_iter());
     let log = sink.producer.log();
-    let wanted = fold.as_ref().map(|f| f.filter().clone());
-    let wanted = wanted.as_ref();
+    let wanted = vibes_plugin::Plugin::manifest(&Usage::new()).filter;
+    let wanted = &wanted;
     let report = std::thread::scope(|scope| {
         for _ in 0..threads {
             let tx = tx.clone();
@@ -441,7 +446,7 @@ fn store(
     fold: &mut Option<UsageFold>,
 ) -> Result<PassReport> {
     let mut report = PassReport::default();
-    let mut pending = Pending::default();
+    let mut pending: Vec<(u32, Record)> = Vec::new();
     let mut marks: HashMap<PathBuf, Saved<ReaderState>> = HashMap::new();
     // Batches wait for more until MAX_BATCH events or the end of the pass: an append
     // per file would make a pass over many grown files one durable append (and its
@@ -451,19 +456,16 @@ fn store(
             Msg::Batch {
                 path,
                 records,
-                mut counted,
+                counted,
                 saved,
                 bytes,
             } => {
                 report.bytes += bytes;
                 progress.inc(bytes);
                 report.count(&counted);
-                pending.records.extend(records);
-                if fold.is_some() {
-                    pending.events.append(&mut counted.calls);
-                }
+                pending.extend(records);
                 marks.insert(path, *saved);
-                if pending.records.len() >= MAX_BATCH {
+                if pending.len() >= MAX_BATCH {
                     flush(sink, &mut pending, &mut marks, report.stored, fold)?;
                 }
             }
@@ -486,30 +488,22 @@ fn store(
     Ok(report)
 }
 
-/// Records waiting for an append, and the events among them a fold wants.
-#[derive(Default)]
-struct Pending {
-    records: Vec<(u32, Record)>,
-    events: Vec<Event>,
-}
-
-/// Appends the pending records (handing the fold its events), then saves the
-/// checkpoints that follow them.
+/// Appends `records` (telling the fold where they landed), then saves the checkpoints
+/// that follow them.
 fn flush(
     sink: &Sink<'_>,
-    pending: &mut Pending,
+    records: &mut Vec<(u32, Record)>,
     marks: &mut HashMap<PathBuf, Saved<ReaderState>>,
     counted: u64,
     fold: &mut Option<UsageFold>,
 ) -> Result<()> {
-    if !pending.records.is_empty() {
-        let unstored = pending.records.len() as u64;
+    if !records.is_empty() {
+        let unstored = records.len() as u64;
         let acks = sink
             .producer
-            .append_encoded(std::mem::take(&mut pending.records))
+            .append_encoded(std::mem::take(records))
             .with_context(|| format!("{} events stored before this failure", counted - unstored))?;
-        let events = std::mem::take(&mut pending.events);
-        *fold = fold.take().and_then(|f| f.stored(&acks, events));
+        *fold = fold.take().and_then(|f| f.stored(&acks));
     }
     if let Some(checkpoints) = sink.checkpoints {
         checkpoints.save_all(marks.iter().map(|(path, saved)| (path.as_path(), saved)))?;
@@ -524,7 +518,7 @@ fn read_file(
     tracked: &mut Tracked,
     meta: io::Result<std::fs::Metadata>,
     log: &EventLog<Event>,
-    wanted: Option<&vibes_events::Filter>,
+    wanted: &vibes_events::Filter,
     buf: &mut [u8],
     tx: &SyncSender<Msg>,
 ) -> io::Result<FileDone> {
@@ -616,9 +610,7 @@ fn read_file(
                     failed.get_or_insert(e);
                 }
             }
-            if matches!(event.data, EventData::ApiCall(_))
-                || wanted.is_some_and(|f| f.matches(&event))
-            {
+            if wanted.matches(&event) {
                 counted.calls.push(event);
             }
         });

@@ -58,7 +58,7 @@ pub fn run(storage: &Storage, args: &IngestProjectsArgs, global: &GlobalArgs) ->
     if let Some(fold) = fold
         && report.stored > 0
     {
-        let adopted = fold.finish(storage)?;
+        let adopted = fold.finish(storage, &report.calls, report.folded)?;
         tracing::debug!(adopted, "the usage plugin folded while ingesting");
     }
     progress.finish_and_clear();
@@ -290,17 +290,17 @@ fn render_follow(r: &PassReport) -> String {
 }
 
 fn calls(r: &PassReport) -> String {
-    let totals = r.calls.totals();
     let copies = match r.calls.copies() {
         1 => "1 copy".to_owned(),
         n => format!("{n} copies"),
     };
-    let mut text = format!("{} (from {copies})", output::count(totals.calls, "call"));
-    if totals.not_final > 0 {
+    let calls = r.calls.len() as u64;
+    let mut text = format!("{} (from {copies})", output::count(calls, "call"));
+    let not_final = r.calls.calls().filter(|c| !c.output_final).count();
+    if not_final > 0 {
         let _ = write!(
             text,
-            "; {} without a stop reason, their output counts are lower bounds",
-            totals.not_final
+            "; {not_final} without a stop reason, their output counts are lower bounds"
         );
     }
     text

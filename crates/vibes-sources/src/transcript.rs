@@ -498,13 +498,41 @@ impl TranscriptReader {
     }
 }
 
-/// Top-level fields no event is made from, skipped while parsing (still checked to be
-/// JSON) rather than built into values: `toolUseResult` repeats a tool's whole result
-/// in another shape and is about half of a typical transcript's bytes.
-const UNUSED_FIELDS: &[&str] = &["toolUseResult"];
+/// The top-level fields the mapping reads (this file and the `map` module); every
+/// other field is skipped while parsing (still checked to be JSON) rather than built
+/// into values. `toolUseResult`, for one, repeats a tool's whole result in another
+/// shape and is about a third of a typical transcript's bytes; `slug`, `userType`,
+/// `todos` and the like are on many lines and make no fact.
+const USED_FIELDS: &[&str] = &[
+    "type",
+    "timestamp",
+    "sessionId",
+    "agentId",
+    "uuid",
+    "isSidechain",
+    "message",
+    "requestId",
+    "isApiErrorMessage",
+    "apiErrorStatus",
+    "error",
+    "cwd",
+    "version",
+    "gitBranch",
+    "isCompactSummary",
+    "parentUuid",
+    "isMeta",
+    "subtype",
+    "compactMetadata",
+    "durationMs",
+    "content",
+    "retryAttempt",
+    "maxRetries",
+    "retryInMs",
+    "data",
+];
 
-/// A line's top-level object without the [`UNUSED_FIELDS`]. As with a plain
-/// `Map`, a repeated key keeps its last value.
+/// A line's top-level object, its [`USED_FIELDS`] only. As with a plain `Map`, a
+/// repeated key keeps its last value.
 struct LineObject(Map<String, Value>);
 
 impl<'de> serde::Deserialize<'de> for LineObject {
@@ -522,8 +550,9 @@ impl<'de> serde::Deserialize<'de> for LineObject {
                 mut map: A,
             ) -> Result<LineObject, A::Error> {
                 let mut obj = Map::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if UNUSED_FIELDS.contains(&key.as_str()) {
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let key = key.as_ref();
+                    if !USED_FIELDS.contains(&key) {
                         map.next_value::<serde::de::IgnoredAny>()?;
                     } else if key == "data" {
                         // Only a progress line's `data.type` is used.
@@ -532,10 +561,10 @@ impl<'de> serde::Deserialize<'de> for LineObject {
                         if let Some(kind) = data.kind {
                             kept.insert("type".to_owned(), kind);
                         }
-                        obj.insert(key, Value::Object(kept));
+                        obj.insert(key.to_owned(), Value::Object(kept));
                     } else {
                         let value = map.next_value::<Value>()?;
-                        obj.insert(key, value);
+                        obj.insert(key.to_owned(), value);
                     }
                 }
                 Ok(LineObject(obj))

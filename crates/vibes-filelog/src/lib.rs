@@ -60,6 +60,7 @@ pub mod fault;
 mod fault;
 pub mod format;
 mod fsutil;
+mod group_share;
 mod log;
 mod offsets;
 mod options;

@@ -11,7 +11,11 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, oneshot};
-use vibes_log::backend::local::{GroupCoordinator, LocalMember, LocalStore, validate_batch};
+use vibes_log::backend::local::{
+    GroupCoordinator, GroupShare, LocalMember, LocalStore, validate_batch,
+};
+
+use crate::group_share::Shares;
 use vibes_log::backend::{
     AppendAck, GroupInfo, LogBackend, Record, RecordConsumer, StoredRecord, TopicInfo,
 };
@@ -55,6 +59,8 @@ pub(crate) struct Store {
     options: Arc<FileLogOptions>,
     topics: RwLock<BTreeMap<TopicName, Arc<FileTopic>>>,
     coordinator: Arc<GroupCoordinator>,
+    /// This process's shares of groups that other processes may read too.
+    shares: Shares,
     watcher: Mutex<bool>,
 }
 
@@ -90,6 +96,7 @@ impl FileLog {
                 options: Arc::new(options),
                 topics: RwLock::new(BTreeMap::new()),
                 coordinator: Arc::default(),
+                shares: Shares::default(),
                 watcher: Mutex::new(false),
             }),
         })
@@ -412,6 +419,19 @@ impl LocalStore for Store {
 
     fn coordinator(&self) -> &Arc<GroupCoordinator> {
         &self.coordinator
+    }
+
+    /// Processes split a group's partitions through files under the group's directory
+    /// (see `group_share`).
+    fn group_share(
+        &self,
+        topic: &TopicName,
+        group: &GroupName,
+    ) -> Result<Arc<dyn GroupShare>, LogError> {
+        let t = self.topic(topic)?;
+        let share: Arc<dyn GroupShare> =
+            self.shares.get(t.dir.join("groups").join(group.as_str()))?;
+        Ok(share)
     }
 }
 

@@ -123,6 +123,48 @@ pub trait LocalStore: Send + Sync + fmt::Debug + 'static {
 
     /// The group membership registry of this store.
     fn coordinator(&self) -> &Arc<GroupCoordinator>;
+
+    /// Which partitions of `topic` the members of `group` in this process may read. The
+    /// default, for a store no other process reads, is all of them; a store shared
+    /// between processes hands each process a share ([`GroupShare`]).
+    fn group_share(&self, topic: &TopicName, group: &GroupName) -> Result<Arc<dyn GroupShare>> {
+        let _ = (topic, group);
+        Ok(Arc::new(WholeTopic))
+    }
+}
+
+/// The partitions of a topic that one process's members of a group may read: the
+/// members in the process split these among themselves ([`Membership::assignment`]).
+/// For a store that several processes use, each process holds a share, and shares
+/// move when processes join, leave or die.
+pub trait GroupShare: Send + Sync + fmt::Debug {
+    /// The partitions held now (of `partitions`), in order, and a number that changes
+    /// whenever they do. May do I/O (a store looks for other processes at most every
+    /// [`rescan_interval`](Self::rescan_interval)).
+    fn held(&self, partitions: u32) -> Result<(u64, Vec<u32>)>;
+
+    /// Whether `partition` is still held: a commit to one given up is refused.
+    fn holds(&self, partition: u32) -> bool;
+
+    /// How long an idle member may go without asking [`held`](Self::held) again, for
+    /// shares that change without this process knowing; `None` for those that do not.
+    fn rescan_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+}
+
+/// Every partition: the share of the one process that uses a store.
+#[derive(Debug)]
+pub struct WholeTopic;
+
+impl GroupShare for WholeTopic {
+    fn held(&self, partitions: u32) -> Result<(u64, Vec<u32>)> {
+        Ok((0, (0..partitions).collect()))
+    }
+
+    fn holds(&self, _partition: u32) -> bool {
+        true
+    }
 }
 
 /// Group membership within one process: members of a group split the topic's
@@ -173,19 +215,25 @@ pub struct Membership {
 }
 
 impl Membership {
-    /// The current generation and this member's partitions in it: with members sorted
-    /// by join order, the member at index `i` of `n` owns partitions `p` with
-    /// `p % n == i`.
-    pub fn assignment(&self, partitions: u32) -> (u64, Vec<u32>) {
+    /// The current generation and this member's partitions in it, of the `held` ones
+    /// (in order): with members sorted by join order, the member at index `i` of `n`
+    /// owns the held partitions at positions `k` with `k % n == i` (with every
+    /// partition held, partitions `p` with `p % n == i`).
+    pub fn assignment(&self, held: &[u32]) -> (u64, Vec<u32>) {
         let groups = self.coordinator.groups.lock();
         let group = groups.get(&self.key).expect("a member's group exists");
-        let n = group.members.len() as u32;
+        let n = group.members.len();
         let index = group
             .members
             .iter()
             .position(|&m| m == self.member)
-            .expect("a live member is listed") as u32;
-        let owned = (0..partitions).filter(|p| p % n == index).collect();
+            .expect("a live member is listed");
+        let owned = held
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| k % n == index)
+            .map(|(_, &p)| p)
+            .collect();
         (group.generation, owned)
     }
 
@@ -217,8 +265,10 @@ pub struct LocalMember<S: LocalStore> {
     group: GroupName,
     partitions: u32,
     membership: Membership,
-    /// The generation of the group whose assignment was last taken up.
-    generation: u64,
+    /// The partitions this process may read (dropped last: the membership leaves first).
+    share: Arc<dyn GroupShare>,
+    /// The generation of the group, and of the share, whose assignment was last taken up.
+    generation: Option<(u64, u64)>,
     signal: Arc<Notify>,
 }
 
@@ -240,6 +290,7 @@ impl<S: LocalStore> LocalMember<S> {
     ) -> Result<GroupConsumer<LocalMember<S>>> {
         let partitions = store.partitions(topic)?;
         let signal = store.append_signal(topic)?;
+        let share = store.group_share(topic, group)?;
         let membership = store.coordinator().join(topic, group);
         let member = LocalMember {
             store,
@@ -247,7 +298,8 @@ impl<S: LocalStore> LocalMember<S> {
             group: group.clone(),
             partitions,
             membership,
-            generation: 0,
+            share,
+            generation: None,
             signal,
         };
         GroupConsumer::new(member, topic, group, partitions, options).await
@@ -257,11 +309,13 @@ impl<S: LocalStore> LocalMember<S> {
 #[async_trait]
 impl<S: LocalStore> GroupMember for LocalMember<S> {
     async fn assignment(&mut self) -> Result<Assignment> {
-        if self.membership.generation() == self.generation {
+        let (share_generation, held) = self.share.held(self.partitions)?;
+        let now = (self.membership.generation(), share_generation);
+        if self.generation == Some(now) {
             return Ok(Assignment::Same);
         }
-        let (generation, owned) = self.membership.assignment(self.partitions);
-        self.generation = generation;
+        let (generation, owned) = self.membership.assignment(&held);
+        self.generation = Some((generation, share_generation));
         Ok(Assignment::Changed(owned))
     }
 
@@ -296,6 +350,9 @@ impl<S: LocalStore> GroupMember for LocalMember<S> {
     }
 
     async fn store_commit(&mut self, partition: u32, next_offset: Offset) -> Result<CommitOutcome> {
+        if !self.share.holds(partition) {
+            return Ok(CommitOutcome::Moved);
+        }
         self.store
             .store_commit(&self.topic, &self.group, partition, next_offset)
             .await?;
@@ -304,6 +361,10 @@ impl<S: LocalStore> GroupMember for LocalMember<S> {
 
     fn append_signal(&self) -> Arc<Notify> {
         Arc::clone(&self.signal)
+    }
+
+    fn max_idle_interval(&self) -> Option<std::time::Duration> {
+        self.share.rescan_interval()
     }
 
     async fn resume_after_damage(&self, partition: u32, from: Offset) -> Result<Option<Offset>> {

@@ -306,8 +306,8 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         } else {
             format!(
                 "{producers} concurrent producers (tokio tasks; sqlite: threads sharing one \
-                 connection behind a mutex; iggy: tasks sharing one IggyLog, whose \
-                 per-partition lock admits one append at a time)"
+                 connection behind a mutex; iggy: tasks sharing one IggyLog, which sends \
+                 the appends waiting for a partition together)"
             )
         };
         table(

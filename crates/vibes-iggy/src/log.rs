@@ -26,9 +26,40 @@ use crate::error::from_iggy;
 use crate::options::IggyLogOptions;
 use crate::shared::{KEY_HEADER, Shared, stored_record, stream_id, topic_id, watermarks};
 
-/// Orders one partition's appends in this process; holds the high-water mark after
-/// the last one.
-type AppendLock = Arc<tokio::sync::Mutex<Option<Offset>>>;
+/// The most messages one group send carries; callers beyond wait for the next.
+const MAX_GROUP_MESSAGES: usize = 10_000;
+
+/// One partition's appends in this process, committed in groups: callers queue their
+/// batches, and one task at a time sends every queued batch as one message set,
+/// flushes once if any asked for it, and learns where the set landed once; each caller
+/// then gets its share of the offsets (its batch is contiguous in the set, as it is
+/// in the partition).
+#[derive(Debug, Default)]
+struct Appender {
+    state: parking_lot::Mutex<AppenderState>,
+}
+
+#[derive(Debug, Default)]
+struct AppenderState {
+    queue: Vec<Queued>,
+    /// A task is sending (it takes what is queued when it is done).
+    sending: bool,
+    /// The high-water mark after this process's last append: where the next set is
+    /// looked for first.
+    high: Option<Offset>,
+}
+
+/// Each partition's [`Appender`].
+type Appenders = HashMap<(TopicName, u32), Arc<Appender>>;
+
+/// One caller's batch, waiting for its group.
+#[derive(Debug)]
+struct Queued {
+    messages: Vec<IggyMessage>,
+    ids: Vec<u128>,
+    flush: bool,
+    reply: tokio::sync::oneshot::Sender<Result<(Offset, Timestamp), LogError>>,
+}
 
 /// The vibes log on Apache Iggy. A vibes topic `stream/topic` is the Iggy stream and
 /// topic of those names; vibes partition `p` is Iggy partition `p`; offsets are the
@@ -39,9 +70,8 @@ type AppendLock = Arc<tokio::sync::Mutex<Option<Offset>>>;
 #[derive(Clone)]
 pub struct IggyLog {
     shared: Arc<Shared>,
-    /// Per partition: a lock that orders this process's appends, and the high-water
-    /// mark after the last one (where a search for an appended batch starts).
-    append_locks: Arc<parking_lot::Mutex<HashMap<(TopicName, u32), AppendLock>>>,
+    /// Per partition: this process's appends, committed in groups.
+    appenders: Arc<parking_lot::Mutex<Appenders>>,
 }
 
 impl fmt::Debug for IggyLog {
@@ -64,7 +94,7 @@ impl IggyLog {
     ) -> Result<Self, LogError> {
         Ok(IggyLog {
             shared: Arc::new(Shared::connect(connection, options).await?),
-            append_locks: Arc::default(),
+            appenders: Arc::default(),
         })
     }
 
@@ -106,62 +136,155 @@ impl IggyLog {
             .map(|r| to_message(topic, r))
             .collect::<Result<Vec<_>, _>>()?;
         let durability = options.durability.unwrap_or(shared.options.durability);
-        let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
-
-        let lock = self.append_lock(topic, partition);
-        let mut high = lock.lock().await;
-        // Where a search for the batch starts if another producer appends right after
-        // it: the end after this process's last append, or, before its first, the end
-        // as the server reports it now.
-        let from = match *high {
-            Some(offset) => offset,
-            None => shared.watermarks(topic, partition).await?.high,
+        let appender = self.appender(topic, partition);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut state = appender.state.lock();
+            state.queue.push(Queued {
+                messages: std::mem::take(&mut messages),
+                ids: ids.clone(),
+                flush: durability == Durability::Always,
+                reply,
+            });
+            !std::mem::replace(&mut state.sending, true)
         };
-        let store = async {
-            shared
-                .client()
-                .send_messages(
-                    &sid,
-                    &tid,
-                    &Partitioning::partition_id(partition),
-                    &mut messages,
-                )
-                .await
-                .map_err(|e| from_iggy(e, format!("appending to {topic} partition {partition}")))?;
-            if durability == Durability::Always {
-                shared
-                    .client()
-                    .flush_unsaved_buffer(&sid, &tid, partition, true)
-                    .await
-                    .map_err(|e| from_iggy(e, format!("flushing {topic} partition {partition}")))?;
-            }
-            locate(shared, topic, partition, &ids, from).await
-        };
-        let (base, timestamp) = shared
-            .within_timeout(store, || {
-                format!("appending to {topic} partition {partition}")
-            })
-            .await??;
-        let last = base + ids.len() as u64 - 1;
-        *high = Some(last + 1);
-        drop(high);
+        if start {
+            // A task, not this caller: a caller that stops waiting must not stop the
+            // sends of the others.
+            tokio::spawn(send_groups(
+                Arc::clone(shared),
+                topic.clone(),
+                partition,
+                appender,
+            ));
+        }
+        let (base, timestamp) = answer.await.map_err(|_| LogError::Backend {
+            message: format!("the append to {topic} partition {partition} was dropped unanswered"),
+            transient: true,
+            source: None,
+        })??;
         shared.appended.notify_waiters();
         Ok(AppendAck {
             partition,
             base_offset: base,
-            last_offset: last,
+            last_offset: base + ids.len() as u64 - 1,
             timestamp,
         })
     }
 }
 
+/// Sends what `appender` has queued, group by group, until nothing is left.
+async fn send_groups(
+    shared: Arc<Shared>,
+    topic: TopicName,
+    partition: u32,
+    appender: Arc<Appender>,
+) {
+    loop {
+        let (mut group, high) = {
+            let mut state = appender.state.lock();
+            if state.queue.is_empty() {
+                state.sending = false;
+                return;
+            }
+            let mut taken = 0;
+            let mut n = 0;
+            for q in &state.queue {
+                if taken > 0 && n + q.messages.len() > MAX_GROUP_MESSAGES {
+                    break;
+                }
+                n += q.messages.len();
+                taken += 1;
+            }
+            (state.queue.drain(..taken).collect::<Vec<_>>(), state.high)
+        };
+        let result = send_group(&shared, &topic, partition, &mut group, high).await;
+        match result {
+            Ok((base, timestamp)) => {
+                let mut offset = base;
+                for q in group {
+                    let _ = q.reply.send(Ok((offset, timestamp)));
+                    offset += q.ids.len() as u64;
+                }
+                appender.state.lock().high = Some(offset);
+            }
+            Err(e) => {
+                // Nothing of the set is known to be stored where it can be found: the
+                // next set is looked for from the server's end again.
+                appender.state.lock().high = None;
+                let (message, transient) = (e.to_string(), e.is_transient());
+                let mut first = Some(e);
+                for q in group {
+                    let error = first.take().unwrap_or_else(|| LogError::Backend {
+                        message: message.clone(),
+                        transient,
+                        source: None,
+                    });
+                    let _ = q.reply.send(Err(error));
+                }
+            }
+        }
+    }
+}
+
+/// One group: its batches sent as one message set, flushed if any asked, and where
+/// the set landed (its base offset and append time).
+async fn send_group(
+    shared: &Shared,
+    topic: &TopicName,
+    partition: u32,
+    group: &mut [Queued],
+    high: Option<Offset>,
+) -> Result<(Offset, Timestamp), LogError> {
+    let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
+    let flush = group.iter().any(|q| q.flush);
+    let ids: Vec<u128> = group.iter().flat_map(|q| q.ids.iter().copied()).collect();
+    let mut messages: Vec<IggyMessage> = group
+        .iter_mut()
+        .flat_map(|q| std::mem::take(&mut q.messages))
+        .collect();
+    let store = async {
+        // Where a search for the set starts if another producer appends right after
+        // it: the end after this process's last append, or, before its first, the end
+        // as the server reports it now.
+        let from = match high {
+            Some(offset) => offset,
+            None => shared.watermarks(topic, partition).await?.high,
+        };
+        shared
+            .client()
+            .send_messages(
+                &sid,
+                &tid,
+                &Partitioning::partition_id(partition),
+                &mut messages,
+            )
+            .await
+            .map_err(|e| from_iggy(e, format!("appending to {topic} partition {partition}")))?;
+        if flush {
+            shared
+                .client()
+                .flush_unsaved_buffer(&sid, &tid, partition, true)
+                .await
+                .map_err(|e| from_iggy(e, format!("flushing {topic} partition {partition}")))?;
+        }
+        locate(shared, topic, partition, &ids, from).await
+    };
+    shared
+        .within_timeout(store, || {
+            format!("appending to {topic} partition {partition}")
+        })
+        .await?
+}
+
 impl IggyLog {
-    fn append_lock(&self, topic: &TopicName, partition: u32) -> AppendLock {
-        self.append_locks
-            .lock()
-            .entry((topic.clone(), partition))
-            .or_default()
-            .clone()
+    fn appender(&self, topic: &TopicName, partition: u32) -> Arc<Appender> {
+        Arc::clone(
+            self.appenders
+                .lock()
+                .entry((topic.clone(), partition))
+                .or_default(),
+        )
     }
 }
 
@@ -175,11 +298,18 @@ async fn locate(
     from: Offset,
 ) -> Result<(Offset, Timestamp), LogError> {
     let n = ids.len() as u32;
-    let tail = shared
-        .read(topic, partition, PollingStrategy::last(), n)
+    // Usually the set is right where this process's last one ended: its first message
+    // there says so (a set is stored whole and in order, and ids are unique), and
+    // carries the append time. One message is read, not the set.
+    let first = shared
+        .read(topic, partition, PollingStrategy::offset(from), 1)
         .await?;
-    if let Some(found) = match_batch(&tail, ids) {
-        return Ok(found);
+    if let Some(message) = first.first()
+        && message.header.offset == from
+        && message.header.id == ids[0]
+        && let Ok(time) = Timestamp::from_microsecond(message.header.timestamp as i64)
+    {
+        return Ok((from, time));
     }
     // Another producer appended after us: scan from where we were.
     let mut offset = from;

@@ -92,3 +92,74 @@ async fn interleaved_producers_get_the_offsets_of_their_own_records() {
     }
     server.stop().await;
 }
+
+/// Many callers of one `IggyLog` appending to one partition at once (their batches sent
+/// together in groups): each acknowledgement names the server's offsets of its own
+/// records, every batch is stored contiguously, and each record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
+async fn concurrent_callers_of_one_log_share_sends_and_get_their_own_offsets() {
+    const CALLERS: u128 = 64;
+    const APPENDS: u128 = 20;
+    let server = TestServer::start().await;
+    let topic = TopicName::new("shared/grouped").unwrap();
+    let log = IggyLog::connect(server.connection(), IggyLogOptions::default())
+        .await
+        .expect("connect");
+    log.ensure_topic(&topic, TopicConfig::partitions(1))
+        .await
+        .expect("topic");
+    let mut tasks = Vec::new();
+    for caller in 0..CALLERS {
+        let (log, topic) = (log.clone(), topic.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for append in 0..APPENDS {
+                // Batches of 1 to 3 records.
+                let size = 1 + (caller + append) % 3;
+                let ids: Vec<u128> = (0..size)
+                    .map(|i| ((caller + 1) << 64) | (append * 4 + i + 1))
+                    .collect();
+                let records = ids
+                    .iter()
+                    .map(|id| Record::new(None, *id, Bytes::from(format!("{id}"))))
+                    .collect();
+                let ack = log
+                    .append(&topic, 0, records, AppendOptions::default())
+                    .await
+                    .expect("append");
+                assert_eq!(
+                    ack.last_offset - ack.base_offset + 1,
+                    size as u64,
+                    "one offset per record"
+                );
+                acked.extend(ack.addresses().map(|a| a.offset).zip(ids));
+            }
+            acked
+        }));
+    }
+    let mut claimed: BTreeMap<u64, u128> = BTreeMap::new();
+    for task in tasks {
+        for (offset, id) in task.await.expect("caller") {
+            assert!(
+                claimed.insert(offset, id).is_none(),
+                "offset {offset} acknowledged twice"
+            );
+        }
+    }
+    let total = claimed.len();
+    let stored: BTreeMap<u64, u128> = log
+        .read(&topic, 0, 0, total + 10)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|r| (r.address.offset, r.id))
+        .collect();
+    assert_eq!(stored.len(), total, "each record stored once");
+    assert_eq!(
+        claimed, stored,
+        "every ack names the server's offsets of its own records"
+    );
+    log.shutdown().await;
+    server.stop().await;
+}

@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -45,6 +46,10 @@ pub(crate) struct IggyMember {
     /// Set when the server no longer knows this member: the next assignment joins
     /// the group again.
     lost: bool,
+    /// When the group was last looked at, and the log's membership count then: a
+    /// poll asks the server again only after `max_poll_interval`, or at once when a
+    /// member joined or left through the same log.
+    looked: Option<(u64, std::time::Instant)>,
 }
 
 impl fmt::Debug for IggyMember {
@@ -79,6 +84,7 @@ impl IggyMember {
             partitions,
             layout: Vec::new(),
             lost: false,
+            looked: None,
         };
         if let Err(e) = member.enter_group().await {
             member.close().await;
@@ -100,6 +106,7 @@ impl IggyMember {
     async fn enter_group(&mut self) -> Result<(), LogError> {
         self.layout.clear();
         self.lost = false;
+        self.looked = None;
         let client = self.client()?;
         match client
             .create_consumer_group(&self.stream_id, &self.topic_id, self.group.as_str())
@@ -117,12 +124,25 @@ impl IggyMember {
             .join_consumer_group(&self.stream_id, &self.topic_id, &self.group_id)
             .await
             .map_err(|e| from_iggy(e, format!("joining consumer group {}", self.group)))?;
+        self.shared.membership.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
     /// The partitions the server assigns this member, if the group's members or their
     /// partitions changed since they were last learned.
     async fn follow_rebalance(&mut self) -> Result<Option<BTreeSet<u32>>, LogError> {
+        let membership = self.shared.membership.load(Ordering::Acquire);
+        if let Some((seen, at)) = self.looked
+            && seen == membership
+            && !self.layout.is_empty()
+            && at.elapsed() < self.shared.options.max_poll_interval
+        {
+            // Another process's member joining or leaving is seen within that time;
+            // until then a poll of a partition that moved reads records again (at
+            // least once), and their commit is refused by the server.
+            return Ok(None);
+        }
+        self.looked = Some((membership, std::time::Instant::now()));
         let details = self.group_details().await?;
         if details.members.is_empty() {
             return Err(LogError::Backend {
@@ -444,10 +464,13 @@ impl Drop for IggyMember {
             );
             match tokio::runtime::Handle::try_current() {
                 Ok(handle) => {
+                    let shared = Arc::clone(&self.shared);
                     handle.spawn(async move {
                         let _ = client
                             .leave_consumer_group(&stream_id, &topic_id, &group_id)
                             .await;
+                        // The other members of this log look at the group again.
+                        shared.membership.fetch_add(1, Ordering::AcqRel);
                         let _ = client.shutdown().await;
                     });
                 }

@@ -669,4 +669,23 @@ mod tests {
             [("type".to_owned(), "other".to_owned())]
         );
     }
+
+    #[test]
+    fn a_read_record_has_the_key_it_was_sent_with_among_its_headers() {
+        let topic = TopicName::new("vibes/events").unwrap();
+        let payload = br#"{"id":"x","type":"claude.text","source":"claude","text":"hi"}"#;
+        for key in [&b"s-1"[..], b"k", &[0xff; 255][..]] {
+            let record = Record::new(Some(bytes::Bytes::copy_from_slice(key)), 7, &payload[..]);
+            let stored = crate::shared::stored_record(3, to_message(&topic, record).unwrap());
+            assert_eq!(stored.key.as_deref(), Some(key));
+            assert_eq!(stored.address.partition, 3);
+        }
+        // No key header among others, and no headers at all: no key.
+        let typed = Record::new(None, 8, &payload[..]).with_header("type", "other");
+        let stored = crate::shared::stored_record(0, to_message(&topic, typed).unwrap());
+        assert_eq!(stored.key, None);
+        let mut bare = to_message(&topic, Record::new(None, 9, &payload[..])).unwrap();
+        bare.user_headers = None;
+        assert_eq!(crate::shared::stored_record(0, bare).key, None);
+    }
 }

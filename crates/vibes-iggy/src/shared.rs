@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use iggy::prelude::{
-    Client, Consumer, HeaderKey, Identifier, IggyClient, IggyMessage, MessageClient,
-    PollingStrategy, TopicClient, TopicDetails,
+    Client, Consumer, Identifier, IggyClient, IggyMessage, MessageClient, PollingStrategy,
+    TopicClient, TopicDetails,
 };
 use jiff::Timestamp;
 use tokio::sync::Notify;
@@ -41,6 +41,9 @@ pub(crate) struct Shared {
     partitions: parking_lot::Mutex<HashMap<TopicName, u32>>,
     /// Notified after every append through this log, to wake its consumers.
     pub(crate) appended: Arc<Notify>,
+    /// Changes whenever a member of a group joins or leaves through this log, so the
+    /// other members of this process look at their group again at once.
+    pub(crate) membership: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -58,6 +61,7 @@ impl Shared {
             options,
             partitions: parking_lot::Mutex::new(HashMap::new()),
             appended: Arc::new(Notify::new()),
+            membership: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -223,14 +227,7 @@ pub(crate) fn watermarks(current_offset: u64, messages_count: u64) -> Watermarks
 
 /// A stored Iggy message as a vibes record.
 pub(crate) fn stored_record(partition: u32, message: IggyMessage) -> StoredRecord {
-    let key = message
-        .user_headers_map()
-        .ok()
-        .flatten()
-        .and_then(|headers| {
-            let key = HeaderKey::try_from(KEY_HEADER).ok()?;
-            headers.get(&key).map(|v| v.value())
-        });
+    let key = message.user_headers.as_ref().and_then(key_header);
     let micros = message.header.timestamp;
     StoredRecord {
         address: RecordAddress {
@@ -242,6 +239,20 @@ pub(crate) fn stored_record(partition: u32, message: IggyMessage) -> StoredRecor
         id: message.header.id,
         payload: message.payload,
     }
+}
+
+/// The value of the [`KEY_HEADER`] in a message's encoded headers, as a slice of them:
+/// found by walking the headers as they are on the wire (checked first), rather than
+/// decoding them all into a map for each message read.
+fn key_header(headers: &bytes::Bytes) -> Option<bytes::Bytes> {
+    let wire = iggy_binary_protocol::primitives::user_headers::WireUserHeaders::from_bytes(
+        headers.clone(),
+    )
+    .ok()?;
+    let entry = wire
+        .iter()
+        .find(|entry| entry.key == KEY_HEADER.as_bytes())?;
+    Some(headers.slice_ref(entry.value))
 }
 
 /// The consumer used for reads that keep no position on the server.

@@ -286,6 +286,7 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         &typed,
     );
 
+    let mut singles = Vec::new();
     for producers in [1, PRODUCERS] {
         let workload = format!("single_append_{producers}");
         let mut rows = each_backend(&workload, backends, &runtime, |store, backend| {
@@ -320,6 +321,7 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
             Column::EventsPerS,
             &rows,
         );
+        singles.push(rows);
     }
 
     let rows = each_backend("tail_latency", backends, &runtime, |store, backend| {
@@ -331,8 +333,7 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
             "Tail latency: {} events appended one at a time every {} µs while a consumer polls \
              live; from the append call to the consumer's receipt, so it includes the append \
              (sqlite cannot notify a reader: it re-queries every 100 µs; iggy: the append \
-             wakes the consumer of the same IggyLog, which then asks the server for the \
-             group's members and polls the partition)",
+             wakes the consumer of the same IggyLog, which then polls the partition)",
             sizes.tail_latency,
             TAIL_SPACING.as_micros()
         ),
@@ -340,6 +341,7 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         Column::P99Us,
         &rows,
     );
+    let tail = rows;
 
     let mut rows = Vec::new();
     for &backend in backends.iter().filter(|b| b.reopenable()) {
@@ -378,7 +380,121 @@ pub(crate) fn run(options: Options, report: &mut Report) -> Result<()> {
         "",
     );
     report.row(&visibility, None);
+    if let [one, many] = &singles[..] {
+        report.note(&targets(&appends, &raw, one, many, &tail));
+    }
     Ok(())
+}
+
+/// Issue 18's targets, from this run's rows: each ratio, its target, met or missed.
+fn targets(
+    batch: &[Measurement],
+    replay: &[Measurement],
+    one: &[Measurement],
+    many: &[Measurement],
+    tail: &[Measurement],
+) -> String {
+    let rate = |rows: &[Measurement], backend: &str| {
+        rows.iter()
+            .find(|m| m.backend == backend)
+            .and_then(|m| m.events_per_s)
+    };
+    let p99 = |backend: &str| {
+        tail.iter()
+            .find(|m| m.backend == backend)
+            .and_then(|m| Column::P99Us.value(m))
+    };
+    let mut out = vec!["Targets (issue 18), from the rows above:".to_owned()];
+    let mut check = |what: &str, value: Option<f64>, target: f64, percent: bool, below: bool| {
+        let Some(value) = value else { return };
+        let met = if below {
+            value < target
+        } else {
+            value >= target
+        };
+        let (shown, goal) = if percent {
+            (
+                format!("{:.0}%", value * 100.0),
+                format!("{:.0}%", target * 100.0),
+            )
+        } else if below {
+            (format!("{value:.0} µs"), format!("{target:.0} µs"))
+        } else {
+            (format!("{value:.2}x"), format!("{target}x"))
+        };
+        let verdict = if met { "met" } else { "missed" };
+        let relation = if below { "under" } else { "at least" };
+        out.push(format!(
+            "  {what}: {shown} ({verdict}; target {relation} {goal})"
+        ));
+    };
+    let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+    let file = "filelog-always";
+    check(
+        "filelog-always, 1 producer, vs sqlite",
+        ratio(rate(one, file), rate(one, BASELINE.name())),
+        1.0,
+        false,
+        false,
+    );
+    check(
+        "filelog-always, 1 producer, of raw-fdatasync",
+        ratio(rate(one, file), rate(one, "raw-fdatasync")),
+        0.8,
+        true,
+        false,
+    );
+    check(
+        "filelog-always, batches, of raw-fdatasync",
+        ratio(rate(batch, file), rate(batch, "raw-fdatasync")),
+        0.8,
+        true,
+        false,
+    );
+    check(
+        "filelog-always, batches, vs sqlite",
+        ratio(rate(batch, file), rate(batch, BASELINE.name())),
+        3.0,
+        false,
+        false,
+    );
+    check(
+        "filelog-always, 64 producers, vs one",
+        ratio(rate(many, file), rate(one, file)),
+        20.0,
+        false,
+        false,
+    );
+    let iggy = "iggy-fsync";
+    check(
+        "iggy-fsync, batches, of iggy-sdk",
+        ratio(rate(batch, iggy), rate(batch, "iggy-sdk")),
+        0.8,
+        true,
+        false,
+    );
+    check(
+        "iggy-fsync, 64 producers, vs one",
+        ratio(rate(many, iggy), rate(one, iggy)),
+        20.0,
+        false,
+        false,
+    );
+    check(
+        "iggy-fsync, replay, of iggy-sdk",
+        ratio(rate(replay, iggy), rate(replay, "iggy-sdk")),
+        0.8,
+        true,
+        false,
+    );
+    check(
+        "iggy-fsync, tail latency p99",
+        p99(iggy),
+        2000.0,
+        false,
+        true,
+    );
+    out.join("\n")
 }
 
 /// Runs `workload` on a fresh store of `backend` in a temporary directory, which is

@@ -11,8 +11,12 @@
 //! - `partitions/<p>.lock`: locked by the process that holds partition `p`. Only the
 //!   holder reads the partition for the group and commits to it.
 //!
-//! At most every [`RESCAN`] (and on every `held` call while a partition it wants is
-//! not yet held), a process lists the members; a member file it can lock belongs to
+//! Looking is file work: a process does its first look when its first member joins
+//! (off the async runtime), and the later ones on a thread of the share's own, so no
+//! async caller waits on the disk for them; members only read what the last look found.
+//!
+//! Every [`RESCAN`] (every [`RETRY`] while a partition it wants is not yet held), a
+//! process lists the members; a member file it can lock belongs to
 //! a process that is gone, and is removed. With the live members sorted, the one at
 //! index `i` of `n` wants the partitions `p` with `p % n == i`. It lets go of the
 //! partitions it holds and no longer wants, then locks those it wants and can: a
@@ -27,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use vibes_log::LogError;
 use vibes_log::backend::local::GroupShare;
 
@@ -35,6 +39,9 @@ use crate::fsutil::io_err;
 
 /// The longest a process goes without looking for processes that joined or left.
 pub(crate) const RESCAN: Duration = Duration::from_millis(50);
+
+/// How soon a process tries again to take a partition it wants that another holds.
+const RETRY: Duration = Duration::from_millis(5);
 
 /// Member files made by this process, numbered so two shares never share a name.
 static MADE: AtomicU64 = AtomicU64::new(0);
@@ -46,25 +53,45 @@ pub(crate) struct Shares {
 }
 
 impl Shares {
-    /// The share of the group whose directory is `dir` (`<topic>/groups/<group>`),
-    /// joined if this process has no member in it yet.
-    pub(crate) fn get(&self, dir: PathBuf) -> Result<Arc<FileShare>, LogError> {
-        let mut open = self.open.lock();
-        if let Some(share) = open.get(&dir).and_then(Weak::upgrade) {
+    /// The share of the group whose directory is `dir` (`<topic>/groups/<group>`) on a
+    /// topic of `partitions`, joined if this process has no member in it yet: file
+    /// work, to be done off the async runtime.
+    pub(crate) fn get(&self, dir: PathBuf, partitions: u32) -> Result<Arc<FileShare>, LogError> {
+        if let Some(share) = self.joined(&dir) {
             return Ok(share);
         }
+        let share = Arc::new(FileShare::join(dir.clone(), partitions)?);
+        let mut open = self.open.lock();
+        // Another member of this process may have joined meanwhile: one share each.
+        if let Some(other) = open.get(&dir).and_then(Weak::upgrade) {
+            return Ok(other);
+        }
         open.retain(|_, share| share.strong_count() > 0);
-        let share = Arc::new(FileShare::join(dir.clone())?);
         open.insert(dir, Arc::downgrade(&share));
         Ok(share)
+    }
+
+    /// The share of the group in `dir`, if this process has one (no file work).
+    pub(crate) fn joined(&self, dir: &Path) -> Option<Arc<FileShare>> {
+        self.open.lock().get(dir).and_then(Weak::upgrade)
     }
 }
 
 /// One process's share of a group's partitions; see the [module docs](self).
 #[derive(Debug)]
 pub(crate) struct FileShare {
+    looks: Arc<Looks>,
+    /// Set, and notified, to stop the looking thread.
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    looker: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What a share's looks need and find.
+#[derive(Debug)]
+struct Looks {
     dir: PathBuf,
     name: String,
+    partitions: u32,
     state: Mutex<State>,
 }
 
@@ -74,7 +101,7 @@ struct State {
     _member: File,
     /// The partitions held, each with its locked file.
     held: BTreeMap<u32, File>,
-    /// The partitions wanted at the last look.
+    /// The partitions wanted at the last look at the members.
     wanted: Vec<u32>,
     /// Changes whenever `held` does.
     generation: u64,
@@ -82,14 +109,35 @@ struct State {
 }
 
 impl FileShare {
-    /// Adds this process to the group in `dir`: its member file is made under a
-    /// temporary name and locked before it takes its name, so no one sees it unlocked.
-    fn join(dir: PathBuf) -> Result<FileShare, LogError> {
-        // The last process to leave a group may remove its directories (see `Drop`)
-        // while this one makes its file in them: then it makes them again.
+    /// Joins the group in `dir`, looks once, and starts the thread of the later looks.
+    fn join(dir: PathBuf, partitions: u32) -> Result<FileShare, LogError> {
+        let looks = Arc::new(Looks::join(dir, partitions)?);
+        looks.look()?;
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let looker = {
+            let (looks, stop) = (Arc::clone(&looks), Arc::clone(&stop));
+            let dir = looks.dir.clone();
+            std::thread::Builder::new()
+                .name("vibes-group-share".to_owned())
+                .spawn(move || looks.keep_looking(&stop))
+                .map_err(|e| io_err("starting the thread that watches", &dir, e))?
+        };
+        Ok(FileShare {
+            looks,
+            stop,
+            looker: Some(looker),
+        })
+    }
+}
+
+impl Looks {
+    /// Adds this process to the group in `dir`; the last process to leave a group may
+    /// remove its directories (see `Drop`) while this one makes its file in them: then
+    /// it makes them again.
+    fn join(dir: PathBuf, partitions: u32) -> Result<Looks, LogError> {
         let mut tries = 0;
         loop {
-            match Self::try_join(&dir) {
+            match Self::try_join(&dir, partitions) {
                 Err(LogError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound && tries < 3 =>
                 {
@@ -100,12 +148,13 @@ impl FileShare {
         }
     }
 
-    fn try_join(dir: &Path) -> Result<FileShare, LogError> {
-        let dir = dir.to_path_buf();
+    /// The member file is made under a temporary name and locked before it takes its
+    /// name, so no one sees it unlocked.
+    fn try_join(dir: &Path, partitions: u32) -> Result<Looks, LogError> {
         let members = dir.join("members");
         std::fs::create_dir_all(&members).map_err(|e| io_err("creating", &members, e))?;
-        let partitions = dir.join("partitions");
-        std::fs::create_dir_all(&partitions).map_err(|e| io_err("creating", &partitions, e))?;
+        let locks = dir.join("partitions");
+        std::fs::create_dir_all(&locks).map_err(|e| io_err("creating", &locks, e))?;
         let since_epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
@@ -122,9 +171,10 @@ impl FileShare {
             .map_err(|e| io_err("locking", &temporary, e))?;
         let path = members.join(&name);
         std::fs::rename(&temporary, &path).map_err(|e| io_err("naming", &path, e))?;
-        Ok(FileShare {
-            dir,
+        Ok(Looks {
+            dir: dir.to_path_buf(),
             name,
+            partitions,
             state: Mutex::new(State {
                 _member: member,
                 held: BTreeMap::new(),
@@ -170,9 +220,34 @@ impl FileShare {
         Ok(live)
     }
 
+    /// One look: every [`RESCAN`] at the members (letting go of what this process no
+    /// longer wants), then at the wanted partitions it does not hold yet.
+    fn look(&self) -> Result<(), LogError> {
+        let mut state = self.state.lock();
+        if state.looked.is_none_or(|at| at.elapsed() >= RESCAN) {
+            let live = self.live_members()?;
+            let n = live.len();
+            let index = live.iter().position(|m| *m == self.name).unwrap_or(0);
+            let wanted: Vec<u32> = (0..self.partitions)
+                .filter(|p| *p as usize % n == index)
+                .collect();
+            let before = state.held.len();
+            state.held.retain(|p, _| wanted.contains(p));
+            if state.held.len() != before {
+                state.generation += 1;
+            }
+            state.wanted = wanted;
+            state.looked = Some(Instant::now());
+        }
+        if state.wanted.len() != state.held.len() {
+            self.take_wanted(&mut state)?;
+        }
+        Ok(())
+    }
+
     /// Locks each wanted partition not held yet that no other process holds.
     fn take_wanted(&self, state: &mut State) -> Result<(), LogError> {
-        for &p in &state.wanted {
+        for p in state.wanted.clone() {
             if state.held.contains_key(&p) {
                 continue;
             }
@@ -189,35 +264,44 @@ impl FileShare {
         }
         Ok(())
     }
+
+    /// Looks again and again until `stop` is set. A look that fails is said, and tried
+    /// again; what the last good one found stands meanwhile.
+    fn keep_looking(&self, stop: &(Mutex<bool>, Condvar)) {
+        let (stopped, wake) = stop;
+        loop {
+            let pause = {
+                let state = self.state.lock();
+                if state.wanted.len() == state.held.len() {
+                    RESCAN
+                } else {
+                    RETRY
+                }
+            };
+            {
+                let mut stopped = stopped.lock();
+                if !*stopped {
+                    let _ = wake.wait_for(&mut stopped, pause);
+                }
+                if *stopped {
+                    return;
+                }
+            }
+            if let Err(e) = self.look() {
+                tracing::warn!(group = %self.dir.display(), "looking at the group's members: {e}");
+            }
+        }
+    }
 }
 
 impl GroupShare for FileShare {
-    fn held(&self, partitions: u32) -> Result<(u64, Vec<u32>), vibes_log::LogError> {
-        let mut state = self.state.lock();
-        if state.looked.is_none_or(|at| at.elapsed() >= RESCAN) {
-            let live = self.live_members()?;
-            let n = live.len();
-            let index = live.iter().position(|m| *m == self.name).unwrap_or(0);
-            state.wanted = (0..partitions)
-                .filter(|p| *p as usize % n == index)
-                .collect();
-            let before = state.held.len();
-            let wanted = std::mem::take(&mut state.wanted);
-            state.held.retain(|p, _| wanted.contains(p));
-            state.wanted = wanted;
-            if state.held.len() != before {
-                state.generation += 1;
-            }
-            state.looked = Some(Instant::now());
-        }
-        if state.wanted.len() != state.held.len() {
-            self.take_wanted(&mut state)?;
-        }
+    fn held(&self, _partitions: u32) -> Result<(u64, Vec<u32>), LogError> {
+        let state = self.looks.state.lock();
         Ok((state.generation, state.held.keys().copied().collect()))
     }
 
     fn holds(&self, partition: u32) -> bool {
-        self.state.lock().held.contains_key(&partition)
+        self.looks.state.lock().held.contains_key(&partition)
     }
 
     fn rescan_interval(&self) -> Option<Duration> {
@@ -226,6 +310,16 @@ impl GroupShare for FileShare {
 }
 
 impl Drop for FileShare {
+    fn drop(&mut self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if let Some(looker) = self.looker.take() {
+            let _ = looker.join();
+        }
+    }
+}
+
+impl Drop for Looks {
     fn drop(&mut self) {
         let state = self.state.get_mut();
         state.held.clear();
@@ -238,13 +332,13 @@ impl Drop for FileShare {
         // `vibes tail` uses, leaves nothing). No process holds a partition lock without
         // a member file, and one joining now makes its (temporary) file first.
         if std::fs::read_dir(&members).is_ok_and(|mut entries| entries.next().is_none()) {
-            let partitions = self.dir.join("partitions");
-            if let Ok(entries) = std::fs::read_dir(&partitions) {
+            let locks = self.dir.join("partitions");
+            if let Ok(entries) = std::fs::read_dir(&locks) {
                 for entry in entries.flatten() {
                     let _ = std::fs::remove_file(entry.path());
                 }
             }
-            let _ = std::fs::remove_dir(&partitions);
+            let _ = std::fs::remove_dir(&locks);
             let _ = std::fs::remove_dir(&members);
             let _ = std::fs::remove_dir(&self.dir);
         }

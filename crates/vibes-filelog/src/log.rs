@@ -429,8 +429,12 @@ impl LocalStore for Store {
         group: &GroupName,
     ) -> Result<Arc<dyn GroupShare>, LogError> {
         let t = self.topic(topic)?;
-        let share: Arc<dyn GroupShare> =
-            self.shares.get(t.dir.join("groups").join(group.as_str()))?;
+        let dir = t.dir.join("groups").join(group.as_str());
+        // Joined off the runtime by `consumer` first, so this finds it.
+        let share: Arc<dyn GroupShare> = match self.shares.joined(&dir) {
+            Some(share) => share,
+            None => self.shares.get(dir, t.partitions.len() as u32)?,
+        };
         Ok(share)
     }
 }
@@ -551,10 +555,21 @@ impl LogBackend for FileLog {
         group: &GroupName,
         options: ConsumerOptions,
     ) -> Result<Box<dyn RecordConsumer>, LogError> {
-        // Loaded here, off the runtime, so the consumer finds it open.
+        // Loaded here, off the runtime, so the consumer finds it open, and the group's
+        // share of this process joined (file work) for the member to take.
         self.store.topic_async(topic).await?;
+        let (t, g) = (topic.clone(), group.clone());
+        let share = self
+            .store
+            .off_runtime(move |store| {
+                let topic = store.topic(&t)?;
+                let dir = topic.dir.join("groups").join(g.as_str());
+                store.shares.get(dir, topic.partitions.len() as u32)
+            })
+            .await?;
         self.store.start_watcher();
         let consumer = LocalMember::join(Arc::clone(&self.store), topic, group, options).await?;
+        drop(share);
         Ok(Box::new(consumer))
     }
 

@@ -199,10 +199,10 @@ impl Filter {
 
 /// The type and source of an event as [`Event`]'s own encoding writes it:
 /// `{"id":"…","type":"…","timestamp":"…","source":"…",…`, read without parsing the
-/// rest. `None` for any other layout, or a string with an escape in it, which the
-/// caller then parses in full: a shortcut for the common case, never a different
-/// answer.
-fn canonical_head(payload: &[u8]) -> Option<(&str, &str)> {
+/// rest (which is not checked to be JSON). `None` for any other layout, or a string
+/// with an escape in it, which the caller then parses in full: a shortcut for the
+/// common case, never a different answer for a whole event.
+pub fn canonical_head(payload: &[u8]) -> Option<(&str, &str)> {
     let rest = payload.strip_prefix(br#"{"id":""#)?;
     let (_, rest) = plain_string(rest)?;
     let rest = rest.strip_prefix(br#","type":""#)?;

@@ -11,8 +11,16 @@ struct Envelope<'a> {
     source: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// `type` and `source` of a JSON event payload; none if it is not one.
+/// `type` and `source` of a JSON event payload; none if it is not one. A payload laid
+/// out as vibes encodes events is read from its head alone (records of a batch of
+/// raw appends each come here), anything else parsed.
 pub(crate) fn from_payload(payload: &[u8]) -> Vec<(String, String)> {
+    if let Some((event_type, source)) = vibes_events::filter::canonical_head(payload) {
+        return vec![
+            ("type".to_owned(), event_type.to_owned()),
+            ("source".to_owned(), source.to_owned()),
+        ];
+    }
     let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(payload) else {
         return Vec::new();
     };
@@ -41,6 +49,13 @@ mod tests {
                 ("source".to_owned(), "claude".to_owned())
             ]
         );
+        // Laid out otherwise (keys in another order), the same answer.
+        assert_eq!(
+            from_payload(br#"{"source":"claude","text":"hi","type":"claude.text","id":"x"}"#),
+            headers
+        );
+        let canonical = br#"{"id":"x","type":"claude.text","timestamp":"2026-01-01T00:00:00Z","source":"claude","text":"hi"}"#;
+        assert_eq!(from_payload(canonical), headers);
         assert!(from_payload(b"not json").is_empty());
         assert!(from_payload(b"[1,2]").is_empty());
     }

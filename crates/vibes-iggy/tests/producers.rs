@@ -13,6 +13,21 @@ use vibes_iggy::{IggyLog, IggyLogOptions};
 use vibes_log::backend::{LogBackend, Record};
 use vibes_log::{AppendOptions, ConsumerOptions, GroupName, TopicConfig, TopicName};
 
+/// The offsets each appending task was acknowledged, with the ids of its records there;
+/// no offset may be claimed twice.
+async fn claims(tasks: Vec<tokio::task::JoinHandle<Vec<(u64, u128)>>>) -> BTreeMap<u64, u128> {
+    let mut claimed = BTreeMap::new();
+    for task in tasks {
+        for (offset, id) in task.await.expect("an appending task") {
+            assert!(
+                claimed.insert(offset, id).is_none(),
+                "offset {offset} acknowledged twice"
+            );
+        }
+    }
+    claimed
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs iggy-server (IGGY_SERVER_BIN)"]
 async fn interleaved_producers_get_the_offsets_of_their_own_records() {
@@ -53,15 +68,7 @@ async fn interleaved_producers_get_the_offsets_of_their_own_records() {
             acked
         }));
     }
-    let mut claimed: BTreeMap<u64, u128> = BTreeMap::new();
-    for task in tasks {
-        for (offset, id) in task.await.expect("producer") {
-            assert!(
-                claimed.insert(offset, id).is_none(),
-                "offset {offset} acknowledged twice"
-            );
-        }
-    }
+    let claimed = claims(tasks).await;
 
     let mut consumer = producers[0]
         .consumer(
@@ -138,15 +145,7 @@ async fn concurrent_callers_of_one_log_share_sends_and_get_their_own_offsets() {
             acked
         }));
     }
-    let mut claimed: BTreeMap<u64, u128> = BTreeMap::new();
-    for task in tasks {
-        for (offset, id) in task.await.expect("caller") {
-            assert!(
-                claimed.insert(offset, id).is_none(),
-                "offset {offset} acknowledged twice"
-            );
-        }
-    }
+    let claimed = claims(tasks).await;
     let total = claimed.len();
     let stored: BTreeMap<u64, u128> = log
         .read(&topic, 0, 0, total + 10)

@@ -375,6 +375,31 @@ async fn rebuild_in_process_gives_the_state_of_a_live_run() {
     assert_eq!(live.query("count", &count_args("b")).unwrap(), json!(12));
 }
 
+/// Waits (up to 10 s) until `done` holds for the status of `running`; returns it.
+fn wait_until(
+    running: &vibes_plugin::RunningPlugin,
+    what: &str,
+    done: &dyn Fn(&vibes_plugin::PluginStatus) -> bool,
+) -> vibes_plugin::PluginStatus {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = running.status();
+        if done(&status) {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {status:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Shuts `running` down; it must stop within 5 s.
+async fn stop(running: vibes_plugin::RunningPlugin, shutdown: &Shutdown) {
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(5), running.join())
+        .await
+        .expect("it stops when asked");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_plugin_snapshots_when_it_goes_idle() {
     let harness = Harness::new();
@@ -387,15 +412,7 @@ async fn a_live_plugin_snapshots_when_it_goes_idle() {
         .spawn(Arc::new(|| Counter::with_snapshots(100, 1)), &shutdown)
         .unwrap();
     let wait_for = |what: &str, done: &dyn Fn(&vibes_plugin::PluginStatus) -> bool| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let status = running.status();
-            if done(&status) {
-                return status;
-            }
-            assert!(std::time::Instant::now() < deadline, "{what}: {status:?}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_until(&running, what, done)
     };
     // 15 events: fewer than snapshot_every (100), more than a tenth of it.
     harness.append(&texts(0..15)).await;
@@ -409,10 +426,7 @@ async fn a_live_plugin_snapshots_when_it_goes_idle() {
     wait_for("the 5 handled", &|s| s.processed == 20);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(running.status().snapshots, 1);
-    shutdown.trigger();
-    tokio::time::timeout(Duration::from_secs(5), running.join())
-        .await
-        .expect("it stops when asked");
+    stop(running, &shutdown).await;
 }
 
 /// Each new snapshot asks the backend to drop the ones before the previous one (the
@@ -430,15 +444,7 @@ async fn a_new_snapshot_trims_the_superseded_ones() {
         .spawn(Arc::new(|| Counter::with_snapshots(10, 1)), &shutdown)
         .unwrap();
     let wait_for = |snapshots: u64| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while running.status().snapshots < snapshots {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{:?}",
-                running.status()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_until(&running, "the snapshots", &|s| s.snapshots >= snapshots);
     };
     harness.append(&texts(0..15)).await;
     wait_for(1);
@@ -446,10 +452,7 @@ async fn a_new_snapshot_trims_the_superseded_ones() {
     harness.append(&texts(15..30)).await;
     wait_for(2);
     assert_eq!(switch.trims(), 1);
-    shutdown.trigger();
-    tokio::time::timeout(Duration::from_secs(5), running.join())
-        .await
-        .expect("it stops when asked");
+    stop(running, &shutdown).await;
 }
 
 /// Snapshots of a state that grows with the log are spaced by a share of what the last
@@ -466,23 +469,12 @@ async fn snapshots_of_a_long_backlog_are_spaced_out() {
     let running = runtime
         .spawn(Arc::new(|| Counter::with_snapshots(10, 1)), &shutdown)
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while running.status().processed < 20_000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            running.status()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until(&running, "the backlog handled", &|s| s.processed >= 20_000);
     // Every 10 events would be 2,000 snapshots; an eighth of the covered events apart
     // (past the first 80) is about 55, and going idle may add one.
     let snapshots = running.status().snapshots;
     assert!((30..100).contains(&snapshots), "{snapshots} snapshots");
-    shutdown.trigger();
-    tokio::time::timeout(Duration::from_secs(5), running.join())
-        .await
-        .expect("it stops when asked");
+    stop(running, &shutdown).await;
 }
 
 /// A catch-up spaces its periodic snapshots further: each at least as many events
@@ -583,10 +575,7 @@ async fn a_failing_plugin_is_restarted_with_backoff_and_says_why() {
         status.state,
         PluginState::Failed | PluginState::Starting | PluginState::Replaying | PluginState::Live
     ));
-    shutdown.trigger();
-    tokio::time::timeout(Duration::from_secs(5), running.join())
-        .await
-        .expect("it stops when asked");
+    stop(running, &shutdown).await;
     let groups = harness
         .log()
         .groups(&TopicName::new(INPUT).unwrap())

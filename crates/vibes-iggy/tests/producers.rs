@@ -13,6 +13,25 @@ use vibes_iggy::{IggyLog, IggyLogOptions};
 use vibes_log::backend::{LogBackend, Record};
 use vibes_log::{AppendOptions, ConsumerOptions, GroupName, TopicConfig, TopicName};
 
+/// Appends one record per id (its payload the id) to partition 0 as one batch; adds
+/// the offsets acknowledged, one per record, with their ids to `acked`.
+async fn append_ids(log: &IggyLog, topic: &TopicName, ids: &[u128], acked: &mut Vec<(u64, u128)>) {
+    let records = ids
+        .iter()
+        .map(|id| Record::new(None, *id, Bytes::from(format!("{id}"))))
+        .collect();
+    let ack = log
+        .append(topic, 0, records, AppendOptions::default())
+        .await
+        .expect("append");
+    assert_eq!(
+        ack.last_offset - ack.base_offset + 1,
+        ids.len() as u64,
+        "one offset per record"
+    );
+    acked.extend(ack.addresses().map(|a| a.offset).zip(ids.iter().copied()));
+}
+
 /// The offsets each appending task was acknowledged, with the ids of its records there;
 /// no offset may be claimed twice.
 async fn claims(tasks: Vec<tokio::task::JoinHandle<Vec<(u64, u128)>>>) -> BTreeMap<u64, u128> {
@@ -55,15 +74,7 @@ async fn interleaved_producers_get_the_offsets_of_their_own_records() {
                 let ids: Vec<u128> = (0..5)
                     .map(|i| ((p as u128 + 1) << 64) | (batch * 5 + i + 1))
                     .collect();
-                let records = ids
-                    .iter()
-                    .map(|id| Record::new(None, *id, Bytes::from(format!("{id}"))))
-                    .collect();
-                let ack = log
-                    .append(&topic, 0, records, AppendOptions::default())
-                    .await
-                    .expect("append");
-                acked.extend(ack.addresses().map(|a| a.offset).zip(ids));
+                append_ids(&log, &topic, &ids, &mut acked).await;
             }
             acked
         }));
@@ -127,20 +138,7 @@ async fn concurrent_callers_of_one_log_share_sends_and_get_their_own_offsets() {
                 let ids: Vec<u128> = (0..size)
                     .map(|i| ((caller + 1) << 64) | (append * 4 + i + 1))
                     .collect();
-                let records = ids
-                    .iter()
-                    .map(|id| Record::new(None, *id, Bytes::from(format!("{id}"))))
-                    .collect();
-                let ack = log
-                    .append(&topic, 0, records, AppendOptions::default())
-                    .await
-                    .expect("append");
-                assert_eq!(
-                    ack.last_offset - ack.base_offset + 1,
-                    size as u64,
-                    "one offset per record"
-                );
-                acked.extend(ack.addresses().map(|a| a.offset).zip(ids));
+                append_ids(&log, &topic, &ids, &mut acked).await;
             }
             acked
         }));

@@ -673,7 +673,7 @@ impl ClaudeParser {
                 .and_then(|c| c.get("type"))
                 .and_then(Value::as_str)
                 .is_some_and(|t| t.ends_with("_error"));
-        let mut data = ToolResult::new(tool_id, flatten_content(content.as_ref()), is_error);
+        let mut data = ToolResult::new(tool_id, flatten_content(content), is_error);
         data.tool_name = self.tool_names.get(&data.tool_id).cloned();
         data.session_id = session_id;
         data.parent_tool_use_id = parent;

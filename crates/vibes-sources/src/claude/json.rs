@@ -89,31 +89,50 @@ pub(super) fn model_usage(usage: Value) -> ModelUsage {
     out
 }
 
-/// Flattens tool-result content to text; see the [parser's docs](super).
-pub(crate) fn flatten_content(content: Option<&Value>) -> String {
+/// Flattens tool-result content to text; see the [parser's docs](super). The content
+/// is taken, so its text moves into the result rather than being copied (tool results
+/// are most of a transcript's bytes).
+pub(crate) fn flatten_content(content: Option<Value>) -> String {
     match content {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => s,
         Some(Value::Array(blocks)) => {
-            let parts: Vec<String> = blocks.iter().map(flatten_block).collect();
-            parts.join("\n")
+            let mut parts: Vec<String> = blocks.into_iter().map(flatten_block).collect();
+            if parts.len() == 1 {
+                parts.pop().unwrap_or_default()
+            } else {
+                parts.join("\n")
+            }
         }
         Some(other) => other.to_string(),
     }
 }
 
-fn flatten_block(block: &Value) -> String {
-    let Some(kind) = block.get("type").and_then(Value::as_str) else {
-        return match block {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+fn flatten_block(block: Value) -> String {
+    // The kind is told first, so a text block's text can move out of the block.
+    enum Kind {
+        Untyped,
+        Text,
+        Other(String),
+    }
+    let kind = match block.get("type").and_then(Value::as_str) {
+        None => Kind::Untyped,
+        Some("text") => Kind::Text,
+        Some(other) => Kind::Other(other.to_owned()),
     };
-    match kind {
-        "text" => match block.get("text").and_then(Value::as_str) {
-            Some(text) => text.to_owned(),
-            None => "[text block]".to_owned(),
-        },
+    let (kind, block) = match (kind, block) {
+        (Kind::Untyped, Value::String(s)) => return s,
+        (Kind::Untyped, other) => return other.to_string(),
+        (Kind::Text, Value::Object(mut map)) => {
+            return match map.remove("text") {
+                Some(Value::String(text)) => text,
+                _ => "[text block]".to_owned(),
+            };
+        }
+        (Kind::Text, _) => return "[text block]".to_owned(),
+        (Kind::Other(kind), block) => (kind, block),
+    };
+    match kind.as_str() {
         "image" => {
             let source = block.get("source");
             let is_base64 =

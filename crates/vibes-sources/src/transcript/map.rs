@@ -312,8 +312,7 @@ pub(super) fn user(
                 let content = block.remove("content");
                 let is_error = block.get("is_error").and_then(Value::as_bool) == Some(true);
                 let id = ctx.id(&["claude.tool_result", &tool_id]);
-                let mut data =
-                    ToolResult::new(tool_id, flatten_content(content.as_ref()), is_error);
+                let mut data = ToolResult::new(tool_id, flatten_content(content), is_error);
                 data.tool_name = tool_names.get(&data.tool_id).cloned();
                 data.session_id = Some(ctx.session_id.clone());
                 ctx.push(data, id, false);

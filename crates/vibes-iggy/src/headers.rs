@@ -1,7 +1,32 @@
 //! Record headers recovered from a vibes event payload, for records that come without
 //! (those that waited in an outbox, which keeps payloads but not headers).
 
+use bytes::{BufMut, Bytes, BytesMut};
+use iggy::prelude::HeaderKind;
 use serde::Deserialize;
+
+/// Headers (name, kind of value, value; each 1 to 255 bytes) in the layout Iggy keeps
+/// them in a message: for the name and then the value, a kind code, a little-endian
+/// u32 length and the bytes (names are strings). `None` for no headers.
+pub(crate) fn encode(fields: &[(&str, HeaderKind, &[u8])]) -> Option<Bytes> {
+    if fields.is_empty() {
+        return None;
+    }
+    let size: usize = fields
+        .iter()
+        .map(|(name, _, value)| 10 + name.len() + value.len())
+        .sum();
+    let mut buf = BytesMut::with_capacity(size);
+    for (name, kind, value) in fields {
+        buf.put_u8(HeaderKind::String.as_code());
+        buf.put_u32_le(name.len() as u32);
+        buf.put_slice(name.as_bytes());
+        buf.put_u8(kind.as_code());
+        buf.put_u32_le(value.len() as u32);
+        buf.put_slice(value);
+    }
+    Some(buf.freeze())
+}
 
 #[derive(Deserialize)]
 struct Envelope<'a> {

@@ -1,14 +1,14 @@
 //! [`IggyLog`]: the vibes log on an iggy-server.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use iggy::prelude::{
-    Client, CompressionAlgorithm, Consumer, ConsumerGroupClient, ConsumerOffsetClient, HeaderKey,
-    HeaderValue, Identifier, IggyError, IggyExpiry, IggyMessage, MaxTopicSize, MessageClient,
-    Partitioning, PollingStrategy, StreamClient, TopicClient,
+    Client, CompressionAlgorithm, Consumer, ConsumerGroupClient, ConsumerOffsetClient, HeaderKind,
+    Identifier, IggyError, IggyExpiry, IggyMessage, MaxTopicSize, MessageClient, Partitioning,
+    PollingStrategy, StreamClient, TopicClient,
 };
 use jiff::Timestamp;
 use vibes_log::backend::local::validate_batch;
@@ -377,21 +377,18 @@ fn to_message(topic: &TopicName, record: Record) -> Result<IggyMessage, LogError
             "record id 0 (for {topic}): Iggy reserves it and assigns a random id instead"
         )));
     }
-    let mut headers = BTreeMap::new();
-    let mut header = |name: &str, value: HeaderValue| -> Result<(), LogError> {
-        let key =
-            HeaderKey::try_from(name).map_err(|e| from_iggy(e, format!("header name {name}")))?;
-        headers.insert(key, value);
-        Ok(())
-    };
+    // Written straight in Iggy's wire layout (the SDK's builder would take a map of
+    // owned keys and values per message and encode it): a key header (raw bytes),
+    // then the others (strings), the last of a repeated name kept, as in a map.
+    let mut fields: Vec<(&str, HeaderKind, &[u8])> = Vec::with_capacity(3);
     if let Some(key) = &record.key {
-        let value = HeaderValue::try_from(&key[..]).map_err(|_| {
-            unsupported(format!(
+        if key.is_empty() || key.len() > 255 {
+            return Err(unsupported(format!(
                 "a partition key of {} bytes (for {topic}): it takes 1 to 255",
                 key.len()
-            ))
-        })?;
-        header(KEY_HEADER, value)?;
+            )));
+        }
+        fields.push((KEY_HEADER, HeaderKind::Raw, &key[..]));
     }
     // A record without headers (one that waited in an outbox, which keeps payloads
     // only, or one from a producer of raw records) gets those of its event.
@@ -403,17 +400,25 @@ fn to_message(topic: &TopicName, record: Record) -> Result<IggyMessage, LogError
         &record.headers
     };
     for (name, value) in named {
+        if name.is_empty() || name.len() > 255 {
+            return Err(from_iggy(
+                IggyError::InvalidHeaderKey,
+                format!("header name {name}"),
+            ));
+        }
         // Headers are a convenience for other readers; one that Iggy cannot hold
         // (empty, or over 255 bytes) is left out, the payload still has it all.
-        if let Ok(value) = HeaderValue::try_from(value.as_str()) {
-            header(name, value)?;
+        if value.is_empty() || value.len() > 255 {
+            continue;
         }
+        fields.retain(|(n, _, _)| *n != name.as_str());
+        fields.push((name, HeaderKind::String, value.as_bytes()));
     }
+    let headers = crate::headers::encode(&fields);
     let size = record.payload.len();
-    IggyMessage::builder()
+    let mut message = IggyMessage::builder()
         .id(record.id)
         .payload(record.payload)
-        .maybe_user_headers((!headers.is_empty()).then_some(headers))
         .build()
         .map_err(|e| match e {
             IggyError::TooBigMessagePayload => LogError::TooLarge {
@@ -422,7 +427,12 @@ fn to_message(topic: &TopicName, record: Record) -> Result<IggyMessage, LogError
                 limit: iggy_common::MAX_PAYLOAD_SIZE as usize,
             },
             e => from_iggy(e, format!("building a message for {topic}")),
-        })
+        })?;
+    if let Some(headers) = headers {
+        message.header.user_headers_length = u32::try_from(headers.len()).unwrap_or(u32::MAX);
+        message.user_headers = Some(headers);
+    }
+    Ok(message)
 }
 
 #[async_trait]

@@ -180,11 +180,28 @@ async fn send_groups(
     partition: u32,
     appender: Arc<Appender>,
 ) {
+    // Should this task end otherwise than by finding the queue empty (a panic, its
+    // runtime shutting down), the next append must find no sender to wait for (it
+    // then starts one), and those queued get their reply channels dropped: an error,
+    // not a wait for ever.
+    struct Sending(Arc<Appender>, bool);
+    impl Drop for Sending {
+        fn drop(&mut self) {
+            if !self.1 {
+                let mut state = self.0.state.lock();
+                state.sending = false;
+                state.queue.clear();
+            }
+        }
+    }
+    let mut sending = Sending(Arc::clone(&appender), false);
     loop {
         let (mut group, high) = {
             let mut state = appender.state.lock();
             if state.queue.is_empty() {
+                // Under the lock: an append queued after this starts the next task.
                 state.sending = false;
+                sending.1 = true;
                 return;
             }
             let mut taken = 0;

@@ -56,7 +56,8 @@ type Appenders = HashMap<(TopicName, u32), Arc<Appender>>;
 #[derive(Debug)]
 struct Queued {
     messages: Vec<IggyMessage>,
-    ids: Vec<u128>,
+    /// How many records it holds (its messages leave it when sent).
+    count: usize,
     flush: bool,
     reply: tokio::sync::oneshot::Sender<Result<(Offset, Timestamp), LogError>>,
 }
@@ -130,8 +131,8 @@ impl IggyLog {
         let shared = &self.shared;
         let partitions = shared.partition_count(topic).await?;
         validate_batch(topic, partitions, partition, &records)?;
-        let ids: Vec<u128> = records.iter().map(|r| r.id).collect();
-        let mut messages = records
+        let count = records.len();
+        let messages = records
             .into_iter()
             .map(|r| to_message(topic, r))
             .collect::<Result<Vec<_>, _>>()?;
@@ -141,8 +142,8 @@ impl IggyLog {
         let start = {
             let mut state = appender.state.lock();
             state.queue.push(Queued {
-                messages: std::mem::take(&mut messages),
-                ids: ids.clone(),
+                messages,
+                count,
                 flush: durability == Durability::Always,
                 reply,
             });
@@ -167,7 +168,7 @@ impl IggyLog {
         Ok(AppendAck {
             partition,
             base_offset: base,
-            last_offset: base + ids.len() as u64 - 1,
+            last_offset: base + count as u64 - 1,
             timestamp,
         })
     }
@@ -221,7 +222,7 @@ async fn send_groups(
                 let mut offset = base;
                 for q in group {
                     let _ = q.reply.send(Ok((offset, timestamp)));
-                    offset += q.ids.len() as u64;
+                    offset += q.count as u64;
                 }
                 appender.state.lock().high = Some(offset);
             }
@@ -255,7 +256,10 @@ async fn send_group(
 ) -> Result<(Offset, Timestamp), LogError> {
     let (sid, tid) = (stream_id(topic)?, topic_id(topic)?);
     let flush = group.iter().any(|q| q.flush);
-    let ids: Vec<u128> = group.iter().flat_map(|q| q.ids.iter().copied()).collect();
+    let ids: Vec<u128> = group
+        .iter()
+        .flat_map(|q| q.messages.iter().map(|m| m.header.id))
+        .collect();
     let mut messages: Vec<IggyMessage> = group
         .iter_mut()
         .flat_map(|q| std::mem::take(&mut q.messages))

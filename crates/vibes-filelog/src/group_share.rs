@@ -295,9 +295,12 @@ impl Looks {
 }
 
 impl GroupShare for FileShare {
-    fn held(&self, _partitions: u32) -> Result<(u64, Vec<u32>), LogError> {
-        let state = self.looks.state.lock();
-        Ok((state.generation, state.held.keys().copied().collect()))
+    fn generation(&self) -> u64 {
+        self.looks.state.lock().generation
+    }
+
+    fn held(&self, _partitions: u32) -> Vec<u32> {
+        self.looks.state.lock().held.keys().copied().collect()
     }
 
     fn holds(&self, partition: u32) -> bool {

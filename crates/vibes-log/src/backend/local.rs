@@ -138,15 +138,19 @@ pub trait LocalStore: Send + Sync + fmt::Debug + 'static {
 /// For a store that several processes use, each process holds a share, and shares
 /// move when processes join, leave or die.
 pub trait GroupShare: Send + Sync + fmt::Debug {
-    /// The partitions held now (of `partitions`), in order, and a number that changes
-    /// whenever they do. May do I/O (a store looks for other processes at most every
-    /// [`rescan_interval`](Self::rescan_interval)).
-    fn held(&self, partitions: u32) -> Result<(u64, Vec<u32>)>;
+    /// A number that changes whenever the partitions held do. Asked on every poll, so
+    /// cheap: no I/O (a store that watches other processes does so elsewhere).
+    fn generation(&self) -> u64;
+
+    /// The partitions held now (of `partitions`), in order; asked when the
+    /// [`generation`](Self::generation) changed.
+    fn held(&self, partitions: u32) -> Vec<u32>;
 
     /// Whether `partition` is still held: a commit to one given up is refused.
     fn holds(&self, partition: u32) -> bool;
 
-    /// How long an idle member may go without asking [`held`](Self::held) again, for
+    /// How long an idle member may go without asking [`generation`](Self::generation)
+    /// again, for
     /// shares that change without this process knowing; `None` for those that do not.
     fn rescan_interval(&self) -> Option<std::time::Duration> {
         None
@@ -158,8 +162,12 @@ pub trait GroupShare: Send + Sync + fmt::Debug {
 pub struct WholeTopic;
 
 impl GroupShare for WholeTopic {
-    fn held(&self, partitions: u32) -> Result<(u64, Vec<u32>)> {
-        Ok((0, (0..partitions).collect()))
+    fn generation(&self) -> u64 {
+        0
+    }
+
+    fn held(&self, partitions: u32) -> Vec<u32> {
+        (0..partitions).collect()
     }
 
     fn holds(&self, _partition: u32) -> bool {
@@ -309,11 +317,14 @@ impl<S: LocalStore> LocalMember<S> {
 #[async_trait]
 impl<S: LocalStore> GroupMember for LocalMember<S> {
     async fn assignment(&mut self) -> Result<Assignment> {
-        let (share_generation, held) = self.share.held(self.partitions)?;
+        // The generation first: should the share change after it, the next poll sees
+        // a new one and takes the assignment up again.
+        let share_generation = self.share.generation();
         let now = (self.membership.generation(), share_generation);
         if self.generation == Some(now) {
             return Ok(Assignment::Same);
         }
+        let held = self.share.held(self.partitions);
         let (generation, owned) = self.membership.assignment(&held);
         self.generation = Some((generation, share_generation));
         Ok(Assignment::Changed(owned))
